@@ -1,0 +1,294 @@
+/*
+ * pcoll.h -- partial collectives over libfabric RDMA.
+ *
+ * This is the only header users include. Every handle is opaque and comes in
+ * create/destroy pairs; attribute and configuration structs are filled with
+ * defaults by their *_init function first; every function returns 0 (or a
+ * documented non-negative value) on success and a negative PCOLL_ERR_* code on
+ * failure, which pcoll_strerror() turns into text. pcoll_last_error() gives the
+ * detailed message of the last failure on the calling thread.
+ *
+ * Semantics in brief (see README.md and DESIGN.md for the full contract):
+ * a collective is a persistent SUM-allreduce of one flat buffer on the P
+ * processes of the job. It proceeds in global rounds 1, 2, 3, ...; every process
+ * is given every round, in order, exactly once, with bit-identical data. A
+ * process's version v is the number of rounds it has been given.
+ * pcoll_step(g) adds g (computed on version v) to the process's pending
+ * accumulator, marks the process as arrived at v, and blocks until round v+1
+ * has completed. A round is triggered by the processes that have arrived
+ * (all of them in PCOLL_SYNC, the first in PCOLL_SOLO, a shared-seed random
+ * initiator in PCOLL_MAJORITY, any k in PCOLL_QUORUM); when it is triggered,
+ * every process contributes its whole pending accumulator (late contributions
+ * go into the next round, never dropped). No contribution is ever staler than
+ * attr.staleness rounds.
+ *
+ * Threading: calls on one context and its collectives must come from one
+ * thread at a time (like MPI_THREAD_SERIALIZED). pcoll runs one progress
+ * thread per context, which moves the rounds other processes trigger while the
+ * caller computes.
+ */
+#ifndef PCOLL_H
+#define PCOLL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PCOLL_VERSION_MAJOR 0
+#define PCOLL_VERSION_MINOR 1
+
+/* ---------------------------------------------------------------- errors */
+
+/** Return codes. Success is 0; every error is negative. */
+enum pcoll_error {
+	PCOLL_SUCCESS = 0,
+	PCOLL_ERR_INVAL = -1,	 /**< invalid argument (NULL, count 0, out of range) */
+	PCOLL_ERR_NOMEM = -2,	 /**< out of memory */
+	PCOLL_ERR_FABRIC = -3,	 /**< libfabric call failed */
+	PCOLL_ERR_PMIX = -4,	 /**< PMIx wireup failed */
+	PCOLL_ERR_MISMATCH = -5, /**< processes disagree on collective parameters */
+	PCOLL_ERR_STATE = -6,	 /**< call not valid in the current state */
+	PCOLL_ERR_TIMEOUT = -7,	 /**< a peer stopped answering for longer than the timeout */
+	PCOLL_ERR_PEER = -8,	 /**< a peer failed (fabric error on its endpoint) */
+	PCOLL_ERR_FINALIZED = -9, /**< the collective's context was finalized */
+	PCOLL_ERR_PENDING = -10, /**< destroyed with completed rounds never taken */
+	PCOLL_ERR_UNSUPPORTED = -11, /**< the fabric cannot do what was asked */
+	PCOLL_ERR_INTERNAL = -12 /**< internal invariant broken (a bug; please report) */
+};
+
+/** Short description of a return code; never NULL. */
+const char *pcoll_strerror(int err);
+
+/** Detailed message of the last error on the calling thread ("" if none). */
+const char *pcoll_last_error(void);
+
+/* ------------------------------------------------------------- datatypes */
+
+/** Element types. The reduction is always SUM. */
+typedef enum pcoll_datatype {
+	PCOLL_FLOAT32 = 0,
+	PCOLL_FLOAT64 = 1,
+	PCOLL_FLOAT16 = 2,  /**< IEEE binary16; summed in float, rounded to nearest even */
+	PCOLL_BFLOAT16 = 3, /**< bfloat16; summed in float, rounded to nearest even */
+	PCOLL_INT32 = 4,    /**< two's complement, wraps on overflow */
+	PCOLL_INT64 = 5,
+	PCOLL_DATATYPE_COUNT
+} pcoll_datatype_t;
+
+/** Size in bytes of one element, or 0 for an invalid datatype. */
+size_t pcoll_datatype_size(pcoll_datatype_t dt);
+
+/** Name of a datatype ("float32", ...), or "invalid". */
+const char *pcoll_datatype_name(pcoll_datatype_t dt);
+
+/* --------------------------------------------------------------- context */
+
+typedef struct pcoll_ctx pcoll_ctx_t;
+
+/** How a write is announced to its target. */
+typedef enum pcoll_notify {
+	PCOLL_NOTIFY_AUTO = 0, /**< by capability; PCOLL_NOTIFY=cntr|cqdata overrides */
+	PCOLL_NOTIFY_CNTR = 1, /**< remote completion counter (FI_RMA_EVENT) */
+	PCOLL_NOTIFY_CQDATA = 2 /**< remote CQ data (fi_writedata) */
+} pcoll_notify_t;
+
+/** Context configuration. Fill with pcoll_config_init() first. */
+typedef struct pcoll_config {
+	/** libfabric provider name ("shm", "tcp", "tcp;ofi_rxm", ...). NULL:
+	 * PCOLL_PROVIDER, then FI_PROVIDER, then libfabric's first choice. */
+	const char *provider;
+	/** Notification path; AUTO prefers remote CQ data where the provider has it
+	 * (measured faster here) and remote counters otherwise. */
+	pcoll_notify_t notify;
+	/** Milliseconds a blocked call waits without any progress from the peers
+	 * before it fails with PCOLL_ERR_TIMEOUT. 0: PCOLL_TIMEOUT_MS or 300000.
+	 * Negative: wait forever. Also bounds PMIx fences. */
+	int timeout_ms;
+	/** Run a progress thread (default 1). With 0, rounds move only inside pcoll
+	 * calls, so other processes wait while this one computes. */
+	int progress_thread;
+	/** Place the progress thread with hwloc (default 1): next to the caller's
+	 * binding, on an SMT sibling where there is one. */
+	int bind_progress_thread;
+	/** Longest sleep, in microseconds, of an idle progress thread on providers
+	 * without a blocking wait object (shm). 0: PCOLL_IDLE_SLEEP_US or 1000. */
+	unsigned idle_sleep_max_us;
+} pcoll_config_t;
+
+/** Fill a configuration with defaults. */
+void pcoll_config_init(pcoll_config_t *cfg);
+
+/**
+ * Start pcoll: PMIx wireup (rank, size, endpoint addresses), libfabric
+ * endpoint, progress thread. Collective over the job. Without a PMIx server
+ * the process runs alone (size 1). cfg may be NULL for defaults.
+ */
+int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **ctx);
+
+/**
+ * Stop pcoll. Collective. Collectives still open are invalidated: their
+ * pcoll_step/pcoll_flush/pcoll_next_round return PCOLL_ERR_FINALIZED and
+ * pcoll_destroy only frees their memory. Returns 0 or an error; ctx is freed in
+ * every case (once its last collective is destroyed).
+ */
+int pcoll_finalize(pcoll_ctx_t *ctx);
+
+/** This process's rank in [0, size), or PCOLL_ERR_INVAL for NULL. */
+int pcoll_rank(const pcoll_ctx_t *ctx);
+
+/** Number of processes, or PCOLL_ERR_INVAL for NULL. */
+int pcoll_size(const pcoll_ctx_t *ctx);
+
+/** What pcoll_init chose, for tools such as pcoll_info. */
+typedef struct pcoll_ctx_info {
+	char provider[64];	 /**< libfabric provider, e.g. "shm" or "tcp;ofi_rxm" */
+	char fabric[64];	 /**< fabric name */
+	char domain[64];	 /**< domain name (the NIC, for NIC-backed providers) */
+	char endpoint[128];	 /**< this endpoint's address, printable */
+	char nic[64];		 /**< NIC found by hwloc near this process, or "none" */
+	char wireup[32];	 /**< "pmix" or "singleton" */
+	char wait[32];		 /**< how an idle progress thread waits: "fd" or "sleep" */
+	char progress_cpuset[64]; /**< hwloc cpuset of the progress thread, or "unbound" */
+	pcoll_notify_t notify;	 /**< notification path in use */
+	int progress_thread;	 /**< 1 when a progress thread runs */
+	int manual_progress;	 /**< 1 when the provider needs the target to poll */
+	int rma_event;		 /**< 1 when the provider offers remote counters */
+	int cq_data;		 /**< 1 when the provider offers remote CQ data */
+	int timeout_ms;		 /**< timeout in force (-1: none) */
+	unsigned idle_sleep_max_us;
+} pcoll_ctx_info_t;
+
+/** Fill info with what this context uses. */
+int pcoll_ctx_query(const pcoll_ctx_t *ctx, pcoll_ctx_info_t *info);
+
+/* ------------------------------------------------------------ collective */
+
+typedef struct pcoll_coll pcoll_coll_t;
+
+/** Who triggers a round. */
+typedef enum pcoll_mode {
+	PCOLL_SYNC = 0,	    /**< all processes (a plain allreduce, staleness 0) */
+	PCOLL_SOLO = 1,	    /**< the first process to arrive */
+	PCOLL_MAJORITY = 2, /**< a shared-seed random initiator per round */
+	PCOLL_QUORUM = 3,   /**< any attr.quorum processes */
+	PCOLL_MODE_COUNT
+} pcoll_mode_t;
+
+/** Largest staleness bound accepted (each unit costs one result buffer). */
+#define PCOLL_STALENESS_MAX 1024
+
+/** Collective attributes. Fill with pcoll_attr_init() first. */
+typedef struct pcoll_attr {
+	pcoll_mode_t mode; /**< default PCOLL_SYNC */
+	int quorum;	   /**< k for PCOLL_QUORUM, in [1, P]; ignored otherwise */
+	/** Staleness bound S in [0, PCOLL_STALENESS_MAX]; default 2. Forced to 0
+	 * in PCOLL_SYNC. */
+	int staleness;
+	uint64_t seed; /**< seed of the majority initiator sequence; same on all */
+} pcoll_attr_t;
+
+/** Fill attributes with defaults. */
+void pcoll_attr_init(pcoll_attr_t *attr);
+
+/** Name of a mode ("sync", "solo", "majority", "quorum"), or "invalid". */
+const char *pcoll_mode_name(pcoll_mode_t mode);
+
+/**
+ * Create a persistent partial allreduce of count elements of datatype dt.
+ * Collective: every process must call it with the same count, datatype,
+ * mode, quorum, staleness and seed; if they disagree (or one passes invalid
+ * arguments) every process gets an error (PCOLL_ERR_INVAL where the argument
+ * was bad, PCOLL_ERR_MISMATCH elsewhere) and *coll is NULL. attr may be NULL
+ * for defaults.
+ */
+int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
+			   const pcoll_attr_t *attr, pcoll_coll_t **coll);
+
+/**
+ * Destroy a collective. Collective. Flushes first if the collective has open
+ * rounds (so call it on every process). Completed rounds that were never
+ * taken with pcoll_next_round are discarded and reported with
+ * PCOLL_ERR_PENDING; the memory is freed in every case.
+ */
+int pcoll_destroy(pcoll_coll_t *coll);
+
+/** One completed round as handed to a process. */
+typedef struct pcoll_round {
+	uint64_t index;		/**< round number, 1, 2, 3, ... (never wraps) */
+	const void *data;	/**< count elements: SUM of what was taken; valid
+				     until the next pcoll call on this collective */
+	uint64_t contributions; /**< number of step() contributions summed in it */
+	int64_t staleness;	/**< largest staleness among them; -1 if none */
+	uint32_t flushed;	/**< processes that had flushed when they joined */
+	int final;		/**< 1 for the round that completes a flush */
+} pcoll_round_t;
+
+/**
+ * Contribute and advance. contribution (count elements, computed on the
+ * current version v) is added to the pending accumulator; then the call blocks
+ * until round v+1 has completed, driving progress itself. Returns the number
+ * (>= 1) of completed rounds now waiting for pcoll_next_round, or an error.
+ */
+int pcoll_step(pcoll_coll_t *coll, const void *contribution);
+
+/**
+ * Nonblocking step: contribute and arrive, return at once. Follow with
+ * pcoll_test() until it returns >= 1.
+ */
+int pcoll_step_post(pcoll_coll_t *coll, const void *contribution);
+
+/**
+ * Drive progress once. Returns the number of completed rounds waiting for
+ * pcoll_next_round when the last posted step's round v+1 has completed (>= 1),
+ * 0 when it has not yet, or an error.
+ */
+int pcoll_test(pcoll_coll_t *coll);
+
+/**
+ * Take the next completed round not yet given to this process: returns 1 and
+ * fills *round, 0 when there is none, or an error. The process's version
+ * becomes round->index.
+ */
+int pcoll_next_round(pcoll_coll_t *coll, pcoll_round_t *round);
+
+/**
+ * The meeting point: this process has nothing newer to contribute. Blocks
+ * until every process has flushed and a final synchronous round has emptied
+ * every pending accumulator. Rounds completed meanwhile (including the final
+ * one) wait for pcoll_next_round. Afterwards the collective may be stepped
+ * again (a new epoch).
+ */
+int pcoll_flush(pcoll_coll_t *coll);
+
+/** Nonblocking flush: mark flushed and return; complete with pcoll_flush_test. */
+int pcoll_flush_post(pcoll_coll_t *coll);
+
+/** 1 when the flush posted by pcoll_flush_post has completed, 0 if not yet. */
+int pcoll_flush_test(pcoll_coll_t *coll);
+
+/** Counters of one collective on this process. */
+typedef struct pcoll_coll_info {
+	uint64_t version;	  /**< rounds given to this process */
+	uint64_t completed;	  /**< rounds completed on this process */
+	uint64_t steps;		  /**< step() calls */
+	uint64_t rounds_initiated; /**< rounds this process triggered */
+	uint64_t holds;		  /**< times the engine held a round for staleness */
+	double wait_seconds;	  /**< time spent blocked in step/flush */
+	size_t count;
+	pcoll_datatype_t datatype;
+	pcoll_mode_t mode;
+	int quorum;
+	int staleness;
+	const char *algorithm; /**< "recursive-doubling" or "reduce-scatter-allgather" */
+} pcoll_coll_info_t;
+
+/** Fill info for coll. */
+int pcoll_coll_query(const pcoll_coll_t *coll, pcoll_coll_info_t *info);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PCOLL_H */

@@ -1,0 +1,615 @@
+/* The collective's public API: create, step, next_round, flush, destroy. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "activation.h"
+#include "pcoll_internal.h"
+#include "reduce.h"
+
+#define ALIGN64(x) (((x) + 63) & ~(size_t)63)
+
+size_t pcoll_datatype_size(pcoll_datatype_t dt)
+{
+	return pc_dt_size(dt);
+}
+
+const char *pcoll_datatype_name(pcoll_datatype_t dt)
+{
+	static const char *n[] = {"float32", "float64", "float16", "bfloat16", "int32", "int64"};
+	return (unsigned)dt < PCOLL_DATATYPE_COUNT ? n[dt] : "invalid";
+}
+
+const char *pcoll_mode_name(pcoll_mode_t m)
+{
+	static const char *n[] = {"sync", "solo", "majority", "quorum"};
+	return (unsigned)m < PCOLL_MODE_COUNT ? n[m] : "invalid";
+}
+
+void pcoll_attr_init(pcoll_attr_t *attr)
+{
+	if (!attr)
+		return;
+	memset(attr, 0, sizeof(*attr));
+	attr->mode = PCOLL_SYNC;
+	attr->quorum = 0;
+	attr->staleness = 2;
+	attr->seed = 0x5eed;
+}
+
+/* What every process publishes at create: its parameters and its region. */
+typedef struct {
+	uint64_t count, seed;
+	int32_t dt, mode, quorum, staleness;
+	int32_t err; /* nonzero: this process rejected its own arguments */
+	uint32_t id;
+	pc_tp_rkey_t rkey;
+} create_blob_t;
+
+static int check_args(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
+		      const pcoll_attr_t *a)
+{
+	if (count == 0)
+		return pc_error(PCOLL_ERR_INVAL, "rank %d: count is 0", ctx->rank);
+	if ((unsigned)dt >= PCOLL_DATATYPE_COUNT)
+		return pc_error(PCOLL_ERR_INVAL, "rank %d: invalid datatype %d", ctx->rank,
+				(int)dt);
+	if ((unsigned)a->mode >= PCOLL_MODE_COUNT)
+		return pc_error(PCOLL_ERR_INVAL, "rank %d: invalid mode %d", ctx->rank,
+				(int)a->mode);
+	if (a->staleness < 0 || a->staleness > PCOLL_STALENESS_MAX)
+		return pc_error(PCOLL_ERR_INVAL, "rank %d: staleness %d outside [0, %d]",
+				ctx->rank, a->staleness, PCOLL_STALENESS_MAX);
+	if (a->mode == PCOLL_QUORUM && (a->quorum < 1 || a->quorum > ctx->size))
+		return pc_error(PCOLL_ERR_INVAL, "rank %d: quorum %d outside [1, %d]", ctx->rank,
+				a->quorum, ctx->size);
+	if (count > ((size_t)1 << 40) / pc_dt_size(dt))
+		return pc_error(PCOLL_ERR_INVAL, "rank %d: count %zu too large", ctx->rank,
+				count);
+	return 0;
+}
+
+static int layout(pcoll_coll_t *c)
+{
+	int P = c->P, L = pc_act_nslots(P);
+	size_t off = 0;
+	c->flags_off = off;
+	off = ALIGN64(off + 2 * (size_t)c->sched.nslots * 8);
+	c->act_off = off; /* L tree slots + 1 fold poke slot, 16 bytes each */
+	off = ALIGN64(off + (size_t)(L + 1) * 16);
+	c->arrival_off = off;
+	off = ALIGN64(off + (size_t)P * 8);
+	c->flushslot_off = off;
+	off = ALIGN64(off + (size_t)P * 8);
+	c->hdrtx_off = off;
+	off = ALIGN64(off + (c->sched.nsends + 1) * PC_HDR_BYTES);
+	for (int p = 0; p < 2; p++) {
+		c->rx_off[p] = off;
+		off = ALIGN64(off + c->sched.rx_bytes);
+	}
+	c->res_stride = ALIGN64(PC_HDR_BYTES + c->nbytes);
+	c->res_off = off;
+	off += c->res_stride * c->nslots_res;
+	for (int p = 0; p < 2; p++) {
+		c->pend_off[p] = off;
+		off = ALIGN64(off + c->nbytes);
+	}
+	c->work2_off = off;
+	off = ALIGN64(off + (c->sched.algo == PC_ALGO_RD ? c->nbytes : 0));
+	c->memlen = (off + 4095) & ~(size_t)4095;
+	if (posix_memalign((void **)&c->mem, 4096, c->memlen))
+		return pc_error(PCOLL_ERR_NOMEM, "collective of %zu bytes: out of memory",
+				c->memlen);
+	memset(c->mem, 0, c->memlen);
+	c->flags = (volatile uint64_t *)(c->mem + c->flags_off);
+	c->act = (volatile uint64_t *)(c->mem + c->act_off);
+	c->arrival = (volatile uint64_t *)(c->mem + c->arrival_off);
+	c->flushslot = (volatile uint64_t *)(c->mem + c->flushslot_off);
+	c->act_seen = calloc((size_t)L + 1, sizeof(uint64_t));
+	return c->act_seen ? 0 : pc_error(PCOLL_ERR_NOMEM, "out of memory");
+}
+
+static int send_cb(void *arg, const pc_op_t *op, const struct iovec *iov, int n, uint64_t round);
+static int flag_cb(void *arg, uint32_t slot, uint64_t round);
+static uint64_t txdone_cb(void *arg);
+
+static int ctx_table_add(pcoll_ctx_t *ctx, pcoll_coll_t *c)
+{
+	uint32_t id = 0;
+	while (id < ctx->ncolls_cap && ctx->colls[id])
+		id++;
+	if (id == ctx->ncolls_cap) {
+		uint32_t ncap = ctx->ncolls_cap ? 2 * ctx->ncolls_cap : 8;
+		pcoll_coll_t **n = realloc(ctx->colls, ncap * sizeof(*n));
+		if (!n)
+			return pc_error(PCOLL_ERR_NOMEM, "out of memory");
+		memset(n + ctx->ncolls_cap, 0, (ncap - ctx->ncolls_cap) * sizeof(*n));
+		ctx->colls = n;
+		ctx->ncolls_cap = ncap;
+	}
+	if (id >= (1u << 24))
+		return pc_error(PCOLL_ERR_NOMEM, "more than 2^24 live collectives");
+	c->id = id;
+	ctx->colls[id] = c;
+	return 0;
+}
+
+void pc_coll_release_fabric(pcoll_coll_t *c)
+{
+	if (c->mr) {
+		pc_tp_mr_dereg(c->mr);
+		c->mr = NULL;
+	}
+}
+
+void pc_coll_free(pcoll_coll_t *c)
+{
+	pc_coll_release_fabric(c);
+	while (c->spill_head) {
+		pc_spill_t *n = c->spill_head->next;
+		free(c->spill_head);
+		c->spill_head = n;
+	}
+	free(c->given_spill);
+	pc_sched_free(&c->sched);
+	free(c->rkeys);
+	free(c->act_seen);
+	free(c->mem);
+	free(c);
+}
+
+static const char *describe(const create_blob_t *b, char *buf, size_t len)
+{
+	snprintf(buf, len, "count=%llu datatype=%s mode=%s quorum=%d staleness=%d seed=%llu",
+		 (unsigned long long)b->count, pcoll_datatype_name(b->dt), pcoll_mode_name(b->mode),
+		 b->quorum, b->staleness, (unsigned long long)b->seed);
+	return buf;
+}
+
+int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
+			   const pcoll_attr_t *attr_in, pcoll_coll_t **out)
+{
+	pc_error_clear();
+	if (!ctx || !out)
+		return pc_error(PCOLL_ERR_INVAL, "pcoll_allreduce_create: %s is NULL",
+				ctx ? "coll pointer" : "ctx");
+	*out = NULL;
+	if (ctx->finalized)
+		return pc_error(PCOLL_ERR_FINALIZED, "pcoll_allreduce_create: context finalized");
+	pcoll_attr_t attr;
+	if (attr_in)
+		attr = *attr_in;
+	else
+		pcoll_attr_init(&attr);
+	if (attr.mode == PCOLL_SYNC)
+		attr.staleness = 0;
+	if (attr.mode != PCOLL_QUORUM)
+		attr.quorum = 0;
+
+	/* Bad arguments still take part in the exchange, so that every process
+	 * learns of them instead of waiting in the fence. */
+	int local = check_args(ctx, count, dt, &attr);
+	char why[256] = "";
+	pcoll_coll_t *c = NULL;
+	create_blob_t mine = {.count = count, .seed = attr.seed, .dt = (int32_t)dt,
+			      .mode = (int32_t)attr.mode, .quorum = attr.quorum,
+			      .staleness = attr.staleness};
+	pthread_mutex_lock(&ctx->lock);
+	if (!local) {
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			local = pc_error(PCOLL_ERR_NOMEM, "out of memory");
+	}
+	if (!local) {
+		c->ctx = ctx;
+		c->count = count;
+		c->dt = dt;
+		c->dtsize = pc_dt_size(dt);
+		c->nbytes = count * c->dtsize;
+		c->attr = attr;
+		c->P = ctx->size;
+		c->rank = ctx->rank;
+		c->nslots_res = (uint32_t)attr.staleness + 1;
+		int algo = PC_ALGO_AUTO;
+		const char *a = getenv("PCOLL_ALGORITHM");
+		if (a && !strcmp(a, "rd"))
+			algo = PC_ALGO_RD;
+		else if (a && !strcmp(a, "rsag"))
+			algo = PC_ALGO_RSAG;
+		local = pc_sched_build(&c->sched, c->P, c->rank, count, c->dtsize, algo);
+		if (!local)
+			local = layout(c);
+		if (!local)
+			local = pc_tp_mr_reg(ctx->tp, c->mem, c->memlen, ++ctx->next_mr_key, &c->mr,
+					     &mine.rkey);
+		if (!local)
+			local = ctx_table_add(ctx, c);
+		if (!local)
+			mine.id = c->id;
+	}
+	mine.err = local;
+	if (local)
+		snprintf(why, sizeof(why), "%s", pcoll_last_error());
+	pthread_mutex_unlock(&ctx->lock);
+
+	create_blob_t *all = calloc((size_t)ctx->size, sizeof(*all));
+	int rc = all ? pc_wireup_allgather(&ctx->wu, &mine, sizeof(mine), all)
+		     : pc_error(PCOLL_ERR_NOMEM, "out of memory");
+	if (!rc && local)
+		rc = pc_error(local, "%s", why);
+	for (int r = 0; !rc && r < ctx->size; r++) {
+		char b1[160], b2[160];
+		if (all[r].err)
+			rc = pc_error(PCOLL_ERR_MISMATCH,
+				      "rank %d rejected its arguments (%s): %s", r,
+				      pcoll_strerror(all[r].err), describe(&all[r], b1, sizeof(b1)));
+		else if (all[r].count != mine.count || all[r].dt != mine.dt ||
+			 all[r].mode != mine.mode || all[r].quorum != mine.quorum ||
+			 all[r].staleness != mine.staleness || all[r].seed != mine.seed)
+			rc = pc_error(PCOLL_ERR_MISMATCH, "rank %d has %s; rank %d has %s", r,
+				      describe(&all[r], b1, sizeof(b1)), ctx->rank,
+				      describe(&mine, b2, sizeof(b2)));
+		else if (all[r].id != mine.id)
+			rc = pc_error(PCOLL_ERR_MISMATCH,
+				      "rank %d created collective #%u, rank %d #%u: creates and "
+				      "destroys must be called in the same order everywhere",
+				      r, all[r].id, ctx->rank, mine.id);
+	}
+	if (!rc) {
+		c->rkeys = calloc((size_t)ctx->size, sizeof(pc_tp_rkey_t));
+		if (!c->rkeys)
+			rc = pc_error(PCOLL_ERR_NOMEM, "out of memory");
+		for (int r = 0; !rc && r < ctx->size; r++)
+			c->rkeys[r] = all[r].rkey;
+	}
+	free(all);
+	if (rc) {
+		if (c) {
+			pthread_mutex_lock(&ctx->lock);
+			if (c->mr && ctx->colls[c->id] == c)
+				ctx->colls[c->id] = NULL;
+			pthread_mutex_unlock(&ctx->lock);
+			pc_coll_free(c);
+		}
+		return rc;
+	}
+	pc_rs_init(&c->rs, attr.mode, c->P, c->rank, attr.staleness, attr.quorum, attr.seed);
+	c->env.hdr_tx = (pc_hdr_t *)(c->mem + c->hdrtx_off);
+	c->env.buf[PC_BUF_WORK2] = c->mem + c->work2_off;
+	c->env.dt = dt;
+	c->env.send = send_cb;
+	c->env.flag_ready = flag_cb;
+	c->env.tx_done = txdone_cb;
+	c->env.arg = c;
+	pthread_mutex_lock(&ctx->lock);
+	ctx->live_colls++;
+	c->ready = 1;
+	pthread_mutex_unlock(&ctx->lock);
+	*out = c;
+	return 0;
+}
+
+/* ---- executor callbacks: map schedule slots onto this collective's region */
+
+static int send_cb(void *arg, const pc_op_t *op, const struct iovec *iov, int n, uint64_t round)
+{
+	pcoll_coll_t *c = arg;
+	uint64_t par = round & 1;
+	uint64_t off = op->dst_buf == PC_BUF_RX
+			       ? c->rx_off[par] + op->dst_off
+			       : c->res_off + (round % c->nslots_res) * c->res_stride + op->dst_off;
+	uint64_t idx = par * c->sched.nslots + op->flag;
+	c->tx_posted++;
+	return pc_tp_put(c->ctx->tp, op->peer, iov, n, c->mr, &c->rkeys[op->peer], off,
+			 c->flags_off + idx * 8, (round + 1) / 2,
+			 pc_cq_encode(c->id, PC_CQ_KIND_COUNT, idx), &c->tx_done);
+}
+
+/* Every round of one parity writes each receive slot exactly once, so the
+ * flag counts those rounds: (round+1)/2 once round's write has landed. */
+static int flag_cb(void *arg, uint32_t slot, uint64_t round)
+{
+	pcoll_coll_t *c = arg;
+	uint64_t idx = (round & 1) * c->sched.nslots + slot;
+	return __atomic_load_n(&c->flags[idx], __ATOMIC_ACQUIRE) >= (round + 1) / 2;
+}
+
+static uint64_t txdone_cb(void *arg)
+{
+	pcoll_coll_t *c = arg;
+	return c->tx_done - c->tx_round_base;
+}
+
+/* ---- public calls ------------------------------------------------------ */
+
+static int enter(pcoll_coll_t *c, const char *fn)
+{
+	pc_error_clear();
+	if (!c)
+		return pc_error(PCOLL_ERR_INVAL, "%s: coll is NULL", fn);
+	if (c->dead)
+		return pc_error(PCOLL_ERR_FINALIZED, "%s: the context was finalized", fn);
+	return 0;
+}
+
+/* The user's previous round pointer is no longer valid: its buffer may be reused. */
+static void release_given(pcoll_coll_t *c)
+{
+	c->given_round = 0;
+	free(c->given_spill);
+	c->given_spill = NULL;
+}
+
+static int sticky(pcoll_coll_t *c)
+{
+	if (c->error)
+		return pc_error(c->error, "collective failed earlier: %s",
+				pcoll_strerror(c->error));
+	if (c->ctx->error)
+		return pc_error(c->ctx->error, "fabric failed earlier: %s",
+				pcoll_strerror(c->ctx->error));
+	return 0;
+}
+
+uint64_t pc_coll_ready_rounds(const pcoll_coll_t *c)
+{
+	return c->rs.completed - c->rs.version;
+}
+
+int pcoll_step_post(pcoll_coll_t *c, const void *g)
+{
+	int rc = enter(c, "pcoll_step");
+	if (rc)
+		return rc;
+	if (!g)
+		return pc_error(PCOLL_ERR_INVAL, "pcoll_step: contribution is NULL");
+	pthread_mutex_lock(&c->ctx->lock);
+	release_given(c);
+	if ((rc = sticky(c)))
+		goto out;
+	if (c->step_posted) {
+		rc = pc_error(PCOLL_ERR_STATE, "pcoll_step_post: previous step not completed "
+					       "(call pcoll_test until it returns >= 1)");
+		goto out;
+	}
+	if (c->flush_posted) {
+		rc = pc_error(PCOLL_ERR_STATE, "pcoll_step: a flush is in progress");
+		goto out;
+	}
+	char *pend = c->mem + c->pend_off[c->pend_cur];
+	if (c->rs.pend_count == 0)
+		memcpy(pend, g, c->nbytes);
+	else
+		pc_reduce_sum(c->dt, pend, pend, g, c->count);
+	int action = pc_rs_arrive(&c->rs);
+	c->step_target = c->rs.version + 1;
+	c->step_posted = 1;
+	pc_coll_arrive_actions(c, action);
+	rc = sticky(c);
+out:
+	pthread_mutex_unlock(&c->ctx->lock);
+	return rc;
+}
+
+static int step_done(pcoll_coll_t *c)
+{
+	return c->rs.completed >= c->step_target;
+}
+
+int pcoll_test(pcoll_coll_t *c)
+{
+	int rc = enter(c, "pcoll_test");
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&c->ctx->lock);
+	release_given(c);
+	rc = sticky(c);
+	if (!rc && !c->step_posted)
+		rc = pc_error(PCOLL_ERR_STATE, "pcoll_test: no step posted");
+	if (!rc) {
+		rc = pc_engine_progress(c->ctx);
+		rc = rc < 0 ? rc : sticky(c);
+		if (!rc && step_done(c)) {
+			c->step_posted = 0;
+			rc = (int)pc_coll_ready_rounds(c);
+		}
+	}
+	pthread_mutex_unlock(&c->ctx->lock);
+	return rc;
+}
+
+int pcoll_step(pcoll_coll_t *c, const void *g)
+{
+	int rc = pcoll_step_post(c, g);
+	if (rc)
+		return rc;
+	rc = pc_engine_wait(c->ctx, c, step_done);
+	pthread_mutex_lock(&c->ctx->lock);
+	c->step_posted = 0;
+	if (!rc)
+		rc = (int)pc_coll_ready_rounds(c);
+	pthread_mutex_unlock(&c->ctx->lock);
+	return rc;
+}
+
+int pcoll_next_round(pcoll_coll_t *c, pcoll_round_t *round)
+{
+	int rc = enter(c, "pcoll_next_round");
+	if (rc)
+		return rc;
+	if (!round)
+		return pc_error(PCOLL_ERR_INVAL, "pcoll_next_round: round is NULL");
+	pthread_mutex_lock(&c->ctx->lock);
+	release_given(c);
+	if (c->rs.version == c->rs.completed) {
+		pthread_mutex_unlock(&c->ctx->lock);
+		return 0;
+	}
+	uint64_t r = c->rs.version + 1;
+	const pc_hdr_t *h;
+	if (c->spill_head && c->spill_first == r) {
+		pc_spill_t *s = c->spill_head;
+		c->spill_head = s->next;
+		if (!c->spill_head)
+			c->spill_tail = NULL;
+		c->spill_first++;
+		c->nspill--;
+		c->given_spill = s;
+		h = &s->hdr;
+		round->data = s->data;
+	} else {
+		char *slot = c->mem + c->res_off + (r % c->nslots_res) * c->res_stride;
+		h = (const pc_hdr_t *)slot;
+		round->data = slot + PC_HDR_BYTES;
+		c->given_round = r;
+	}
+	round->index = h->round;
+	round->contributions = h->contributions;
+	round->staleness = h->staleness;
+	round->flushed = (uint32_t)h->flushed;
+	round->final = h->flushed == (uint64_t)c->P;
+	c->rs.version = r;
+	rc = h->round == r ? 1
+			   : pc_error(PCOLL_ERR_INTERNAL, "round buffer holds %llu, expected %llu",
+				      (unsigned long long)h->round, (unsigned long long)r);
+	pthread_mutex_unlock(&c->ctx->lock);
+	return rc;
+}
+
+int pcoll_flush_post(pcoll_coll_t *c)
+{
+	int rc = enter(c, "pcoll_flush");
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&c->ctx->lock);
+	release_given(c);
+	if ((rc = sticky(c)))
+		goto out;
+	if (c->step_posted) {
+		rc = pc_error(PCOLL_ERR_STATE, "pcoll_flush: a posted step is not completed");
+		goto out;
+	}
+	if (!c->flush_posted) {
+		c->flush_posted = 1;
+		c->flush_epoch_target = c->rs.epoch + 1;
+		pc_rs_flush(&c->rs);
+		pc_coll_send_flush(c);
+	}
+	rc = sticky(c);
+out:
+	pthread_mutex_unlock(&c->ctx->lock);
+	return rc;
+}
+
+static int flush_done(pcoll_coll_t *c)
+{
+	return c->rs.epoch >= c->flush_epoch_target;
+}
+
+int pcoll_flush_test(pcoll_coll_t *c)
+{
+	int rc = enter(c, "pcoll_flush_test");
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&c->ctx->lock);
+	release_given(c);
+	rc = sticky(c);
+	if (!rc && !c->flush_posted)
+		rc = pc_error(PCOLL_ERR_STATE, "pcoll_flush_test: no flush posted");
+	if (!rc) {
+		rc = pc_engine_progress(c->ctx);
+		rc = rc < 0 ? rc : sticky(c);
+		if (!rc && flush_done(c)) {
+			c->flush_posted = 0;
+			rc = 1;
+		}
+	}
+	pthread_mutex_unlock(&c->ctx->lock);
+	return rc;
+}
+
+int pcoll_flush(pcoll_coll_t *c)
+{
+	int rc = pcoll_flush_post(c);
+	if (rc)
+		return rc;
+	rc = pc_engine_wait(c->ctx, c, flush_done);
+	pthread_mutex_lock(&c->ctx->lock);
+	if (!rc)
+		c->flush_posted = 0;
+	pthread_mutex_unlock(&c->ctx->lock);
+	return rc;
+}
+
+int pcoll_destroy(pcoll_coll_t *c)
+{
+	pc_error_clear();
+	if (!c)
+		return pc_error(PCOLL_ERR_INVAL, "pcoll_destroy: coll is NULL");
+	pcoll_ctx_t *ctx = c->ctx;
+	int rc = 0;
+	if (!c->dead) {
+		/* Destroy is collective: flush so that no round is left half done
+		 * and nobody writes into this region after it is freed. */
+		rc = c->step_posted ? pc_engine_wait(ctx, c, step_done) : 0;
+		if (!rc && !(c->error || ctx->error))
+			rc = pcoll_flush(c);
+		int brc = pc_wireup_barrier(&ctx->wu);
+		if (!rc)
+			rc = brc;
+		pthread_mutex_lock(&ctx->lock);
+		uint64_t lost = 0;
+		for (uint64_t r = c->rs.version + 1; r <= c->rs.completed; r++) {
+			const pc_hdr_t *h = NULL;
+			if (c->spill_head && r < c->spill_first + c->nspill) {
+				pc_spill_t *s = c->spill_head;
+				for (uint64_t i = c->spill_first; i < r; i++)
+					s = s->next;
+				h = &s->hdr;
+			} else {
+				h = (const pc_hdr_t *)(c->mem + c->res_off +
+						       (r % c->nslots_res) * c->res_stride);
+			}
+			lost += h->contributions;
+		}
+		if (!rc && lost)
+			rc = pc_error(PCOLL_ERR_PENDING,
+				      "pcoll_destroy: %llu contributions in rounds never taken "
+				      "with pcoll_next_round were discarded",
+				      (unsigned long long)lost);
+		ctx->colls[c->id] = NULL;
+		pthread_mutex_unlock(&ctx->lock);
+	}
+	pthread_mutex_lock(&ctx->lock);
+	int last = --ctx->live_colls == 0 && ctx->finalized;
+	pthread_mutex_unlock(&ctx->lock);
+	pc_coll_free(c);
+	if (last) {
+		pthread_mutex_destroy(&ctx->lock);
+		pthread_cond_destroy(&ctx->cv);
+		pc_topo_fini(&ctx->topo);
+		free(ctx->colls);
+		free(ctx);
+	}
+	return rc;
+}
+
+int pcoll_coll_query(const pcoll_coll_t *c, pcoll_coll_info_t *info)
+{
+	if (!c || !info)
+		return pc_error(PCOLL_ERR_INVAL, "pcoll_coll_query: NULL argument");
+	memset(info, 0, sizeof(*info));
+	info->version = c->rs.version;
+	info->completed = c->rs.completed;
+	info->steps = c->rs.steps;
+	info->rounds_initiated = c->rs.initiated;
+	info->holds = c->rs.holds;
+	info->wait_seconds = c->wait_s;
+	info->count = c->count;
+	info->datatype = c->dt;
+	info->mode = c->attr.mode;
+	info->quorum = c->attr.quorum;
+	info->staleness = c->attr.staleness;
+	info->algorithm = pc_sched_algo_name(c->sched.algo);
+	return 0;
+}

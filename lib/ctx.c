@@ -1,0 +1,245 @@
+/* Context: configuration, PMIx wireup, the endpoint, the progress thread. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pcoll_internal.h"
+
+#define ADDR_MAX 504
+typedef struct {
+	uint32_t len;
+	uint32_t notify;
+	char addr[ADDR_MAX];
+} addr_blob_t;
+
+void pcoll_config_init(pcoll_config_t *cfg)
+{
+	if (!cfg)
+		return;
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->provider = NULL;
+	cfg->notify = PCOLL_NOTIFY_AUTO;
+	cfg->timeout_ms = 0;
+	cfg->progress_thread = 1;
+	cfg->bind_progress_thread = 1;
+	cfg->idle_sleep_max_us = 0;
+}
+
+static int env_int(const char *name, int dflt)
+{
+	const char *v = getenv(name);
+	return v && *v ? atoi(v) : dflt;
+}
+
+static int resolve_config(pcoll_config_t *c, const pcoll_config_t *in)
+{
+	if (in)
+		*c = *in;
+	else
+		pcoll_config_init(c);
+	if (!c->provider || !*c->provider) {
+		const char *p = getenv("PCOLL_PROVIDER");
+		if (!p || !*p)
+			p = getenv("FI_PROVIDER");
+		c->provider = p && *p ? p : NULL;
+	}
+	if (c->notify == PCOLL_NOTIFY_AUTO) {
+		const char *n = getenv("PCOLL_NOTIFY");
+		if (n && (!strcmp(n, "cntr") || !strcmp(n, "counter")))
+			c->notify = PCOLL_NOTIFY_CNTR;
+		else if (n && !strcmp(n, "cqdata"))
+			c->notify = PCOLL_NOTIFY_CQDATA;
+		else if (n && *n && strcmp(n, "auto"))
+			return pc_error(PCOLL_ERR_INVAL,
+					"PCOLL_NOTIFY=%s: expected cntr, cqdata or auto", n);
+	} else if (c->notify != PCOLL_NOTIFY_CNTR && c->notify != PCOLL_NOTIFY_CQDATA) {
+		return pc_error(PCOLL_ERR_INVAL, "config.notify %d is not a pcoll_notify_t",
+				(int)c->notify);
+	}
+	if (c->timeout_ms == 0)
+		c->timeout_ms = env_int("PCOLL_TIMEOUT_MS", 300000);
+	if (c->timeout_ms == 0)
+		c->timeout_ms = -1;
+	if (c->idle_sleep_max_us == 0)
+		c->idle_sleep_max_us = (unsigned)env_int("PCOLL_IDLE_SLEEP_US", 1000);
+	if (c->idle_sleep_max_us == 0)
+		c->idle_sleep_max_us = 1;
+	if (getenv("PCOLL_PROGRESS_THREAD"))
+		c->progress_thread = env_int("PCOLL_PROGRESS_THREAD", 1);
+	return 0;
+}
+
+static void ctx_free(pcoll_ctx_t *ctx)
+{
+	pc_tp_close(ctx->tp);
+	pc_topo_fini(&ctx->topo);
+	pthread_mutex_destroy(&ctx->lock);
+	pthread_cond_destroy(&ctx->cv);
+	free(ctx->colls);
+	free(ctx);
+}
+
+int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
+{
+	pc_error_clear();
+	if (!out)
+		return pc_error(PCOLL_ERR_INVAL, "pcoll_init: ctx pointer is NULL");
+	*out = NULL;
+	pcoll_ctx_t *ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return pc_error(PCOLL_ERR_NOMEM, "pcoll_init: out of memory");
+	pthread_mutex_init(&ctx->lock, NULL);
+	pthread_cond_init(&ctx->cv, NULL);
+	int rc = resolve_config(&ctx->cfg, cfg);
+	if (rc) {
+		ctx_free(ctx);
+		return rc;
+	}
+	rc = pc_wireup_init(&ctx->wu, ctx->cfg.timeout_ms);
+	if (rc) {
+		ctx_free(ctx);
+		return rc;
+	}
+	ctx->rank = ctx->wu.rank;
+	ctx->size = ctx->wu.size;
+	pc_topo_init(&ctx->topo);
+	pc_tp_cfg_t tc = {.provider = ctx->cfg.provider,
+			  .notify = ctx->cfg.notify,
+			  .timeout_ms = ctx->cfg.timeout_ms,
+			  .notify_fn = pc_coll_notify,
+			  .notify_arg = ctx};
+	int local = pc_tp_open(&tc, &ctx->tp);
+	/* Publish the address even on failure, so every process learns that one
+	 * failed instead of hanging in the fence. */
+	addr_blob_t mine = {0};
+	char why[256] = "";
+	if (local == 0) {
+		size_t len = ADDR_MAX;
+		local = pc_tp_getname(ctx->tp, mine.addr, &len);
+		mine.len = (uint32_t)len;
+		pc_tp_info_t ti;
+		pc_tp_query(ctx->tp, &ti);
+		mine.notify = (uint32_t)ti.notify;
+	}
+	if (local)
+		snprintf(why, sizeof(why), "%s", pcoll_last_error());
+	addr_blob_t *all = calloc((size_t)ctx->size, sizeof(*all));
+	if (!all) {
+		rc = pc_error(PCOLL_ERR_NOMEM, "pcoll_init: out of memory");
+		goto fail;
+	}
+	rc = pc_wireup_allgather(&ctx->wu, &mine, sizeof(mine), all);
+	if (rc)
+		goto fail;
+	if (local) {
+		rc = pc_error(local, "rank %d: %s", ctx->rank, why);
+		goto fail;
+	}
+	for (int r = 0; r < ctx->size; r++) {
+		if (all[r].len == 0) {
+			rc = pc_error(PCOLL_ERR_PEER, "rank %d failed to open its endpoint", r);
+			goto fail;
+		}
+		if (all[r].notify != mine.notify) {
+			rc = pc_error(PCOLL_ERR_MISMATCH,
+				      "rank %d uses notification path %u, rank %d uses %u", r,
+				      all[r].notify, ctx->rank, mine.notify);
+			goto fail;
+		}
+	}
+	/* Addresses are fixed-size per provider; insert with the common length. */
+	char *addrs = malloc((size_t)ctx->size * ADDR_MAX);
+	if (!addrs) {
+		rc = pc_error(PCOLL_ERR_NOMEM, "pcoll_init: out of memory");
+		goto fail;
+	}
+	for (int r = 0; r < ctx->size; r++)
+		memcpy(addrs + (size_t)r * ADDR_MAX, all[r].addr, ADDR_MAX);
+	rc = pc_tp_set_peers(ctx->tp, addrs, ADDR_MAX, ctx->size);
+	free(addrs);
+	free(all);
+	all = NULL;
+	if (rc)
+		goto fail;
+	if (ctx->cfg.progress_thread) {
+		rc = pc_engine_start_thread(ctx);
+		if (rc)
+			goto fail;
+	} else {
+		snprintf(ctx->progress_cpuset, sizeof(ctx->progress_cpuset), "none");
+	}
+	*out = ctx;
+	return 0;
+fail:
+	free(all);
+	pc_wireup_fini(&ctx->wu);
+	ctx_free(ctx);
+	return rc;
+}
+
+int pcoll_finalize(pcoll_ctx_t *ctx)
+{
+	pc_error_clear();
+	if (!ctx)
+		return pc_error(PCOLL_ERR_INVAL, "pcoll_finalize: ctx is NULL");
+	if (ctx->finalized)
+		return pc_error(PCOLL_ERR_STATE, "pcoll_finalize: already finalized");
+	pc_engine_stop_thread(ctx);
+	/* Everyone stops writing before anyone closes its endpoint. */
+	int rc = pc_wireup_barrier(&ctx->wu);
+	pthread_mutex_lock(&ctx->lock);
+	for (uint32_t i = 0; i < ctx->ncolls_cap; i++) {
+		pcoll_coll_t *c = ctx->colls[i];
+		if (c) {
+			pc_coll_release_fabric(c);
+			c->dead = 1;
+		}
+	}
+	ctx->finalized = 1;
+	pc_tp_close(ctx->tp);
+	ctx->tp = NULL;
+	int live = ctx->live_colls;
+	pthread_mutex_unlock(&ctx->lock);
+	pc_wireup_fini(&ctx->wu);
+	if (live == 0)
+		ctx_free(ctx);
+	return rc;
+}
+
+int pcoll_rank(const pcoll_ctx_t *ctx)
+{
+	return ctx ? ctx->rank : PCOLL_ERR_INVAL;
+}
+
+int pcoll_size(const pcoll_ctx_t *ctx)
+{
+	return ctx ? ctx->size : PCOLL_ERR_INVAL;
+}
+
+int pcoll_ctx_query(const pcoll_ctx_t *ctx, pcoll_ctx_info_t *info)
+{
+	if (!ctx || !info)
+		return pc_error(PCOLL_ERR_INVAL, "pcoll_ctx_query: NULL argument");
+	if (ctx->finalized)
+		return pc_error(PCOLL_ERR_FINALIZED, "pcoll_ctx_query: context finalized");
+	memset(info, 0, sizeof(*info));
+	pc_tp_info_t ti;
+	pc_tp_query(ctx->tp, &ti);
+	snprintf(info->provider, sizeof(info->provider), "%s", ti.provider);
+	snprintf(info->fabric, sizeof(info->fabric), "%s", ti.fabric);
+	snprintf(info->domain, sizeof(info->domain), "%s", ti.domain);
+	pc_tp_addr_str(ctx->tp, info->endpoint, sizeof(info->endpoint));
+	snprintf(info->nic, sizeof(info->nic), "%s", ctx->topo.nic);
+	snprintf(info->wireup, sizeof(info->wireup), "%s", ctx->wu.pmix ? "pmix" : "singleton");
+	snprintf(info->wait, sizeof(info->wait), "%s", ti.wait_fd ? "fd" : "sleep");
+	snprintf(info->progress_cpuset, sizeof(info->progress_cpuset), "%s",
+		 ctx->progress_cpuset[0] ? ctx->progress_cpuset : "pending");
+	info->notify = (pcoll_notify_t)ti.notify;
+	info->progress_thread = ctx->cfg.progress_thread;
+	info->manual_progress = ti.manual_progress;
+	info->rma_event = ti.rma_event;
+	info->cq_data = ti.cq_data;
+	info->timeout_ms = ctx->cfg.timeout_ms;
+	info->idle_sleep_max_us = ctx->cfg.idle_sleep_max_us;
+	return 0;
+}

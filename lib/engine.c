@@ -1,0 +1,368 @@
+/*
+ * The progress engine: activations, quorum and flush bookkeeping, joining
+ * rounds, running their schedules, completing them. Everything here runs
+ * under ctx->lock, driven either by a caller blocked in pcoll_step/flush
+ * (the latency-critical path: it never waits for a thread to wake) or by the
+ * progress thread while the caller computes. The thread sleeps when idle: in
+ * poll() on the fabric's fd where there is one, otherwise with an
+ * exponential backoff of nanosleep()s (shm), so it steals no core.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "activation.h"
+#include "pcoll_internal.h"
+
+/* ---- remote CQ data: a flag update from a peer's write */
+void pc_coll_notify(void *arg, uint64_t data)
+{
+	pcoll_ctx_t *ctx = arg;
+	uint32_t id = (uint32_t)(data >> 40);
+	if (id >= ctx->ncolls_cap || !ctx->colls[id])
+		return; /* cannot happen: regions live from create's fence to destroy's */
+	pcoll_coll_t *c = ctx->colls[id];
+	if (((data >> 39) & 1) == PC_CQ_KIND_COUNT) {
+		uint64_t idx = data & ((1ULL << 39) - 1);
+		if (idx < 2 * (uint64_t)c->sched.nslots)
+			__atomic_add_fetch(&c->flags[idx], 1, __ATOMIC_RELEASE);
+	}
+	/* Value slots were written in place; the entry only woke us up. */
+}
+
+static void fail(pcoll_coll_t *c, int rc)
+{
+	if (rc < 0 && !c->error)
+		c->error = rc;
+}
+
+static int put_value(pcoll_coll_t *c, int peer, const void *v, size_t len, size_t off)
+{
+	return pc_tp_put_value(c->ctx->tp, peer, v, len, &c->rkeys[peer], off,
+			       pc_cq_encode(c->id, PC_CQ_KIND_VALUE, 0));
+}
+
+/* Send activation of round r along the tree of `initiator`. */
+static void activate(pcoll_coll_t *c, uint64_t r, int initiator)
+{
+	int peers[32], slots[32];
+	int n = pc_act_children(c->P, c->rank, initiator, peers, slots);
+	uint64_t v[2] = {r, (uint64_t)initiator};
+	for (int i = 0; i < n && !c->error; i++)
+		fail(c, put_value(c, peers[i], v, sizeof(v), c->act_off + (size_t)slots[i] * 16));
+}
+
+static void initiate(pcoll_coll_t *c, uint64_t r)
+{
+	pc_rs_triggered(&c->rs, r);
+	activate(c, r, c->rank);
+}
+
+void pc_coll_arrive_actions(pcoll_coll_t *c, int action)
+{
+	uint64_t next = c->rs.version + 1;
+	switch (action) {
+	case PC_ARRIVE_INITIATE:
+		activate(c, next, c->rank);
+		break;
+	case PC_ARRIVE_NOTIFY_ROOT:
+		if (c->rank == 0)
+			c->arrival[0] = next;
+		else
+			fail(c, put_value(c, 0, &next, 8, c->arrival_off + (size_t)c->rank * 8));
+		break;
+	default:
+		break;
+	}
+}
+
+void pc_coll_send_flush(pcoll_coll_t *c)
+{
+	uint64_t e = c->rs.epoch + 1;
+	if (c->rank == 0)
+		c->flushslot[0] = e;
+	else
+		fail(c, put_value(c, 0, &e, 8, c->flushslot_off + (size_t)c->rank * 8));
+}
+
+/* Learn of triggered rounds from activation slots; forward along the tree. */
+static void scan_activations(pcoll_coll_t *c)
+{
+	int L = pc_act_nslots(c->P);
+	for (int m = 0; m <= L; m++) {
+		volatile uint64_t *slot = c->act + 2 * m;
+		uint64_t r = __atomic_load_n(&slot[0], __ATOMIC_ACQUIRE);
+		if (r <= c->act_seen[m])
+			continue;
+		uint64_t init = slot[1];
+		c->act_seen[m] = r;
+		if (r > c->rs.triggered) {
+			pc_rs_triggered(&c->rs, r);
+			/* Slot L is the fold partner's poke: nothing to forward. */
+			if (m < L && init < (uint64_t)c->P)
+				activate(c, r, (int)init);
+		}
+	}
+}
+
+/* Data already landed for the next round means a peer joined it: it is triggered. */
+static void scan_data(pcoll_coll_t *c)
+{
+	uint64_t next = c->rs.completed + 1;
+	if (c->rs.in_round || c->rs.triggered >= next)
+		return;
+	for (uint32_t s = 0; s < c->sched.nslots; s++)
+		if (c->env.flag_ready(c, s, next)) {
+			pc_rs_triggered(&c->rs, next);
+			return;
+		}
+}
+
+/* The ring slot of round r must not hold a round the user has not released. */
+static int make_room(pcoll_coll_t *c, uint64_t r)
+{
+	if (r <= c->nslots_res)
+		return 1;
+	uint64_t old = r - c->nslots_res;
+	if (old == c->given_round)
+		return 0; /* the user is reading it: wait for the next call */
+	if (old <= c->rs.version)
+		return 1;
+	/* Not yet taken (only after a flush, when nothing holds rounds): spill. */
+	char *slot = c->mem + c->res_off + (old % c->nslots_res) * c->res_stride;
+	pc_spill_t *s = malloc(sizeof(*s) + c->nbytes);
+	if (!s) {
+		fail(c, pc_error(PCOLL_ERR_NOMEM, "out of memory spilling round %llu",
+				 (unsigned long long)old));
+		return 0;
+	}
+	s->next = NULL;
+	memcpy(&s->hdr, slot, sizeof(s->hdr));
+	memcpy(s->data, slot + PC_HDR_BYTES, c->nbytes);
+	if (c->spill_tail)
+		c->spill_tail->next = s;
+	else {
+		c->spill_head = s;
+		c->spill_first = old;
+	}
+	c->spill_tail = s;
+	c->nspill++;
+	return 1;
+}
+
+static void join(pcoll_coll_t *c, uint64_t r)
+{
+	int par = (int)(r & 1);
+	if (c->rs.pend_count == 0)
+		memset(c->mem + c->pend_off[c->pend_cur], 0, c->nbytes);
+	int work = c->pend_cur;
+	c->pend_cur ^= 1;
+	pc_hdr_t mine;
+	pc_rs_take(&c->rs, r, &mine);
+	char *slot = c->mem + c->res_off + (r % c->nslots_res) * c->res_stride;
+	c->env.buf[PC_BUF_WORK] = c->mem + c->pend_off[work];
+	c->env.buf[PC_BUF_RES] = slot + PC_HDR_BYTES;
+	c->env.res_hdr = (pc_hdr_t *)slot;
+	c->env.buf[PC_BUF_RX] = c->mem + c->rx_off[par];
+	c->tx_round_base = c->tx_done;
+	pc_exec_start(&c->ex, &c->sched, r, &mine);
+	/* A folded-away even rank learns of rounds only from its odd partner or
+	 * the tree: poke it, so a lost tree message never stalls the round. */
+	int pof2, rem;
+	pc_sched_fold_geometry(c->P, &pof2, &rem);
+	if (c->rs.mode != PCOLL_SYNC && c->rank < 2 * rem && (c->rank & 1)) {
+		uint64_t v[2] = {r, (uint64_t)-1};
+		int L = pc_act_nslots(c->P);
+		fail(c, put_value(c, c->rank - 1, v, sizeof(v), c->act_off + (size_t)L * 16));
+	}
+}
+
+int pc_engine_coll(pcoll_coll_t *c)
+{
+	int moved = 0;
+	if (c->error || c->dead || !c->ready)
+		return 0;
+	if (c->rs.mode != PCOLL_SYNC)
+		scan_activations(c);
+	if (c->rank == 0) {
+		uint64_t q = pc_rs_quorum_ready(&c->rs, c->arrival, c->flushslot);
+		if (q) {
+			c->rs.initiated++;
+			initiate(c, q);
+		}
+	}
+	uint64_t self = pc_rs_self_initiate(&c->rs, c->rank == 0 ? c->flushslot : NULL);
+	if (self && c->rs.mode != PCOLL_SYNC)
+		initiate(c, self);
+	else if (self)
+		pc_rs_triggered(&c->rs, self);
+	while (!c->error) {
+		if (c->rs.in_round) {
+			int rc = pc_exec_run(&c->ex, &c->env);
+			if (rc < 0) {
+				fail(c, rc);
+				break;
+			}
+			if (rc == 0)
+				break;
+			const pc_hdr_t *h = c->env.res_hdr;
+			if (h->round != c->ex.round) {
+				fail(c, pc_error(PCOLL_ERR_INTERNAL,
+						 "round %llu completed with header of round %llu",
+						 (unsigned long long)c->ex.round,
+						 (unsigned long long)h->round));
+				break;
+			}
+			pc_rs_complete(&c->rs, h);
+			moved = 1;
+			continue;
+		}
+		scan_data(c);
+		uint64_t r = pc_rs_joinable(&c->rs);
+		if (!r || !make_room(c, r))
+			break;
+		join(c, r);
+		moved = 1;
+	}
+	return moved;
+}
+
+int pc_engine_progress(pcoll_ctx_t *ctx)
+{
+	if (ctx->finalized)
+		return 0;
+	int ev = pc_tp_progress(ctx->tp);
+	if (ev < 0) {
+		if (!ctx->error)
+			ctx->error = ev;
+		return ev;
+	}
+	for (uint32_t i = 0; i < ctx->ncolls_cap; i++)
+		if (ctx->colls[i])
+			ev += pc_engine_coll(ctx->colls[i]);
+	return ev;
+}
+
+static void sleep_us(unsigned us)
+{
+	struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000};
+	nanosleep(&ts, NULL);
+}
+
+int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *))
+{
+	uint64_t t0 = pc_now_ns(), last = t0;
+	unsigned idle = 0;
+	int rc = 0;
+	pthread_mutex_lock(&ctx->lock);
+	ctx->callers++;
+	for (;;) {
+		int ev = pc_engine_progress(ctx);
+		if (done(c))
+			break;
+		if (c->error || ctx->error || ev < 0) {
+			rc = c->error ? c->error : ctx->error ? ctx->error : ev;
+			rc = pc_error(rc, "%s", pcoll_last_error()[0] ? pcoll_last_error()
+								    : pcoll_strerror(rc));
+			break;
+		}
+		uint64_t now = pc_now_ns();
+		if (ev > 0) {
+			last = now;
+			idle = 0;
+			continue;
+		}
+		if (ctx->cfg.timeout_ms >= 0 &&
+		    now - last > (uint64_t)ctx->cfg.timeout_ms * 1000000ULL) {
+			rc = pc_error(PCOLL_ERR_TIMEOUT,
+				      "rank %d: no progress from the peers for %d ms (round %llu)",
+				      ctx->rank, ctx->cfg.timeout_ms,
+				      (unsigned long long)(c->rs.completed + 1));
+			break;
+		}
+		/* Spin briefly (the answer is usually microseconds away), then let
+		 * the other processes on this node have the core. */
+		idle++;
+		int can_block = idle > 32 ? pc_tp_trywait(ctx->tp) : 0;
+		pthread_mutex_unlock(&ctx->lock);
+		if (idle <= 32)
+			sched_yield();
+		else if (can_block == 1)
+			pc_tp_poll(ctx->tp, 1);
+		else if (can_block < 0)
+			sleep_us(idle < 40 ? 1u << (idle - 32) : 100);
+		pthread_mutex_lock(&ctx->lock);
+	}
+	ctx->callers--;
+	c->wait_s += (double)(pc_now_ns() - t0) * 1e-9;
+	pthread_cond_broadcast(&ctx->cv);
+	pthread_mutex_unlock(&ctx->lock);
+	return rc;
+}
+
+static void *progress_main(void *arg)
+{
+	pcoll_ctx_t *ctx = arg;
+	char where[64];
+	if (ctx->cfg.bind_progress_thread)
+		pc_topo_bind_progress(&ctx->topo, where, sizeof(where));
+	else
+		snprintf(where, sizeof(where), "unbound (disabled)");
+	pthread_mutex_lock(&ctx->lock);
+	snprintf(ctx->progress_cpuset, sizeof(ctx->progress_cpuset), "%s", where);
+	unsigned idle = 0, maxs = ctx->cfg.idle_sleep_max_us;
+	while (!atomic_load(&ctx->stop)) {
+		/* A caller blocked in step drives progress itself: stay out of its way. */
+		while (ctx->callers > 0 && !atomic_load(&ctx->stop))
+			pthread_cond_wait(&ctx->cv, &ctx->lock);
+		if (atomic_load(&ctx->stop))
+			break;
+		int ev = pc_engine_progress(ctx);
+		if (ev != 0) {
+			idle = 0;
+			if (ev < 0) {
+				/* Sticky error recorded; keep sleeping until finalize. */
+				pthread_mutex_unlock(&ctx->lock);
+				sleep_us(maxs);
+				pthread_mutex_lock(&ctx->lock);
+			}
+			continue;
+		}
+		idle++;
+		int can_block = pc_tp_trywait(ctx->tp);
+		pthread_mutex_unlock(&ctx->lock);
+		if (can_block == 1) {
+			pc_tp_poll(ctx->tp, 100);
+		} else if (can_block < 0) {
+			unsigned us = idle < 20 ? 1u << (idle / 2) : maxs;
+			sleep_us(us < maxs ? us : maxs);
+		}
+		pthread_mutex_lock(&ctx->lock);
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	return NULL;
+}
+
+int pc_engine_start_thread(pcoll_ctx_t *ctx)
+{
+	atomic_store(&ctx->stop, 0);
+	if (pthread_create(&ctx->thread, NULL, progress_main, ctx))
+		return pc_error(PCOLL_ERR_NOMEM, "cannot start the progress thread");
+	ctx->thread_started = 1;
+	return 0;
+}
+
+void pc_engine_stop_thread(pcoll_ctx_t *ctx)
+{
+	if (!ctx->thread_started)
+		return;
+	pthread_mutex_lock(&ctx->lock);
+	atomic_store(&ctx->stop, 1);
+	pthread_cond_broadcast(&ctx->cv);
+	pthread_mutex_unlock(&ctx->lock);
+	pthread_join(ctx->thread, NULL);
+	ctx->thread_started = 0;
+}

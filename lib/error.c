@@ -1,0 +1,68 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+#define PCOLL_NO_CTX
+#include "pcoll_internal.h"
+
+static _Thread_local char last_msg[512];
+
+int pc_error(int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+void pc_error_clear(void)
+{
+	last_msg[0] = '\0';
+}
+
+const char *pcoll_last_error(void)
+{
+	return last_msg;
+}
+
+const char *pcoll_strerror(int err)
+{
+	switch (err) {
+	case PCOLL_SUCCESS:
+		return "success";
+	case PCOLL_ERR_INVAL:
+		return "invalid argument";
+	case PCOLL_ERR_NOMEM:
+		return "out of memory";
+	case PCOLL_ERR_FABRIC:
+		return "libfabric error";
+	case PCOLL_ERR_PMIX:
+		return "PMIx wireup error";
+	case PCOLL_ERR_MISMATCH:
+		return "processes disagree on the collective's parameters";
+	case PCOLL_ERR_STATE:
+		return "call not valid in the current state";
+	case PCOLL_ERR_TIMEOUT:
+		return "timed out waiting for peers";
+	case PCOLL_ERR_PEER:
+		return "a peer failed";
+	case PCOLL_ERR_FINALIZED:
+		return "the context was finalized";
+	case PCOLL_ERR_PENDING:
+		return "completed rounds were never taken";
+	case PCOLL_ERR_UNSUPPORTED:
+		return "not supported by this fabric";
+	case PCOLL_ERR_INTERNAL:
+		return "internal error";
+	default:
+		return "unknown error code";
+	}
+}
+
+uint64_t pc_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}

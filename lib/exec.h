@@ -1,0 +1,48 @@
+/*
+ * The executor runs one round of a schedule as a re-entrant state machine:
+ * pc_exec_run() performs ops until one would block (a flag not yet set, sends
+ * not yet complete) and returns, to be called again by whoever drives
+ * progress. The transport is reached only through the env callbacks, so the
+ * unit tests run the real executor over an in-memory transport.
+ */
+#ifndef PCOLL_EXEC_H
+#define PCOLL_EXEC_H
+
+#include <sys/uio.h>
+
+#include "pcoll.h"
+#include "schedule.h"
+
+typedef struct pc_exec_env {
+	void *buf[PC_BUF_COUNT]; /* data start of WORK, WORK2, RES; base of RX */
+	pc_hdr_t *res_hdr;	 /* header in front of RES data */
+	pc_hdr_t *hdr_tx;	 /* nsends header snapshots (registered memory) */
+	pcoll_datatype_t dt;
+	/* Post a send; the op says where. Returns 0 or a negative error. */
+	int (*send)(void *arg, const pc_op_t *op, const struct iovec *iov, int iovcnt,
+		    uint64_t round);
+	/* 1 when the local flag slot shows this round's write has landed. */
+	int (*flag_ready)(void *arg, uint32_t slot, uint64_t round);
+	/* Sends of this round whose local completion has been seen. */
+	uint64_t (*tx_done)(void *arg);
+	void *arg;
+} pc_exec_env_t;
+
+typedef struct pc_exec {
+	const pc_sched_t *s;
+	size_t pc;	/* next op */
+	uint64_t round; /* 0: idle */
+	size_t nsent;
+	pc_hdr_t acc; /* header accumulated so far */
+} pc_exec_t;
+
+/** Begin round `round` with this process's own header (its contribution). */
+void pc_exec_start(pc_exec_t *x, const pc_sched_t *s, uint64_t round, const pc_hdr_t *mine);
+
+/** Run until blocked: 1 when the round is complete, 0 when blocked, <0 error. */
+int pc_exec_run(pc_exec_t *x, const pc_exec_env_t *env);
+
+/** Merge header b into a (SUM contributions and flushed, MAX staleness). */
+void pc_hdr_merge(pc_hdr_t *a, const pc_hdr_t *b);
+
+#endif

@@ -1,0 +1,128 @@
+/* Internal structures shared by lib/ files. Never included by users. */
+#ifndef PCOLL_INTERNAL_H
+#define PCOLL_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "pcoll.h"
+
+/* Record a detailed message for pcoll_last_error() and return err. */
+int pc_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Clear the thread's last error message. */
+void pc_error_clear(void);
+
+uint64_t pc_now_ns(void);
+
+#ifndef PCOLL_NO_CTX
+#include "exec.h"
+#include "round.h"
+#include "schedule.h"
+#include "topo.h"
+#include "transport.h"
+#include "wireup.h"
+
+typedef struct pcoll_coll pcoll_coll_t;
+
+struct pcoll_ctx {
+	int rank, size;
+	pcoll_config_t cfg;
+	pc_wireup_t wu;
+	pc_tp_t *tp;
+	pc_topo_t topo;
+	pthread_mutex_t lock; /* the engine lock: transport and every collective */
+	pthread_cond_t cv;
+	pthread_t thread;
+	int thread_started;
+	atomic_int stop;
+	atomic_int callers; /* user threads driving progress in a blocking call */
+	int finalized;
+	int error;	 /* sticky fabric error, reported by the next call */
+	pcoll_coll_t **colls; /* by collective id */
+	uint32_t ncolls_cap;
+	int live_colls;
+	uint64_t next_mr_key; /* requested keys must be unique per process (mr_mode 0) */
+	char progress_cpuset[64];
+};
+
+/* A completed round that had to leave the ring (only while flushed). */
+typedef struct pc_spill {
+	struct pc_spill *next;
+	pc_hdr_t hdr;
+	char data[];
+} pc_spill_t;
+
+struct pcoll_coll {
+	pcoll_ctx_t *ctx;
+	uint32_t id;
+	size_t count, dtsize, nbytes;
+	pcoll_datatype_t dt;
+	pcoll_attr_t attr;
+	int P, rank;
+	pc_sched_t sched;
+	pc_rs_t rs;
+	pc_exec_t ex;
+	pc_exec_env_t env;
+
+	/* One registered region holds everything peers write and we send from. */
+	char *mem;
+	size_t memlen;
+	pc_tp_mr_t *mr;
+	pc_tp_rkey_t *rkeys; /* per peer */
+	size_t flags_off, act_off, arrival_off, flushslot_off;
+	size_t rx_off[2], res_off, res_stride, pend_off[2], work2_off, hdrtx_off;
+	uint32_t nslots_res; /* S + 1 result buffers */
+	volatile uint64_t *flags;     /* [parity][slot] data flags */
+	volatile uint64_t *act;	      /* [slot] {round, initiator} pairs */
+	volatile uint64_t *arrival;   /* [P] quorum arrivals (root) */
+	volatile uint64_t *flushslot; /* [P] flush epochs announced (root) */
+	uint64_t *act_seen;	      /* last round read per activation slot */
+	uint64_t *act_tx;	      /* values being sent (inject, kept for clarity) */
+
+	int pend_cur; /* pending accumulator the user adds to */
+	uint64_t tx_posted, tx_done, tx_round_base;
+
+	/* Result queue: rounds (version, completed] live in the ring or spill. */
+	pc_spill_t *spill_head, *spill_tail;
+	uint64_t spill_first; /* round index of spill_head */
+	uint64_t nspill;
+	pc_spill_t *given_spill; /* freed at the next call */
+	uint64_t given_round;	 /* round whose buffer the user may be reading */
+
+	int step_posted;	 /* a step whose round v+1 is awaited */
+	uint64_t step_target;	 /* that round */
+	int flush_posted;
+	uint64_t flush_epoch_target;
+	int error;		 /* sticky error of this collective */
+	int dead;		 /* context finalized */
+	int ready;		 /* create finished: the engine may drive it */
+	double wait_s;
+	uint64_t last_progress_ns;
+};
+
+/* engine.c */
+int pc_engine_progress(pcoll_ctx_t *ctx); /* under ctx->lock: returns >0 if anything moved */
+int pc_engine_coll(pcoll_coll_t *c);	  /* under lock: advance one collective */
+int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *));
+int pc_engine_start_thread(pcoll_ctx_t *ctx);
+void pc_engine_stop_thread(pcoll_ctx_t *ctx);
+void pc_coll_notify(void *arg, uint64_t data); /* transport callback for remote CQ data */
+void pc_coll_arrive_actions(pcoll_coll_t *c, int action);
+void pc_coll_send_flush(pcoll_coll_t *c);
+uint64_t pc_coll_ready_rounds(const pcoll_coll_t *c);
+
+/* coll.c */
+void pc_coll_release_fabric(pcoll_coll_t *c);
+void pc_coll_free(pcoll_coll_t *c);
+
+/* Encoding of remote CQ data: collective id, flag kind, flag index. */
+#define PC_CQ_KIND_COUNT 0ULL /* data flag: increment */
+#define PC_CQ_KIND_VALUE 1ULL /* value slot written in place: just look */
+static inline uint64_t pc_cq_encode(uint32_t coll, uint64_t kind, uint64_t idx)
+{
+	return ((uint64_t)coll << 40) | (kind << 39) | (idx & ((1ULL << 39) - 1));
+}
+#endif
+
+#endif

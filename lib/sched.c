@@ -1,0 +1,105 @@
+/* Schedule construction common to every algorithm, and the selection. */
+#include "schedule.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pcoll.h"
+
+pc_op_t *pc_sched_push(pc_sched_builder_t *b, int kind)
+{
+	pc_sched_t *s = b->s;
+	if (b->err)
+		return NULL;
+	if (s->nops == b->cap) {
+		size_t ncap = b->cap ? 2 * b->cap : 16;
+		pc_op_t *n = realloc(s->ops, ncap * sizeof(*n));
+		if (!n) {
+			b->err = PCOLL_ERR_NOMEM;
+			return NULL;
+		}
+		s->ops = n;
+		b->cap = ncap;
+	}
+	pc_op_t *op = &s->ops[s->nops++];
+	memset(op, 0, sizeof(*op));
+	op->kind = (uint8_t)kind;
+	if (kind == PC_OP_SEND)
+		s->nsends++;
+	return op;
+}
+
+void pc_sched_fold_geometry(int P, int *pof2, int *rem)
+{
+	int p = 1;
+	while (p * 2 <= P)
+		p *= 2;
+	*pof2 = p;
+	*rem = P - p;
+}
+
+/* Ranks below 2*rem pair up: the even one folds its data into the odd one,
+ * which takes part as newrank rank/2; the rest shift down by rem. */
+int pc_sched_newrank(int rank, int rem)
+{
+	if (rank < 2 * rem)
+		return (rank % 2) ? rank / 2 : -1;
+	return rank - rem;
+}
+
+int pc_sched_real_rank(int newrank, int rem)
+{
+	return newrank < rem ? newrank * 2 + 1 : newrank + rem;
+}
+
+void pc_sched_block(size_t count, int nblocks, int b, size_t *start, size_t *len)
+{
+	size_t base = count / (size_t)nblocks, extra = count % (size_t)nblocks;
+	size_t ub = (size_t)b;
+	*start = ub * base + (ub < extra ? ub : extra);
+	*len = base + (ub < extra ? 1 : 0);
+}
+
+int pc_sched_build(pc_sched_t *s, int P, int rank, size_t count, size_t dtsize, int algo)
+{
+	memset(s, 0, sizeof(*s));
+	if (P < 1 || rank < 0 || rank >= P || count == 0 || dtsize == 0)
+		return PCOLL_ERR_INVAL;
+	s->P = P;
+	s->rank = rank;
+	s->count = count;
+	s->dtsize = dtsize;
+	int pof2, rem;
+	pc_sched_fold_geometry(P, &pof2, &rem);
+	if (algo == PC_ALGO_AUTO)
+		algo = count * dtsize <= PC_RD_MAX_BYTES ? PC_ALGO_RD : PC_ALGO_RSAG;
+	if (algo == PC_ALGO_RSAG && (count < (size_t)pof2 || pof2 == 1))
+		algo = PC_ALGO_RD;
+	s->algo = algo;
+	pc_sched_builder_t b = {.s = s, .cap = 0, .err = 0};
+	int rc = algo == PC_ALGO_RD ? pc_sched_build_rd(&b) : pc_sched_build_rsag(&b);
+	if (rc == 0 && b.err)
+		rc = b.err;
+	if (rc)
+		pc_sched_free(s);
+	return rc;
+}
+
+void pc_sched_free(pc_sched_t *s)
+{
+	free(s->ops);
+	s->ops = NULL;
+	s->nops = 0;
+}
+
+const char *pc_sched_algo_name(int algo)
+{
+	switch (algo) {
+	case PC_ALGO_RD:
+		return "recursive-doubling";
+	case PC_ALGO_RSAG:
+		return "reduce-scatter-allgather";
+	default:
+		return "auto";
+	}
+}

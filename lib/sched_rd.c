@@ -1,0 +1,101 @@
+/*
+ * Recursive doubling allreduce, for small buffers: log2(P') phases in which
+ * partners exchange their whole partial sums. Non-power-of-two P folds the
+ * first 2*rem ranks in pairs first and hands the result back at the end.
+ * Every addition is a+b on one side and b+a on the other, so all ranks end
+ * with bit-identical results.
+ *
+ * Flag slots: 0 fold, 1..L phases, L+1 fold result.
+ * Receive area: [fold msg][phase 0 msg]...[phase L-1 msg], each hdr + buffer.
+ */
+#include "schedule.h"
+
+int pc_sched_build_rd(pc_sched_builder_t *b)
+{
+	pc_sched_t *s = b->s;
+	int P = s->P, rank = s->rank, pof2, rem, L = 0;
+	pc_sched_fold_geometry(P, &pof2, &rem);
+	while ((1 << L) < pof2)
+		L++;
+	size_t n = s->count, msg = PC_HDR_BYTES + n * s->dtsize;
+	s->nslots = (uint32_t)L + 2;
+	s->rx_bytes = (size_t)(L + 1) * msg;
+	pc_op_t *op;
+
+	if (P == 1) {
+		op = pc_sched_push(b, PC_OP_COPY);
+		if (op) {
+			op->dst_buf = PC_BUF_RES;
+			op->src_buf = PC_BUF_WORK;
+			op->cnt = n;
+		}
+		pc_sched_push(b, PC_OP_SETHDR);
+		return 0;
+	}
+	int newrank = pc_sched_newrank(rank, rem);
+	if (newrank < 0) {
+		/* Folded away: give everything to the odd partner, get the result. */
+		op = pc_sched_push(b, PC_OP_SEND);
+		if (op) {
+			*op = (pc_op_t){.kind = PC_OP_SEND, .hdr = 1, .src_buf = PC_BUF_WORK,
+					.dst_buf = PC_BUF_RX, .peer = rank + 1, .flag = 0,
+					.cnt = n, .dst_off = 0};
+		}
+		op = pc_sched_push(b, PC_OP_WAIT);
+		if (op)
+			op->flag = (uint32_t)L + 1;
+		op = pc_sched_push(b, PC_OP_TXWAIT);
+		if (op)
+			op->cnt = s->nsends;
+		s->res_hdr_from_peer = 1;
+		return 0;
+	}
+	if (rank < 2 * rem) {
+		op = pc_sched_push(b, PC_OP_WAIT);
+		if (op)
+			op->flag = 0;
+		op = pc_sched_push(b, PC_OP_REDUCE);
+		if (op)
+			*op = (pc_op_t){.kind = PC_OP_REDUCE, .hdr = 1, .src_buf = PC_BUF_WORK,
+					.dst_buf = PC_BUF_WORK, .cnt = n, .rx_off = 0};
+	}
+	int cur = PC_BUF_WORK, other = PC_BUF_WORK2;
+	for (int k = 0; k < L; k++) {
+		int peer = pc_sched_real_rank(newrank ^ (1 << k), rem);
+		size_t rx_off = (size_t)(k + 1) * msg;
+		op = pc_sched_push(b, PC_OP_SEND);
+		if (op)
+			*op = (pc_op_t){.kind = PC_OP_SEND, .hdr = 1, .src_buf = (uint8_t)cur,
+					.dst_buf = PC_BUF_RX, .peer = peer,
+					.flag = (uint32_t)k + 1, .cnt = n, .dst_off = rx_off};
+		size_t sends_before = s->nsends - 1;
+		op = pc_sched_push(b, PC_OP_WAIT);
+		if (op)
+			op->flag = (uint32_t)k + 1;
+		int dst = k == L - 1 ? PC_BUF_RES : other;
+		if (dst == other && k > 0) {
+			/* `other` was the source of the previous phase's send. */
+			op = pc_sched_push(b, PC_OP_TXWAIT);
+			if (op)
+				op->cnt = sends_before;
+		}
+		op = pc_sched_push(b, PC_OP_REDUCE);
+		if (op)
+			*op = (pc_op_t){.kind = PC_OP_REDUCE, .hdr = 1, .src_buf = (uint8_t)cur,
+					.dst_buf = (uint8_t)dst, .cnt = n, .rx_off = rx_off};
+		other = cur;
+		cur = dst;
+	}
+	pc_sched_push(b, PC_OP_SETHDR);
+	if (rank < 2 * rem) {
+		op = pc_sched_push(b, PC_OP_SEND);
+		if (op)
+			*op = (pc_op_t){.kind = PC_OP_SEND, .hdr = 1, .src_buf = PC_BUF_RES,
+					.dst_buf = PC_BUF_RES, .peer = rank - 1,
+					.flag = (uint32_t)L + 1, .cnt = n, .dst_off = 0};
+	}
+	op = pc_sched_push(b, PC_OP_TXWAIT);
+	if (op)
+		op->cnt = s->nsends;
+	return 0;
+}

@@ -1,0 +1,138 @@
+/*
+ * Reduce-scatter by recursive halving, then allgather by recursive doubling
+ * (Rabenseifner), for large buffers: each rank sends and receives about 2N
+ * bytes in all instead of N log P. Each block is reduced by exactly one owner
+ * and then copied, so results are bit-identical everywhere. The allgather
+ * writes straight into the peers' result buffers. Non-power-of-two P folds as
+ * in recursive doubling. The round header rides the reduce-scatter messages,
+ * whose pattern is a hypercube, so every owner ends with the full header.
+ *
+ * Flag slots: 0 fold, 1..L reduce-scatter, L+1..2L allgather, 2L+1 fold result.
+ * Receive area: [fold msg][rs step 0]...[rs step L-1], each hdr + data.
+ */
+#include "schedule.h"
+
+static size_t range_start(size_t count, int nblocks, int b)
+{
+	size_t st, len;
+	pc_sched_block(count, nblocks, b, &st, &len);
+	return st;
+}
+
+/* Elements in blocks [lo, hi). */
+static void block_range(size_t count, int nblocks, int lo, int hi, size_t *st, size_t *len)
+{
+	*st = range_start(count, nblocks, lo);
+	size_t end = hi >= nblocks ? count : range_start(count, nblocks, hi);
+	*len = end - *st;
+}
+
+int pc_sched_build_rsag(pc_sched_builder_t *b)
+{
+	pc_sched_t *s = b->s;
+	int P = s->P, rank = s->rank, pof2, rem, L = 0;
+	pc_sched_fold_geometry(P, &pof2, &rem);
+	while ((1 << L) < pof2)
+		L++;
+	size_t n = s->count, ds = s->dtsize;
+	size_t maxblock = (n + (size_t)pof2 - 1) / (size_t)pof2;
+	size_t rs_off[64];
+	size_t off = PC_HDR_BYTES + n * ds; /* the fold message comes first */
+	for (int j = 0; j < L; j++) {
+		rs_off[j] = off;
+		off += PC_HDR_BYTES + (size_t)(pof2 >> (j + 1)) * maxblock * ds;
+	}
+	s->rx_bytes = off;
+	s->nslots = 2 * (uint32_t)L + 2;
+	uint32_t fold_res_slot = 2 * (uint32_t)L + 1;
+	pc_op_t *op;
+
+	int newrank = pc_sched_newrank(rank, rem);
+	if (newrank < 0) {
+		op = pc_sched_push(b, PC_OP_SEND);
+		if (op)
+			*op = (pc_op_t){.kind = PC_OP_SEND, .hdr = 1, .src_buf = PC_BUF_WORK,
+					.dst_buf = PC_BUF_RX, .peer = rank + 1, .flag = 0,
+					.cnt = n, .dst_off = 0};
+		op = pc_sched_push(b, PC_OP_WAIT);
+		if (op)
+			op->flag = fold_res_slot;
+		op = pc_sched_push(b, PC_OP_TXWAIT);
+		if (op)
+			op->cnt = s->nsends;
+		s->res_hdr_from_peer = 1;
+		return 0;
+	}
+	if (rank < 2 * rem) {
+		op = pc_sched_push(b, PC_OP_WAIT);
+		if (op)
+			op->flag = 0;
+		op = pc_sched_push(b, PC_OP_REDUCE);
+		if (op)
+			*op = (pc_op_t){.kind = PC_OP_REDUCE, .hdr = 1, .src_buf = PC_BUF_WORK,
+					.dst_buf = PC_BUF_WORK, .cnt = n, .rx_off = 0};
+	}
+	/* Reduce-scatter: halve the block interval each step, highest bit first. */
+	int lo = 0, hi = pof2;
+	for (int j = 0; j < L; j++) {
+		int d = pof2 >> (j + 1);
+		int peer = pc_sched_real_rank(newrank ^ d, rem);
+		int mid = lo + (hi - lo) / 2;
+		int klo = lo, khi = mid, slo = mid, shi = hi;
+		if (newrank & d) {
+			klo = mid;
+			khi = hi;
+			slo = lo;
+			shi = mid;
+		}
+		size_t kst, klen, sst, slen;
+		block_range(n, pof2, klo, khi, &kst, &klen);
+		block_range(n, pof2, slo, shi, &sst, &slen);
+		/* The peer keeps what we send: its receive slot for step j. */
+		op = pc_sched_push(b, PC_OP_SEND);
+		if (op)
+			*op = (pc_op_t){.kind = PC_OP_SEND, .hdr = 1, .src_buf = PC_BUF_WORK,
+					.dst_buf = PC_BUF_RX, .peer = peer,
+					.flag = (uint32_t)j + 1, .off = sst, .cnt = slen,
+					.dst_off = rs_off[j]};
+		op = pc_sched_push(b, PC_OP_WAIT);
+		if (op)
+			op->flag = (uint32_t)j + 1;
+		op = pc_sched_push(b, PC_OP_REDUCE);
+		if (op)
+			*op = (pc_op_t){.kind = PC_OP_REDUCE, .hdr = 1, .src_buf = PC_BUF_WORK,
+					.dst_buf = (uint8_t)(j == L - 1 ? PC_BUF_RES : PC_BUF_WORK),
+					.off = kst, .a_off = kst, .cnt = klen, .rx_off = rs_off[j]};
+		lo = klo;
+		hi = khi;
+	}
+	pc_sched_push(b, PC_OP_SETHDR);
+	/* Allgather: double the held interval each step, lowest bit first. */
+	for (int j = 0; j < L; j++) {
+		int d = 1 << j;
+		int base = newrank & ~(d - 1);
+		int peer = pc_sched_real_rank(newrank ^ d, rem);
+		size_t st, len;
+		block_range(n, pof2, base, base + d, &st, &len);
+		op = pc_sched_push(b, PC_OP_SEND);
+		if (op)
+			*op = (pc_op_t){.kind = PC_OP_SEND, .hdr = 0, .src_buf = PC_BUF_RES,
+					.dst_buf = PC_BUF_RES, .peer = peer,
+					.flag = (uint32_t)(L + 1 + j), .off = st, .cnt = len,
+					.dst_off = PC_HDR_BYTES + st * ds};
+		op = pc_sched_push(b, PC_OP_WAIT);
+		if (op)
+			op->flag = (uint32_t)(L + 1 + j);
+	}
+	if (rank < 2 * rem) {
+		op = pc_sched_push(b, PC_OP_SEND);
+		if (op)
+			*op = (pc_op_t){.kind = PC_OP_SEND, .hdr = 1, .src_buf = PC_BUF_RES,
+					.dst_buf = PC_BUF_RES, .peer = rank - 1,
+					.flag = fold_res_slot, .cnt = n, .dst_off = 0};
+	}
+	op = pc_sched_push(b, PC_OP_TXWAIT);
+	if (op)
+		op->cnt = s->nsends;
+	return 0;
+}

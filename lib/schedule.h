@@ -1,0 +1,94 @@
+/*
+ * Schedules: who writes what to whom in which phase of one round, separate
+ * from the transport. A schedule is a straight-line program of ops built once
+ * per collective for this rank; the executor (exec.c) runs it every round.
+ * Every rank's memory layout has the same shape (sizes depend only on P and
+ * the buffer size), so a sender computes offsets in its peer's region itself.
+ */
+#ifndef PCOLL_SCHED_H
+#define PCOLL_SCHED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** Bytes reserved for the round header in front of every message. */
+#define PC_HDR_BYTES 64
+
+/** Round header carried with the data and reduced along with it. */
+typedef struct pc_hdr {
+	uint64_t round;		/* must match on both sides */
+	uint64_t contributions; /* SUM */
+	int64_t staleness;	/* MAX; -1 for no contribution */
+	uint64_t flushed;	/* SUM */
+	uint64_t pad[4];
+} pc_hdr_t;
+
+enum pc_op_kind {
+	PC_OP_SEND,   /* write [hdr] + src range to peer's region, then notify */
+	PC_OP_WAIT,   /* wait until the local flag of slot `flag` shows this round */
+	PC_OP_REDUCE, /* dst range = a range + received message (and merge its hdr) */
+	PC_OP_COPY,   /* dst range = a range */
+	PC_OP_TXWAIT, /* wait until the first `cnt` sends of this round completed */
+	PC_OP_SETHDR  /* write the accumulated header in front of the result */
+};
+
+/** Local buffers an op names. RX is the receive area of the round's parity. */
+enum pc_buf { PC_BUF_WORK, PC_BUF_WORK2, PC_BUF_RES, PC_BUF_RX, PC_BUF_COUNT };
+
+typedef struct pc_op {
+	uint8_t kind;
+	uint8_t hdr;	 /* SEND: header goes first; REDUCE: merge the received header */
+	uint8_t src_buf; /* SEND: source buffer; REDUCE/COPY: buffer of operand a */
+	uint8_t dst_buf; /* SEND: region at the peer (RX or RES); REDUCE/COPY: dst */
+	int peer;	 /* SEND */
+	uint32_t flag;	 /* SEND: flag slot at the peer; WAIT: local flag slot */
+	size_t off;	 /* elements: SEND source offset; REDUCE/COPY dst offset */
+	size_t a_off;	 /* elements: REDUCE/COPY operand a offset */
+	size_t cnt;	 /* elements (TXWAIT: number of sends) */
+	size_t rx_off;	 /* bytes: REDUCE received message (hdr first) in the RX area */
+	size_t dst_off;	 /* bytes: SEND destination offset in the peer's region */
+} pc_op_t;
+
+enum pc_algo { PC_ALGO_AUTO = 0, PC_ALGO_RD = 1, PC_ALGO_RSAG = 2 };
+
+typedef struct pc_sched {
+	int P, rank;
+	int algo;	 /* resolved: PC_ALGO_RD or PC_ALGO_RSAG (or RD for P=1) */
+	size_t count;	 /* elements */
+	size_t dtsize;	 /* bytes per element */
+	size_t rx_bytes; /* receive area per parity, same on every rank */
+	uint32_t nslots; /* data flag slots per parity, same on every rank */
+	int res_hdr_from_peer; /* result and header arrive whole from the fold partner */
+	size_t nops;
+	pc_op_t *ops;
+	size_t nsends; /* SEND ops in the program */
+} pc_sched_t;
+
+/** Largest buffer (bytes) for which AUTO picks recursive doubling. */
+#define PC_RD_MAX_BYTES 16384
+
+/**
+ * Build the schedule of `rank` among P for count elements of dtsize bytes.
+ * algo PC_ALGO_AUTO picks by size; RSAG needs count >= the power-of-two part
+ * of P and falls back to RD below that. Returns 0 or a negative PCOLL_ERR_*.
+ */
+int pc_sched_build(pc_sched_t *s, int P, int rank, size_t count, size_t dtsize, int algo);
+void pc_sched_free(pc_sched_t *s);
+const char *pc_sched_algo_name(int algo);
+
+/* Internal to the sched_*.c files. */
+typedef struct pc_sched_builder {
+	pc_sched_t *s;
+	size_t cap;
+	int err;
+} pc_sched_builder_t;
+pc_op_t *pc_sched_push(pc_sched_builder_t *b, int kind);
+void pc_sched_fold_geometry(int P, int *pof2, int *rem);
+int pc_sched_real_rank(int newrank, int rem);
+int pc_sched_newrank(int rank, int rem);
+int pc_sched_build_rd(pc_sched_builder_t *b);
+int pc_sched_build_rsag(pc_sched_builder_t *b);
+/* Block b of nblocks over count elements: [start, start+len). */
+void pc_sched_block(size_t count, int nblocks, int b, size_t *start, size_t *len);
+
+#endif

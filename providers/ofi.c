@@ -1,0 +1,536 @@
+/*
+ * libfabric back-end of the transport interface: FI_EP_RDM endpoint, one AV
+ * (FI_AV_TABLE), one CQ for local completions and remote CQ data, and on the
+ * counter path one remote counter (FI_RMA_EVENT) used as the doorbell.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <rdma/fabric.h>
+#include <rdma/fi_cm.h>
+#include <rdma/fi_domain.h>
+#include <rdma/fi_endpoint.h>
+#include <rdma/fi_errno.h>
+#include <rdma/fi_rma.h>
+
+#include "pcoll_internal.h"
+#include "transport.h"
+
+/* Operation context: first member is what FI_CONTEXT/FI_CONTEXT2 need. */
+typedef struct pc_opctx {
+	struct fi_context2 fctx;
+	uint64_t *done;
+	struct pc_opctx *next;
+} pc_opctx_t;
+
+struct pc_tp_mr {
+	struct fid_mr *mr;
+	void *desc;
+};
+
+struct pc_tp {
+	pc_tp_cfg_t cfg;
+	pc_tp_info_t info;
+	struct fi_info *fi;
+	struct fid_fabric *fabric;
+	struct fid_domain *domain;
+	struct fid_av *av;
+	struct fid_cq *cq;
+	struct fid_cntr *rcntr;
+	struct fid_ep *ep;
+	fi_addr_t *peers;
+	int npeers;
+	uint64_t rcntr_seen;
+	int fds[2], nfds;
+	pc_opctx_t *free_ctx;
+	uint64_t mr_mode;
+	size_t inject_size;
+};
+
+#define FI_ERR(rc, what)                                                                           \
+	pc_error(PCOLL_ERR_FABRIC, "%s: %s (%d)", what, fi_strerror((int)-(rc)), (int)(rc))
+
+static struct fi_info *make_hints(const pc_tp_cfg_t *cfg, int want_cntr)
+{
+	struct fi_info *h = fi_allocinfo();
+	if (!h)
+		return NULL;
+	h->ep_attr->type = FI_EP_RDM;
+	h->caps = FI_RMA | FI_WRITE | FI_REMOTE_WRITE | (want_cntr ? FI_RMA_EVENT : 0);
+	h->mode = FI_CONTEXT | FI_CONTEXT2;
+	/* Every registration mode pcoll can honour; the provider keeps what it needs. */
+	h->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED |
+				  FI_MR_PROV_KEY | FI_MR_ENDPOINT;
+	h->domain_attr->threading = FI_THREAD_DOMAIN;
+	h->tx_attr->msg_order = FI_ORDER_RMA_WAW | FI_ORDER_WAW;
+	if (cfg->provider && *cfg->provider)
+		h->fabric_attr->prov_name = strdup(cfg->provider);
+	return h;
+}
+
+static int getinfo(const pc_tp_cfg_t *cfg, int want_cntr, struct fi_info **out)
+{
+	struct fi_info *h = make_hints(cfg, want_cntr);
+	if (!h)
+		return -FI_ENOMEM;
+	int rc = fi_getinfo(FI_VERSION(1, 10), NULL, NULL, 0, h, out);
+	fi_freeinfo(h);
+	return rc;
+}
+
+static int has_waw(const struct fi_info *fi)
+{
+	return (fi->tx_attr->msg_order & (FI_ORDER_RMA_WAW | FI_ORDER_WAW)) != 0;
+}
+
+int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
+{
+	pc_tp_t *tp = calloc(1, sizeof(*tp));
+	if (!tp)
+		return pc_error(PCOLL_ERR_NOMEM, "transport: out of memory");
+	tp->cfg = *cfg;
+	int rc, notify = cfg->notify;
+	struct fi_info *fi = NULL;
+	const char *pname = cfg->provider && *cfg->provider ? cfg->provider : "(any)";
+
+	if (notify == PCOLL_NOTIFY_CNTR) {
+		rc = getinfo(cfg, 1, &fi);
+		if (rc) {
+			rc = pc_error(PCOLL_ERR_UNSUPPORTED,
+				      "provider %s offers no remote completion counters "
+				      "(FI_RMA_EVENT): %s; use PCOLL_NOTIFY=cqdata",
+				      pname, fi_strerror(-rc));
+			goto fail;
+		}
+	} else {
+		rc = getinfo(cfg, 0, &fi);
+		if (rc) {
+			rc = pc_error(PCOLL_ERR_FABRIC,
+				      "no libfabric provider %s with FI_EP_RDM and RMA writes: %s",
+				      pname, fi_strerror(-rc));
+			goto fail;
+		}
+		if (fi->domain_attr->cq_data_size < 8) {
+			if (notify == PCOLL_NOTIFY_CQDATA) {
+				rc = pc_error(PCOLL_ERR_UNSUPPORTED,
+					      "provider %s carries only %zu bytes of remote CQ "
+					      "data (pcoll needs 8); use PCOLL_NOTIFY=cntr",
+					      fi->fabric_attr->prov_name,
+					      fi->domain_attr->cq_data_size);
+				goto fail;
+			}
+			fi_freeinfo(fi);
+			fi = NULL;
+			rc = getinfo(cfg, 1, &fi);
+			if (rc) {
+				rc = pc_error(PCOLL_ERR_UNSUPPORTED,
+					      "provider %s has neither 8-byte remote CQ data nor "
+					      "remote counters",
+					      pname);
+				goto fail;
+			}
+			notify = PCOLL_NOTIFY_CNTR;
+		} else {
+			notify = PCOLL_NOTIFY_CQDATA;
+		}
+	}
+	tp->fi = fi;
+	if (notify == PCOLL_NOTIFY_CNTR && !has_waw(fi)) {
+		rc = pc_error(PCOLL_ERR_UNSUPPORTED,
+			      "provider %s does not order RMA writes (FI_ORDER_RMA_WAW), which "
+			      "the counter path needs; use PCOLL_NOTIFY=cqdata",
+			      fi->fabric_attr->prov_name);
+		goto fail;
+	}
+	if (fi->tx_attr->iov_limit < 2) {
+		rc = pc_error(PCOLL_ERR_UNSUPPORTED, "provider %s: iov_limit %zu < 2",
+			      fi->fabric_attr->prov_name, fi->tx_attr->iov_limit);
+		goto fail;
+	}
+	tp->mr_mode = fi->domain_attr->mr_mode;
+	tp->inject_size = fi->tx_attr->inject_size;
+	tp->info.notify = notify;
+	tp->info.iov_limit = fi->tx_attr->iov_limit;
+	snprintf(tp->info.provider, sizeof(tp->info.provider), "%s", fi->fabric_attr->prov_name);
+	snprintf(tp->info.fabric, sizeof(tp->info.fabric), "%s", fi->fabric_attr->name);
+	snprintf(tp->info.domain, sizeof(tp->info.domain), "%s", fi->domain_attr->name);
+	tp->info.manual_progress = fi->domain_attr->data_progress == FI_PROGRESS_MANUAL;
+	tp->info.cq_data = fi->domain_attr->cq_data_size >= 8;
+	tp->info.rma_event = (fi->caps & FI_RMA_EVENT) != 0;
+	if (!tp->info.rma_event) {
+		/* Ask separately, for pcoll_info: does the provider have remote counters? */
+		struct fi_info *f2 = NULL;
+		if (getinfo(cfg, 1, &f2) == 0 && f2 &&
+		    strcmp(f2->fabric_attr->prov_name, fi->fabric_attr->prov_name) == 0)
+			tp->info.rma_event = 1;
+		if (f2)
+			fi_freeinfo(f2);
+	}
+	if (tp->inject_size < 16) {
+		rc = pc_error(PCOLL_ERR_UNSUPPORTED, "provider %s: inject_size %zu < 16",
+			      fi->fabric_attr->prov_name, tp->inject_size);
+		goto fail;
+	}
+
+	if ((rc = fi_fabric(fi->fabric_attr, &tp->fabric, NULL))) {
+		rc = FI_ERR(rc, "fi_fabric");
+		goto fail;
+	}
+	if ((rc = fi_domain(tp->fabric, fi, &tp->domain, NULL))) {
+		rc = FI_ERR(rc, "fi_domain");
+		goto fail;
+	}
+	struct fi_av_attr av_attr = {.type = FI_AV_TABLE};
+	if ((rc = fi_av_open(tp->domain, &av_attr, &tp->av, NULL))) {
+		rc = FI_ERR(rc, "fi_av_open");
+		goto fail;
+	}
+	/* Prefer an fd wait object: an idle progress thread then sleeps in poll()
+	 * and wakes on arrival. shm has none: the engine backs off to sleeping. */
+	struct fi_cq_attr cq_attr = {.format = FI_CQ_FORMAT_DATA, .size = 0,
+				     .wait_obj = FI_WAIT_FD};
+	int fd_ok = 1;
+	if (fi_cq_open(tp->domain, &cq_attr, &tp->cq, NULL)) {
+		fd_ok = 0;
+		cq_attr.wait_obj = FI_WAIT_NONE;
+		if ((rc = fi_cq_open(tp->domain, &cq_attr, &tp->cq, NULL))) {
+			rc = FI_ERR(rc, "fi_cq_open");
+			goto fail;
+		}
+	}
+	if (notify == PCOLL_NOTIFY_CNTR) {
+		struct fi_cntr_attr ca = {.events = FI_CNTR_EVENTS_COMP,
+					  .wait_obj = fd_ok ? FI_WAIT_FD : FI_WAIT_NONE};
+		if (fi_cntr_open(tp->domain, &ca, &tp->rcntr, NULL)) {
+			fd_ok = 0;
+			ca.wait_obj = FI_WAIT_NONE;
+			if ((rc = fi_cntr_open(tp->domain, &ca, &tp->rcntr, NULL))) {
+				rc = FI_ERR(rc, "fi_cntr_open");
+				goto fail;
+			}
+		}
+	}
+	if ((rc = fi_endpoint(tp->domain, fi, &tp->ep, NULL))) {
+		rc = FI_ERR(rc, "fi_endpoint");
+		goto fail;
+	}
+	if ((rc = fi_ep_bind(tp->ep, &tp->av->fid, 0)) ||
+	    (rc = fi_ep_bind(tp->ep, &tp->cq->fid, FI_TRANSMIT | FI_RECV))) {
+		rc = FI_ERR(rc, "fi_ep_bind");
+		goto fail;
+	}
+	if (tp->rcntr && (rc = fi_ep_bind(tp->ep, &tp->rcntr->fid, FI_REMOTE_WRITE))) {
+		rc = FI_ERR(rc, "fi_ep_bind(remote counter)");
+		goto fail;
+	}
+	if ((rc = fi_enable(tp->ep))) {
+		rc = FI_ERR(rc, "fi_enable");
+		goto fail;
+	}
+	if (fd_ok) {
+		int fd;
+		if (fi_control(&tp->cq->fid, FI_GETWAIT, &fd) == 0)
+			tp->fds[tp->nfds++] = fd;
+		else
+			fd_ok = 0;
+		if (fd_ok && tp->rcntr) {
+			if (fi_control(&tp->rcntr->fid, FI_GETWAIT, &fd) == 0)
+				tp->fds[tp->nfds++] = fd;
+			else
+				fd_ok = 0;
+		}
+	}
+	tp->info.wait_fd = fd_ok;
+	*out = tp;
+	return 0;
+fail:
+	pc_tp_close(tp);
+	return rc;
+}
+
+void pc_tp_close(pc_tp_t *tp)
+{
+	if (!tp)
+		return;
+	if (tp->ep)
+		fi_close(&tp->ep->fid);
+	if (tp->rcntr)
+		fi_close(&tp->rcntr->fid);
+	if (tp->cq)
+		fi_close(&tp->cq->fid);
+	if (tp->av)
+		fi_close(&tp->av->fid);
+	if (tp->domain)
+		fi_close(&tp->domain->fid);
+	if (tp->fabric)
+		fi_close(&tp->fabric->fid);
+	if (tp->fi)
+		fi_freeinfo(tp->fi);
+	while (tp->free_ctx) {
+		pc_opctx_t *n = tp->free_ctx->next;
+		free(tp->free_ctx);
+		tp->free_ctx = n;
+	}
+	free(tp->peers);
+	free(tp);
+}
+
+void pc_tp_query(const pc_tp_t *tp, pc_tp_info_t *info)
+{
+	*info = tp->info;
+}
+
+int pc_tp_getname(pc_tp_t *tp, void *addr, size_t *len)
+{
+	int rc = fi_getname(&tp->ep->fid, addr, len);
+	return rc ? FI_ERR(rc, "fi_getname") : 0;
+}
+
+void pc_tp_addr_str(const pc_tp_t *tp, char *buf, size_t len)
+{
+	char name[256];
+	size_t nlen = sizeof(name);
+	buf[0] = '\0';
+	if (fi_getname(&tp->ep->fid, name, &nlen) == 0)
+		fi_av_straddr(tp->av, name, buf, &len);
+}
+
+int pc_tp_set_peers(pc_tp_t *tp, const void *addrs, size_t addrlen, int npeers)
+{
+	tp->peers = calloc((size_t)npeers, sizeof(fi_addr_t));
+	if (!tp->peers)
+		return pc_error(PCOLL_ERR_NOMEM, "transport: out of memory");
+	for (int i = 0; i < npeers; i++) {
+		int rc = fi_av_insert(tp->av, (const char *)addrs + (size_t)i * addrlen, 1,
+				      &tp->peers[i], 0, NULL);
+		if (rc != 1)
+			return pc_error(PCOLL_ERR_FABRIC, "fi_av_insert of rank %d failed (%d)", i,
+					rc);
+	}
+	tp->npeers = npeers;
+	return 0;
+}
+
+int pc_tp_mr_reg(pc_tp_t *tp, void *buf, size_t len, uint64_t key, pc_tp_mr_t **out,
+		 pc_tp_rkey_t *rkey)
+{
+	pc_tp_mr_t *m = calloc(1, sizeof(*m));
+	if (!m)
+		return pc_error(PCOLL_ERR_NOMEM, "transport: out of memory");
+	int rc = fi_mr_reg(tp->domain, buf, len, FI_REMOTE_WRITE | FI_WRITE, 0, key, 0, &m->mr,
+			   NULL);
+	if (rc) {
+		free(m);
+		return FI_ERR(rc, "fi_mr_reg");
+	}
+	if (tp->mr_mode & FI_MR_ENDPOINT) {
+		rc = fi_mr_bind(m->mr, &tp->ep->fid, 0);
+		if (!rc) {
+			rc = fi_mr_enable(m->mr);
+			if (rc == -FI_ENOSYS)
+				rc = 0; /* not needed on this provider */
+		}
+		if (rc) {
+			fi_close(&m->mr->fid);
+			free(m);
+			return FI_ERR(rc, "fi_mr_bind/enable");
+		}
+	}
+	m->desc = fi_mr_desc(m->mr);
+	rkey->key = fi_mr_key(m->mr);
+	rkey->base = (tp->mr_mode & FI_MR_VIRT_ADDR) ? (uint64_t)(uintptr_t)buf : 0;
+	*out = m;
+	return 0;
+}
+
+void pc_tp_mr_dereg(pc_tp_mr_t *m)
+{
+	if (!m)
+		return;
+	fi_close(&m->mr->fid);
+	free(m);
+}
+
+static pc_opctx_t *ctx_get(pc_tp_t *tp)
+{
+	pc_opctx_t *c = tp->free_ctx;
+	if (c) {
+		tp->free_ctx = c->next;
+		return c;
+	}
+	return calloc(1, sizeof(*c));
+}
+
+static void ctx_put(pc_tp_t *tp, pc_opctx_t *c)
+{
+	c->next = tp->free_ctx;
+	tp->free_ctx = c;
+}
+
+static int cq_error(pc_tp_t *tp)
+{
+	struct fi_cq_err_entry e = {0};
+	int rc = (int)fi_cq_readerr(tp->cq, &e, 0);
+	if (rc < 0)
+		return FI_ERR(rc, "fi_cq_readerr");
+	char buf[256];
+	const char *detail = fi_cq_strerror(tp->cq, e.prov_errno, e.err_data, buf, sizeof(buf));
+	if (e.op_context)
+		ctx_put(tp, e.op_context);
+	return pc_error(PCOLL_ERR_PEER, "completion error: %s (%s)", fi_strerror(e.err),
+			detail ? detail : "");
+}
+
+int pc_tp_progress(pc_tp_t *tp)
+{
+	struct fi_cq_data_entry ent[16];
+	int events = 0;
+	for (;;) {
+		ssize_t n = fi_cq_read(tp->cq, ent, 16);
+		if (n == -FI_EAGAIN)
+			break;
+		if (n == -FI_EAVAIL)
+			return cq_error(tp);
+		if (n < 0)
+			return FI_ERR(n, "fi_cq_read");
+		for (ssize_t i = 0; i < n; i++) {
+			/* Target-side entries: classify by FI_REMOTE_WRITE or a NULL
+			 * context, never by FI_REMOTE_CQ_DATA alone (sockets sets that
+			 * flag on the initiator's completion too). */
+			if ((ent[i].flags & FI_REMOTE_WRITE) || !ent[i].op_context) {
+				if (ent[i].flags & FI_REMOTE_CQ_DATA)
+					tp->cfg.notify_fn(tp->cfg.notify_arg, ent[i].data);
+			} else {
+				pc_opctx_t *c = ent[i].op_context;
+				if (c->done)
+					(*c->done)++;
+				ctx_put(tp, c);
+			}
+		}
+		events += (int)n;
+		if (n < 16)
+			break;
+	}
+	if (tp->rcntr) {
+		uint64_t v = fi_cntr_read(tp->rcntr);
+		if (v != tp->rcntr_seen) {
+			tp->rcntr_seen = v;
+			events++;
+		}
+		if (fi_cntr_readerr(tp->rcntr) > 0)
+			return pc_error(PCOLL_ERR_PEER, "remote counter reports errors");
+	}
+	return events;
+}
+
+static int retry_wait(pc_tp_t *tp, uint64_t *deadline)
+{
+	int rc = pc_tp_progress(tp);
+	if (rc < 0)
+		return rc;
+	if (tp->cfg.timeout_ms >= 0) {
+		uint64_t now = pc_now_ns();
+		if (!*deadline)
+			*deadline = now + (uint64_t)tp->cfg.timeout_ms * 1000000ULL;
+		else if (now > *deadline)
+			return pc_error(PCOLL_ERR_TIMEOUT,
+					"send queue full for %d ms: peer not progressing",
+					tp->cfg.timeout_ms);
+	}
+	return 0;
+}
+
+int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_mr_t *mr,
+	      const pc_tp_rkey_t *rk, uint64_t off, uint64_t flag_off, uint64_t flag_value,
+	      uint64_t notify_data, uint64_t *tx_done)
+{
+	void *desc[2] = {mr->desc, mr->desc};
+	size_t total = 0;
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	struct fi_rma_iov riov = {.addr = rk->base + off, .len = total, .key = rk->key};
+	pc_opctx_t *c = ctx_get(tp);
+	if (!c)
+		return pc_error(PCOLL_ERR_NOMEM, "transport: out of memory");
+	c->done = tx_done;
+	int cqdata = tp->info.notify == PCOLL_NOTIFY_CQDATA;
+	struct fi_msg_rma msg = {.msg_iov = iov,
+				 .desc = desc,
+				 .iov_count = (size_t)iovcnt,
+				 .addr = tp->peers[peer],
+				 .rma_iov = &riov,
+				 .rma_iov_count = 1,
+				 .context = c,
+				 .data = notify_data};
+	uint64_t flags = FI_COMPLETION | (cqdata ? FI_REMOTE_CQ_DATA : 0);
+	uint64_t deadline = 0;
+	ssize_t rc;
+	while ((rc = fi_writemsg(tp->ep, &msg, flags)) == -FI_EAGAIN) {
+		int e = retry_wait(tp, &deadline);
+		if (e) {
+			ctx_put(tp, c);
+			return e;
+		}
+	}
+	if (rc) {
+		ctx_put(tp, c);
+		return FI_ERR(rc, "fi_writemsg");
+	}
+	if (cqdata)
+		return 0;
+	/* Counter path: the flag follows the data, ordered by FI_ORDER_RMA_WAW. */
+	deadline = 0;
+	while ((rc = fi_inject_write(tp->ep, &flag_value, sizeof(flag_value), tp->peers[peer],
+				     rk->base + flag_off, rk->key)) == -FI_EAGAIN) {
+		int e = retry_wait(tp, &deadline);
+		if (e)
+			return e;
+	}
+	return rc ? FI_ERR(rc, "fi_inject_write(flag)") : 0;
+}
+
+int pc_tp_put_value(pc_tp_t *tp, int peer, const void *value, size_t len, const pc_tp_rkey_t *rk,
+		    uint64_t off, uint64_t notify_data)
+{
+	uint64_t deadline = 0;
+	ssize_t rc;
+	int cqdata = tp->info.notify == PCOLL_NOTIFY_CQDATA;
+	for (;;) {
+		if (cqdata)
+			rc = fi_inject_writedata(tp->ep, value, len, notify_data, tp->peers[peer],
+						 rk->base + off, rk->key);
+		else
+			rc = fi_inject_write(tp->ep, value, len, tp->peers[peer], rk->base + off,
+					     rk->key);
+		if (rc != -FI_EAGAIN)
+			break;
+		int e = retry_wait(tp, &deadline);
+		if (e)
+			return e;
+	}
+	return rc ? FI_ERR(rc, "fi_inject_write(value)") : 0;
+}
+
+int pc_tp_trywait(pc_tp_t *tp)
+{
+	if (!tp->info.wait_fd)
+		return -1;
+	struct fid *fids[2] = {&tp->cq->fid, tp->rcntr ? &tp->rcntr->fid : NULL};
+	int rc = fi_trywait(tp->fabric, fids, tp->rcntr ? 2 : 1);
+	return rc == FI_SUCCESS ? 1 : 0;
+}
+
+int pc_tp_poll(pc_tp_t *tp, int timeout_ms)
+{
+	struct pollfd p[2];
+	for (int i = 0; i < tp->nfds; i++) {
+		p[i].fd = tp->fds[i];
+		p[i].events = POLLIN;
+		p[i].revents = 0;
+	}
+	return poll(p, (nfds_t)tp->nfds, timeout_ms);
+}

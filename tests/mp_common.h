@@ -1,0 +1,67 @@
+/* Helpers for the multi-process tests: every failure names the rank and exits
+ * non-zero, which makes the launcher fail the whole test. */
+#ifndef PCOLL_MP_COMMON_H
+#define PCOLL_MP_COMMON_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "pcoll.h"
+
+static int mp_rank = -1;
+
+__attribute__((format(printf, 1, 2), noreturn)) static void mp_fail(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "[rank %d] FAIL: ", mp_rank);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	fflush(stderr);
+	exit(1);
+}
+
+#define MP_OK(call)                                                                                \
+	do {                                                                                       \
+		int rc_ = (call);                                                                  \
+		if (rc_ < 0)                                                                       \
+			mp_fail("%s:%d: %s -> %s (%s)", __FILE__, __LINE__, #call,                 \
+				pcoll_strerror(rc_), pcoll_last_error());                          \
+	} while (0)
+
+#define MP_EXPECT(cond, ...)                                                                       \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			mp_fail(__VA_ARGS__);                                                      \
+	} while (0)
+
+static inline double mp_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static inline void mp_sleep_ms(double ms)
+{
+	if (ms <= 0)
+		return;
+	struct timespec ts = {.tv_sec = (time_t)(ms / 1000),
+			      .tv_nsec = (long)((ms - (double)(time_t)(ms / 1000) * 1000) * 1e6)};
+	nanosleep(&ts, NULL);
+}
+
+/* splitmix64: seeded, identical on every process. */
+static inline uint64_t mp_mix(uint64_t z)
+{
+	z += 0x9e3779b97f4a7c15ULL;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+#endif

@@ -1,0 +1,406 @@
+/*
+ * The five invariants of DESIGN.md, checked in every mode under random,
+ * seeded per-process delays -- including one persistently slower process
+ * and one that stalls for longer than S rounds -- with uneven step counts:
+ *  1. conservation: the rounds sum to every contribution ever made, exactly;
+ *  2. agreement: every process is given the same rounds, bit for bit;
+ *  3. staleness: no contribution is staler than S;
+ *  4. progress: in solo/quorum the fast processes do not wait for a
+ *     transient straggler (and in sync they do, which shows the check bites);
+ *  5. equivalence: sync rounds equal a reference allreduce round by round.
+ * Launch under a PMIx launcher with any P; every failure exits non-zero.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mp_common.h"
+
+static int P, me;
+static uint64_t seed = 42;
+static int nsteps = 24;
+static size_t count = 1000;
+static pcoll_datatype_t dt = PCOLL_FLOAT64;
+static int S_opt = 2;
+static pcoll_ctx_t *ctx;
+
+static int steps_of(int p)
+{
+	return nsteps + (p % 3) * 3; /* uneven: processes take different numbers of steps */
+}
+
+/* Integer-valued contributions, small enough to be exact in every datatype. */
+static int64_t gval(int p, int s, size_t e)
+{
+	int span = (dt == PCOLL_FLOAT16 || dt == PCOLL_BFLOAT16) ? 2 : 8;
+	uint64_t h = mp_mix(seed ^ ((uint64_t)p << 48) ^ ((uint64_t)s << 24) ^ e);
+	return (int64_t)(h % (uint64_t)(2 * span + 1)) - span;
+}
+
+static uint16_t to_half(float f)
+{
+	/* Exact for the small integers used here. */
+	if (f == 0)
+		return 0;
+	uint32_t sign = f < 0 ? 0x8000u : 0;
+	float a = fabsf(f);
+	int ex = 0;
+	while (a >= 2) {
+		a /= 2;
+		ex++;
+	}
+	uint32_t mant = (uint32_t)((a - 1) * 1024);
+	return (uint16_t)(sign | (uint32_t)(ex + 15) << 10 | mant);
+}
+
+static double from_half(uint16_t h)
+{
+	int ex = (h >> 10) & 31;
+	double m = h & 1023;
+	double v = ex == 0 ? m / 1024 * pow(2, -14) : (1 + m / 1024) * pow(2, ex - 15);
+	return (h & 0x8000) ? -v : v;
+}
+
+static void put_elem(void *buf, size_t e, int64_t v)
+{
+	switch (dt) {
+	case PCOLL_FLOAT32:
+		((float *)buf)[e] = (float)v;
+		break;
+	case PCOLL_FLOAT64:
+		((double *)buf)[e] = (double)v;
+		break;
+	case PCOLL_FLOAT16:
+		((uint16_t *)buf)[e] = to_half((float)v);
+		break;
+	case PCOLL_BFLOAT16: {
+		float f = (float)v;
+		uint32_t u;
+		memcpy(&u, &f, 4);
+		((uint16_t *)buf)[e] = (uint16_t)(u >> 16); /* exact for small integers */
+		break;
+	}
+	case PCOLL_INT32:
+		((int32_t *)buf)[e] = (int32_t)v;
+		break;
+	default:
+		((int64_t *)buf)[e] = v;
+	}
+}
+
+static double get_elem(const void *buf, size_t e)
+{
+	switch (dt) {
+	case PCOLL_FLOAT32:
+		return ((const float *)buf)[e];
+	case PCOLL_FLOAT64:
+		return ((const double *)buf)[e];
+	case PCOLL_FLOAT16:
+		return from_half(((const uint16_t *)buf)[e]);
+	case PCOLL_BFLOAT16: {
+		uint32_t u = (uint32_t)((const uint16_t *)buf)[e] << 16;
+		float f;
+		memcpy(&f, &u, 4);
+		return f;
+	}
+	case PCOLL_INT32:
+		return ((const int32_t *)buf)[e];
+	default:
+		return (double)((const int64_t *)buf)[e];
+	}
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+typedef struct {
+	uint64_t nrounds, last_index, contributions, hash;
+	int64_t max_staleness;
+	uint64_t short_rounds; /* rounds with fewer than P contributions */
+	int last_final;
+	double *total;
+	int mode, S;
+} tally_t;
+
+static void take_rounds(pcoll_coll_t *c, tally_t *t)
+{
+	pcoll_round_t r;
+	int rc;
+	size_t es = pcoll_datatype_size(dt);
+	while ((rc = pcoll_next_round(c, &r)) == 1) {
+		MP_EXPECT(r.index == t->last_index + 1, "%s: round %llu after %llu",
+			  pcoll_mode_name(t->mode), (unsigned long long)r.index,
+			  (unsigned long long)t->last_index);
+		t->last_index = r.index;
+		t->nrounds++;
+		t->contributions += r.contributions;
+		if (r.contributions < (uint64_t)P)
+			t->short_rounds++;
+		if (r.staleness > t->max_staleness)
+			t->max_staleness = r.staleness;
+		/* 3. staleness bound */
+		MP_EXPECT(r.staleness <= t->S, "%s: round %llu staleness %lld > S=%d",
+			  pcoll_mode_name(t->mode), (unsigned long long)r.index,
+			  (long long)r.staleness, t->S);
+		MP_EXPECT((r.contributions == 0) == (r.staleness == -1),
+			  "round %llu: %llu contributions but staleness %lld",
+			  (unsigned long long)r.index, (unsigned long long)r.contributions,
+			  (long long)r.staleness);
+		for (size_t e = 0; e < count; e++)
+			t->total[e] += get_elem(r.data, e);
+		/* 5. equivalence: a sync round is the plain allreduce of that step. */
+		if (t->mode == PCOLL_SYNC) {
+			int s = (int)r.index - 1;
+			uint64_t expect_n = 0;
+			for (int p = 0; p < P; p++)
+				expect_n += s < steps_of(p);
+			MP_EXPECT(r.contributions == expect_n,
+				  "sync round %llu: %llu contributions, expected %llu",
+				  (unsigned long long)r.index, (unsigned long long)r.contributions,
+				  (unsigned long long)expect_n);
+			MP_EXPECT(r.staleness <= 0, "sync round %llu has staleness %lld",
+				  (unsigned long long)r.index, (long long)r.staleness);
+			for (size_t e = 0; e < count; e++) {
+				double ref = 0;
+				for (int p = 0; p < P; p++)
+					if (s < steps_of(p))
+						ref += (double)gval(p, s, e);
+				MP_EXPECT(get_elem(r.data, e) == ref,
+					  "sync round %llu element %zu: %g, reference %g",
+					  (unsigned long long)r.index, e, get_elem(r.data, e), ref);
+			}
+		}
+		uint64_t meta[3] = {r.index, r.contributions, (uint64_t)r.staleness};
+		t->hash = fnv(t->hash, meta, sizeof(meta));
+		t->hash = fnv(t->hash, r.data, count * es);
+		t->last_final = r.final;
+	}
+	MP_OK(rc);
+}
+
+/* 2. agreement: compare every process's (hash, rounds) through a sync allreduce. */
+static void check_agreement(const tally_t *t)
+{
+	pcoll_attr_t a;
+	pcoll_attr_init(&a);
+	pcoll_coll_t *c;
+	MP_OK(pcoll_allreduce_create(ctx, 2 * (size_t)P, PCOLL_INT64, &a, &c));
+	int64_t *v = calloc(2 * (size_t)P, sizeof(int64_t));
+	v[2 * me] = (int64_t)t->hash;
+	v[2 * me + 1] = (int64_t)t->nrounds;
+	MP_OK(pcoll_step(c, v));
+	pcoll_round_t r;
+	MP_EXPECT(pcoll_next_round(c, &r) == 1, "agreement round missing");
+	const int64_t *all = r.data;
+	for (int p = 0; p < P; p++) {
+		MP_EXPECT(all[2 * p + 1] == (int64_t)t->nrounds,
+			  "%s: rank %d was given %lld rounds, rank %d %llu",
+			  pcoll_mode_name(t->mode), p, (long long)all[2 * p + 1], me,
+			  (unsigned long long)t->nrounds);
+		MP_EXPECT(all[2 * p] == (int64_t)t->hash,
+			  "%s: rank %d's rounds differ from rank %d's (hash %llx vs %llx)",
+			  pcoll_mode_name(t->mode), p, me, (unsigned long long)all[2 * p],
+			  (unsigned long long)t->hash);
+	}
+	free(v);
+	MP_OK(pcoll_flush(c));
+	while (pcoll_next_round(c, &r) == 1)
+		;
+	MP_OK(pcoll_destroy(c));
+}
+
+static void run_invariants(int mode)
+{
+	pcoll_attr_t a;
+	pcoll_attr_init(&a);
+	a.mode = mode;
+	a.staleness = S_opt;
+	a.quorum = (P + 1) / 2;
+	a.seed = seed;
+	pcoll_coll_t *c;
+	MP_OK(pcoll_allreduce_create(ctx, count, dt, &a, &c));
+	tally_t t = {.hash = 0xcbf29ce484222325ULL, .max_staleness = -1, .mode = mode,
+		     .S = mode == PCOLL_SYNC ? 0 : S_opt};
+	t.total = calloc(count, sizeof(double));
+	void *g = malloc(count * pcoll_datatype_size(dt));
+	int slow = P > 1 ? 1 : -1, stall = P > 2 ? P - 1 : -1;
+	double stall_ms = 12.0 * (S_opt + 2); /* longer than S rounds of the others */
+	for (int s = 0; s < steps_of(me); s++) {
+		double d = (double)(mp_mix(seed * 31 + (uint64_t)me * 1000003 + (uint64_t)s) % 1500) /
+			   1000.0;
+		if (me == slow)
+			d += 2.0;
+		if (me == stall && s == nsteps / 2)
+			d += stall_ms;
+		mp_sleep_ms(d);
+		for (size_t e = 0; e < count; e++)
+			put_elem(g, e, gval(me, s, e));
+		int rc = pcoll_step(c, g);
+		MP_OK(rc);
+		MP_EXPECT(rc >= 1, "pcoll_step returned %d ready rounds", rc);
+		take_rounds(c, &t);
+	}
+	MP_OK(pcoll_flush(c));
+	take_rounds(c, &t);
+	MP_EXPECT(t.last_final, "%s: the last round after flush is not final",
+		  pcoll_mode_name(mode));
+	/* 1. conservation, exactly */
+	uint64_t steps = 0;
+	for (int p = 0; p < P; p++)
+		steps += (uint64_t)steps_of(p);
+	MP_EXPECT(t.contributions == steps, "%s: %llu contributions summed, %llu made",
+		  pcoll_mode_name(mode), (unsigned long long)t.contributions,
+		  (unsigned long long)steps);
+	for (size_t e = 0; e < count; e++) {
+		double ref = 0;
+		for (int p = 0; p < P; p++)
+			for (int s = 0; s < steps_of(p); s++)
+				ref += (double)gval(p, s, e);
+		MP_EXPECT(t.total[e] == ref, "%s: element %zu sums to %g over all rounds, "
+					     "contributions sum to %g",
+			  pcoll_mode_name(mode), e, t.total[e], ref);
+	}
+	check_agreement(&t);
+	MP_OK(pcoll_destroy(c));
+	if (me == 0)
+		printf("ok   invariants %-8s P=%d %s count=%zu S=%d: %llu rounds, %llu short, "
+		       "max staleness %lld\n",
+		       pcoll_mode_name(mode), P, pcoll_datatype_name(dt), count, t.S,
+		       (unsigned long long)t.nrounds, (unsigned long long)t.short_rounds,
+		       (long long)t.max_staleness);
+	free(g);
+	free(t.total);
+}
+
+/* 4. progress: a transient straggler does not hold up solo/quorum (S large
+ * enough), while sync waits for it -- the same measurement in both. */
+static double eager_run(int mode, uint64_t *short_rounds)
+{
+	pcoll_attr_t a;
+	pcoll_attr_init(&a);
+	a.mode = mode;
+	a.staleness = 40;
+	a.quorum = (P + 1) / 2;
+	pcoll_coll_t *c;
+	MP_OK(pcoll_allreduce_create(ctx, 64, PCOLL_FLOAT32, &a, &c));
+	float g[64];
+	for (int i = 0; i < 64; i++)
+		g[i] = 1;
+	double max_wait = 0;
+	*short_rounds = 0;
+	const double stall_ms = 250, compute_ms = 4;
+	for (int s = 0; s < 20; s++) {
+		mp_sleep_ms(compute_ms + (me == P - 1 && s == 3 ? stall_ms : 0));
+		double t0 = mp_now();
+		MP_OK(pcoll_step(c, g));
+		double w = (mp_now() - t0) * 1000;
+		if (w > max_wait)
+			max_wait = w;
+		pcoll_round_t r;
+		int rc;
+		while ((rc = pcoll_next_round(c, &r)) == 1)
+			*short_rounds += r.contributions < (uint64_t)P;
+		MP_OK(rc);
+	}
+	MP_OK(pcoll_flush(c));
+	pcoll_round_t r;
+	while (pcoll_next_round(c, &r) == 1)
+		;
+	MP_OK(pcoll_destroy(c));
+	return max_wait;
+}
+
+static void run_eager(void)
+{
+	if (P < 2)
+		return;
+	uint64_t short_sync, short_solo, short_quorum;
+	double w_sync = eager_run(PCOLL_SYNC, &short_sync);
+	double w_solo = eager_run(PCOLL_SOLO, &short_solo);
+	double w_quorum = eager_run(PCOLL_QUORUM, &short_quorum);
+	if (me != P - 1) {
+		MP_EXPECT(w_sync > 150, "sync: a fast rank waited only %.1f ms for a 250 ms "
+					"straggler: the measurement is broken",
+			  w_sync);
+		MP_EXPECT(w_solo < 100, "solo: a fast rank waited %.1f ms for the straggler",
+			  w_solo);
+		MP_EXPECT(w_quorum < 100, "quorum: a fast rank waited %.1f ms for the straggler",
+			  w_quorum);
+		MP_EXPECT(short_solo > 0, "solo: every round had all %d contributions", P);
+	}
+	if (me == 0)
+		printf("ok   progress P=%d: longest wait of a fast rank for a 250 ms straggler: "
+		       "sync %.1f ms, solo %.1f ms, quorum %.1f ms; solo rounds short of P: %llu\n",
+		       P, w_sync, w_solo, w_quorum, (unsigned long long)short_solo);
+}
+
+int main(int argc, char **argv)
+{
+	const char *modes = "sync,solo,majority,quorum";
+	int eager = 0, opt;
+	static const struct option lo[] = {{"eager", no_argument, 0, 'e'}, {0, 0, 0, 0}};
+	while ((opt = getopt_long(argc, argv, "m:n:c:t:S:s:e", lo, NULL)) != -1) {
+		switch (opt) {
+		case 'm':
+			modes = optarg;
+			break;
+		case 'n':
+			nsteps = atoi(optarg);
+			break;
+		case 'c':
+			count = (size_t)atol(optarg);
+			break;
+		case 't':
+			for (int d = 0; d < PCOLL_DATATYPE_COUNT; d++)
+				if (!strcmp(optarg, pcoll_datatype_name((pcoll_datatype_t)d)))
+					dt = (pcoll_datatype_t)d;
+			break;
+		case 'S':
+			S_opt = atoi(optarg);
+			break;
+		case 's':
+			seed = strtoull(optarg, NULL, 0);
+			break;
+		case 'e':
+			eager = 1;
+			break;
+		default:
+			fprintf(stderr, "usage: %s [-m modes] [-n steps] [-c count] [-t dtype] "
+					"[-S staleness] [-s seed] [--eager]\n",
+				argv[0]);
+			return 2;
+		}
+	}
+	MP_OK(pcoll_init(NULL, &ctx));
+	P = pcoll_size(ctx);
+	me = mp_rank = pcoll_rank(ctx);
+	if (me == 0) {
+		pcoll_ctx_info_t in;
+		MP_OK(pcoll_ctx_query(ctx, &in));
+		printf("#    P=%d provider=%s notify=%s\n", P, in.provider,
+		       in.notify == PCOLL_NOTIFY_CNTR ? "cntr" : "cqdata");
+	}
+	char *list = strdup(modes);
+	for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+		int m;
+		for (m = 0; m < PCOLL_MODE_COUNT; m++)
+			if (!strcmp(tok, pcoll_mode_name((pcoll_mode_t)m)))
+				break;
+		if (m == PCOLL_MODE_COUNT)
+			mp_fail("unknown mode %s", tok);
+		run_invariants(m);
+	}
+	free(list);
+	if (eager)
+		run_eager();
+	MP_OK(pcoll_finalize(ctx));
+	return 0;
+}
