@@ -82,7 +82,9 @@ static int layout(pcoll_coll_t *c)
 	c->flushslot_off = off;
 	off = ALIGN64(off + (size_t)P * 8);
 	c->hdrtx_off = off;
-	off = ALIGN64(off + (c->sched.nsends + 1) * PC_HDR_BYTES);
+	/* Sized by slots, not by this rank's sends: the layout must be the same on
+	 * every rank, since peers compute offsets into it. */
+	off = ALIGN64(off + (size_t)c->sched.nslots * PC_HDR_BYTES);
 	for (int p = 0; p < 2; p++) {
 		c->rx_off[p] = off;
 		off = ALIGN64(off + c->sched.rx_bytes);
@@ -343,11 +345,10 @@ static void release_given(pcoll_coll_t *c)
 static int sticky(pcoll_coll_t *c)
 {
 	if (c->error)
-		return pc_error(c->error, "collective failed earlier: %s",
-				pcoll_strerror(c->error));
+		return pc_error(c->error, "rank %d: collective failed: %s", c->rank, c->errmsg);
 	if (c->ctx->error)
-		return pc_error(c->ctx->error, "fabric failed earlier: %s",
-				pcoll_strerror(c->ctx->error));
+		return pc_error(c->ctx->error, "rank %d: fabric failed: %s", c->rank,
+				c->ctx->errmsg);
 	return 0;
 }
 

@@ -35,8 +35,10 @@ void pc_coll_notify(void *arg, uint64_t data)
 
 static void fail(pcoll_coll_t *c, int rc)
 {
-	if (rc < 0 && !c->error)
+	if (rc < 0 && !c->error) {
 		c->error = rc;
+		snprintf(c->errmsg, sizeof(c->errmsg), "%s", pcoll_last_error());
+	}
 }
 
 static int put_value(pcoll_coll_t *c, int peer, const void *v, size_t len, size_t off)
@@ -236,8 +238,10 @@ int pc_engine_progress(pcoll_ctx_t *ctx)
 		return 0;
 	int ev = pc_tp_progress(ctx->tp);
 	if (ev < 0) {
-		if (!ctx->error)
+		if (!ctx->error) {
 			ctx->error = ev;
+			snprintf(ctx->errmsg, sizeof(ctx->errmsg), "%s", pcoll_last_error());
+		}
 		return ev;
 	}
 	for (uint32_t i = 0; i < ctx->ncolls_cap; i++)
@@ -265,8 +269,8 @@ int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *
 			break;
 		if (c->error || ctx->error || ev < 0) {
 			rc = c->error ? c->error : ctx->error ? ctx->error : ev;
-			rc = pc_error(rc, "%s", pcoll_last_error()[0] ? pcoll_last_error()
-								    : pcoll_strerror(rc));
+			rc = pc_error(rc, "rank %d: %s", ctx->rank,
+				      c->error ? c->errmsg : ctx->errmsg);
 			break;
 		}
 		uint64_t now = pc_now_ns();

@@ -39,6 +39,7 @@ struct pcoll_ctx {
 	atomic_int callers; /* user threads driving progress in a blocking call */
 	int finalized;
 	int error;	 /* sticky fabric error, reported by the next call */
+	char errmsg[256];
 	pcoll_coll_t **colls; /* by collective id */
 	uint32_t ncolls_cap;
 	int live_colls;
@@ -95,6 +96,7 @@ struct pcoll_coll {
 	int flush_posted;
 	uint64_t flush_epoch_target;
 	int error;		 /* sticky error of this collective */
+	char errmsg[256];	 /* its message (it may have happened on the progress thread) */
 	int dead;		 /* context finalized */
 	int ready;		 /* create finished: the engine may drive it */
 	double wait_s;
