@@ -281,10 +281,19 @@ int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *
 		}
 		if (ctx->cfg.timeout_ms >= 0 &&
 		    now - last > (uint64_t)ctx->cfg.timeout_ms * 1000000ULL) {
+			const pc_op_t *op = c->rs.in_round && c->ex.pc < c->sched.nops
+						    ? &c->sched.ops[c->ex.pc]
+						    : NULL;
 			rc = pc_error(PCOLL_ERR_TIMEOUT,
-				      "rank %d: no progress from the peers for %d ms (round %llu)",
+				      "rank %d: no progress from the peers for %d ms (round %llu, "
+				      "%s, triggered %llu, last arrival %lld, waiting in op %zu "
+				      "kind %d slot %u peer %d)",
 				      ctx->rank, ctx->cfg.timeout_ms,
-				      (unsigned long long)(c->rs.completed + 1));
+				      (unsigned long long)(c->rs.completed + 1),
+				      c->rs.in_round ? "joined" : "not joined",
+				      (unsigned long long)c->rs.triggered,
+				      (long long)c->rs.last_arrival, op ? c->ex.pc : 0,
+				      op ? op->kind : -1, op ? op->flag : 0, op ? op->peer : -1);
 			break;
 		}
 		/* Spin briefly (the answer is usually microseconds away), then let
