@@ -16,7 +16,11 @@ static pmix_proc_t myproc;
 int pc_wireup_init(pc_wireup_t *w, int timeout_ms)
 {
 	memset(w, 0, sizeof(*w));
+	/* Fences meet processes that may be skewed by legitimate compute, and a
+	 * fence left timed out upsets the launcher: give them at least a minute. */
 	w->timeout_s = timeout_ms < 0 ? 0 : (timeout_ms + 999) / 1000;
+	if (w->timeout_s && w->timeout_s < 60)
+		w->timeout_s = 60;
 	/* PMIx_Init without a server prints nothing useful and fails: check the
 	 * launcher's environment first so a plain ./prog runs as a singleton. */
 	if (!getenv("PMIX_NAMESPACE") && !getenv("PMIX_SERVER_URI41") &&

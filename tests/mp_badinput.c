@@ -1,0 +1,273 @@
+/*
+ * Bad input gets a clear error code on every process involved, never a hang
+ * or a crash: NULL pointers, invalid counts, datatypes, modes, S and k (on
+ * every rank, or on one rank only), processes that disagree, calls in the
+ * wrong order, a collective of a finalized context, a peer that stops
+ * answering (with --timeout-case). Each check prints what it got.
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include "mp_common.h"
+
+static int P, me;
+static pcoll_ctx_t *ctx;
+static int nchecks;
+
+#define EXPECT_RC(call, want)                                                                      \
+	do {                                                                                       \
+		int got_ = (call);                                                                 \
+		if (got_ != (want))                                                                \
+			mp_fail("%s:%d: %s returned %d (%s), expected %d (%s); detail: %s",        \
+				__FILE__, __LINE__, #call, got_, pcoll_strerror(got_), (want),     \
+				pcoll_strerror(want), pcoll_last_error());                         \
+		nchecks++;                                                                         \
+	} while (0)
+
+/* Collective create that must fail: `bad` ranks get want_bad, the rest want_other. */
+static void create_fails(size_t count, pcoll_datatype_t dt, const pcoll_attr_t *a, int bad,
+			 int want_bad, int want_other, const char *what)
+{
+	pcoll_coll_t *c = (pcoll_coll_t *)0x1;
+	int rc = pcoll_allreduce_create(ctx, count, dt, a, &c);
+	int want = bad ? want_bad : want_other;
+	if (rc != want)
+		mp_fail("%s: create returned %d (%s), expected %d (%s); detail: %s", what, rc,
+			pcoll_strerror(rc), want, pcoll_strerror(want), pcoll_last_error());
+	MP_EXPECT(c == NULL, "%s: failed create left a handle", what);
+	MP_EXPECT(strlen(pcoll_last_error()) > 0, "%s: no error message", what);
+	if (me == 0)
+		printf("ok   %-34s -> %s: %s\n", what, pcoll_strerror(rc), pcoll_last_error());
+	nchecks++;
+}
+
+static void valid_attr(pcoll_attr_t *a, int mode)
+{
+	pcoll_attr_init(a);
+	a->mode = mode;
+	a->quorum = P;
+	a->staleness = 2;
+}
+
+/* Everyone makes the same invalid argument, then one rank alone does. */
+static void bad_arguments(void)
+{
+	pcoll_attr_t a;
+	int last = P - 1;
+	struct {
+		const char *what;
+		size_t count;
+		int dt, mode, S, k;
+	} cases[] = {
+	    {"count 0", 0, PCOLL_FLOAT32, PCOLL_SOLO, 2, 1},
+	    {"invalid datatype", 16, 99, PCOLL_SOLO, 2, 1},
+	    {"invalid mode", 16, PCOLL_FLOAT32, 7, 2, 1},
+	    {"negative staleness", 16, PCOLL_FLOAT32, PCOLL_SOLO, -1, 1},
+	    {"staleness > PCOLL_STALENESS_MAX", 16, PCOLL_FLOAT32, PCOLL_SOLO,
+	     PCOLL_STALENESS_MAX + 1, 1},
+	    {"quorum k = 0", 16, PCOLL_FLOAT32, PCOLL_QUORUM, 2, 0},
+	    {"quorum k = P + 1", 16, PCOLL_FLOAT32, PCOLL_QUORUM, 2, -1},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (int one = 0; one < 2; one++) {
+			int bad = one ? me == last : 1;
+			valid_attr(&a, bad ? cases[i].mode : PCOLL_SOLO);
+			if (bad) {
+				a.staleness = cases[i].S;
+				a.quorum = cases[i].k < 0 ? P + 1 : cases[i].k;
+			} else if (cases[i].mode == PCOLL_QUORUM) {
+				a.mode = PCOLL_QUORUM;
+			}
+			char what[96];
+			snprintf(what, sizeof(what), "%s (%s)", cases[i].what,
+				 one ? "one rank" : "every rank");
+			create_fails(bad ? cases[i].count : 16,
+				     bad ? (pcoll_datatype_t)cases[i].dt : PCOLL_FLOAT32, &a, bad,
+				     PCOLL_ERR_INVAL, P > 1 ? PCOLL_ERR_MISMATCH : PCOLL_ERR_INVAL,
+				     what);
+		}
+	}
+}
+
+/* Valid arguments that differ between processes. */
+static void disagreement(void)
+{
+	if (P < 2)
+		return;
+	pcoll_attr_t a;
+	int odd = me == 1;
+	valid_attr(&a, PCOLL_SOLO);
+	create_fails(odd ? 17 : 16, PCOLL_FLOAT32, &a, 0, 0, PCOLL_ERR_MISMATCH,
+		     "count differs");
+	create_fails(16, odd ? PCOLL_FLOAT64 : PCOLL_FLOAT32, &a, 0, 0, PCOLL_ERR_MISMATCH,
+		     "datatype differs");
+	valid_attr(&a, odd ? PCOLL_MAJORITY : PCOLL_SOLO);
+	create_fails(16, PCOLL_FLOAT32, &a, 0, 0, PCOLL_ERR_MISMATCH, "mode differs");
+	valid_attr(&a, PCOLL_QUORUM);
+	a.quorum = odd ? 1 : 2;
+	create_fails(16, PCOLL_FLOAT32, &a, 0, 0, PCOLL_ERR_MISMATCH, "quorum k differs");
+	valid_attr(&a, PCOLL_SOLO);
+	a.staleness = odd ? 3 : 2;
+	create_fails(16, PCOLL_FLOAT32, &a, 0, 0, PCOLL_ERR_MISMATCH, "staleness differs");
+	valid_attr(&a, PCOLL_MAJORITY);
+	a.seed = odd ? 7 : 8;
+	create_fails(16, PCOLL_FLOAT32, &a, 0, 0, PCOLL_ERR_MISMATCH, "seed differs");
+}
+
+static void null_pointers(void)
+{
+	pcoll_coll_t *c = NULL;
+	pcoll_round_t r;
+	float g[4] = {0};
+	EXPECT_RC(pcoll_init(NULL, NULL), PCOLL_ERR_INVAL);
+	EXPECT_RC(pcoll_rank(NULL), PCOLL_ERR_INVAL);
+	EXPECT_RC(pcoll_size(NULL), PCOLL_ERR_INVAL);
+	EXPECT_RC(pcoll_finalize(NULL), PCOLL_ERR_INVAL);
+	EXPECT_RC(pcoll_ctx_query(ctx, NULL), PCOLL_ERR_INVAL);
+	EXPECT_RC(pcoll_allreduce_create(NULL, 4, PCOLL_FLOAT32, NULL, &c), PCOLL_ERR_INVAL);
+	EXPECT_RC(pcoll_allreduce_create(ctx, 4, PCOLL_FLOAT32, NULL, NULL), PCOLL_ERR_INVAL);
+	EXPECT_RC(pcoll_step(NULL, g), PCOLL_ERR_INVAL);
+	EXPECT_RC(pcoll_step_post(NULL, g), PCOLL_ERR_INVAL);
+	EXPECT_RC(pcoll_test(NULL), PCOLL_ERR_INVAL);
+	EXPECT_RC(pcoll_next_round(NULL, &r), PCOLL_ERR_INVAL);
+	EXPECT_RC(pcoll_flush(NULL), PCOLL_ERR_INVAL);
+	EXPECT_RC(pcoll_flush_post(NULL), PCOLL_ERR_INVAL);
+	EXPECT_RC(pcoll_flush_test(NULL), PCOLL_ERR_INVAL);
+	EXPECT_RC(pcoll_destroy(NULL), PCOLL_ERR_INVAL);
+	EXPECT_RC(pcoll_coll_query(NULL, NULL), PCOLL_ERR_INVAL);
+	MP_EXPECT(pcoll_datatype_size((pcoll_datatype_t)99) == 0, "size of invalid datatype");
+	MP_EXPECT(!strcmp(pcoll_mode_name((pcoll_mode_t)9), "invalid"), "name of invalid mode");
+	for (int e = 0; e >= PCOLL_ERR_INTERNAL - 1; e--)
+		MP_EXPECT(pcoll_strerror(e) && *pcoll_strerror(e), "strerror(%d) is empty", e);
+	MP_EXPECT(strcmp(pcoll_strerror(PCOLL_ERR_INVAL), pcoll_strerror(PCOLL_ERR_MISMATCH)),
+		  "error strings are not distinct");
+	pcoll_config_t cfg;
+	pcoll_config_init(&cfg);
+	cfg.notify = (pcoll_notify_t)42;
+	pcoll_ctx_t *x = NULL;
+	EXPECT_RC(pcoll_init(&cfg, &x), PCOLL_ERR_INVAL);
+	MP_EXPECT(x == NULL, "failed init left a context");
+
+	/* NULL contribution and round on a valid collective. */
+	MP_OK(pcoll_allreduce_create(ctx, 4, PCOLL_FLOAT32, NULL, &c));
+	EXPECT_RC(pcoll_step(c, NULL), PCOLL_ERR_INVAL);
+	EXPECT_RC(pcoll_next_round(c, NULL), PCOLL_ERR_INVAL);
+	MP_OK(pcoll_destroy(c));
+	if (me == 0)
+		printf("ok   NULL pointers and invalid enums -> PCOLL_ERR_INVAL\n");
+}
+
+static void wrong_order(void)
+{
+	pcoll_attr_t a;
+	valid_attr(&a, PCOLL_SOLO);
+	pcoll_coll_t *c;
+	float g[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+	pcoll_round_t r;
+	MP_OK(pcoll_allreduce_create(ctx, 8, PCOLL_FLOAT32, &a, &c));
+	EXPECT_RC(pcoll_test(c), PCOLL_ERR_STATE);	 /* nothing posted */
+	EXPECT_RC(pcoll_flush_test(c), PCOLL_ERR_STATE); /* nothing posted */
+	MP_OK(pcoll_step_post(c, g));
+	EXPECT_RC(pcoll_step_post(c, g), PCOLL_ERR_STATE); /* previous not completed */
+	EXPECT_RC(pcoll_flush(c), PCOLL_ERR_STATE);	    /* a step is in flight */
+	int rc;
+	while ((rc = pcoll_test(c)) == 0)
+		;
+	MP_OK(rc);
+	while ((rc = pcoll_next_round(c, &r)) == 1)
+		;
+	MP_OK(rc);
+	MP_OK(pcoll_flush_post(c));
+	EXPECT_RC(pcoll_step(c, g), PCOLL_ERR_STATE); /* flush in progress */
+	while ((rc = pcoll_flush_test(c)) == 0)
+		;
+	MP_EXPECT(rc == 1, "flush_test returned %d", rc);
+	while ((rc = pcoll_next_round(c, &r)) == 1)
+		;
+	MP_OK(rc);
+	/* A new epoch after a flush works. */
+	MP_OK(pcoll_step(c, g));
+	/* Destroy with a round never taken: defined, reported, everything freed. */
+	EXPECT_RC(pcoll_destroy(c), PCOLL_ERR_PENDING);
+	if (me == 0)
+		printf("ok   wrong order -> PCOLL_ERR_STATE; destroy with rounds not taken -> "
+		       "PCOLL_ERR_PENDING\n");
+	/* The context still works after all of the above. */
+	MP_OK(pcoll_allreduce_create(ctx, 8, PCOLL_FLOAT32, &a, &c));
+	MP_OK(pcoll_step(c, g));
+	MP_EXPECT(pcoll_next_round(c, &r) == 1, "no round after a step");
+	MP_OK(pcoll_flush(c));
+	while (pcoll_next_round(c, &r) == 1)
+		;
+	MP_OK(pcoll_destroy(c));
+}
+
+static void peer_stops_answering(void)
+{
+	/* Rank 0 steps in sync while the others do not call pcoll for 3 s: rank 0
+	 * must fail with PCOLL_ERR_TIMEOUT after about the 1 s timeout, and so must
+	 * the others afterwards (rank 0 no longer takes part). */
+	pcoll_attr_t a;
+	valid_attr(&a, PCOLL_SYNC);
+	pcoll_coll_t *c;
+	MP_OK(pcoll_allreduce_create(ctx, 8, PCOLL_FLOAT32, &a, &c));
+	float g[8] = {0};
+	if (me != 0)
+		sleep(3);
+	double t0 = mp_now();
+	int rc = pcoll_step(c, g);
+	double el = mp_now() - t0;
+	if (me == 0) {
+		MP_EXPECT(rc == PCOLL_ERR_TIMEOUT, "step returned %d (%s), expected timeout", rc,
+			  pcoll_strerror(rc));
+		MP_EXPECT(el < 2.5, "timed out only after %.1f s (timeout 1 s)", el);
+		printf("ok   peer stops answering -> PCOLL_ERR_TIMEOUT after %.1f s: %s\n", el,
+		       pcoll_last_error());
+	}
+	/* The others may still complete round 1 (rank 0 had sent its data), but
+	 * rank 0 no longer takes part: their destroy (a flush) must fail, not hang. */
+	int drc = pcoll_destroy(c);
+	MP_EXPECT(rc < 0 || drc < 0, "no error although rank 0 stopped: step %d, destroy %d",
+		  rc, drc);
+	if (me == 1)
+		printf("ok   rank 1: step -> %s, destroy -> %s\n", rc < 0 ? pcoll_strerror(rc) : "completed",
+		       pcoll_strerror(drc));
+}
+
+int main(int argc, char **argv)
+{
+	int timeout_case = argc > 1 && !strcmp(argv[1], "--timeout-case");
+	MP_OK(pcoll_init(NULL, &ctx));
+	P = pcoll_size(ctx);
+	me = mp_rank = pcoll_rank(ctx);
+	if (timeout_case) {
+		if (P < 2) {
+			printf("skip: the timeout case needs P >= 2\n");
+			MP_OK(pcoll_finalize(ctx));
+			return 0;
+		}
+		peer_stops_answering();
+		MP_EXPECT(pcoll_finalize(ctx) <= 0, "finalize");
+		return 0;
+	}
+	null_pointers();
+	bad_arguments();
+	disagreement();
+	wrong_order();
+	/* Finalize with a collective still open: it is invalidated, not a crash. */
+	pcoll_coll_t *c;
+	float g[4] = {0};
+	pcoll_round_t r;
+	MP_OK(pcoll_allreduce_create(ctx, 4, PCOLL_FLOAT32, NULL, &c));
+	MP_OK(pcoll_finalize(ctx));
+	EXPECT_RC(pcoll_step(c, g), PCOLL_ERR_FINALIZED);
+	EXPECT_RC(pcoll_next_round(c, &r), PCOLL_ERR_FINALIZED);
+	EXPECT_RC(pcoll_flush(c), PCOLL_ERR_FINALIZED);
+	EXPECT_RC(pcoll_destroy(c), PCOLL_SUCCESS);
+	if (me == 0)
+		printf("ok   step on a collective of a finalized context -> "
+		       "PCOLL_ERR_FINALIZED; destroy frees it\n"
+		       "%d checks passed on each of %d processes\n",
+		       nchecks, P);
+	return 0;
+}

@@ -1,0 +1,51 @@
+# Shared by the multi-process test scripts (sourced). Every launch goes through
+# tools/pcoll-run under a timeout, so a hang fails the test instead of make check.
+: "${top_builddir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${top_srcdir:=$top_builddir}"
+RUN="$top_builddir/tools/pcoll-run"
+MP_TIMEOUT=${MP_TIMEOUT:-120}
+npass=0
+nfail=0
+failed=
+
+if ! "$RUN" -n 1 --dry-run -- true >/dev/null 2>&1; then
+	echo "SKIP: no PMIx launcher (mpirun, prterun or srun) found"
+	exit 77
+fi
+
+# launch NAME NP [VAR=value...] -- prog args: run under the launcher with a timeout.
+launch() {
+	local name=$1 np=$2
+	shift 2
+	local envs=()
+	while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+		envs+=("$1")
+		shift
+	done
+	shift
+	local log
+	log=$(mktemp)
+	local t0=$SECONDS
+	if env "${envs[@]}" "$RUN" -n "$np" --timeout "$MP_TIMEOUT" -- "$@" >"$log" 2>&1; then
+		npass=$((npass + 1))
+		echo "PASS: $name ($((SECONDS - t0)) s)"
+		grep -E '^(ok|#)' "$log" | sed 's/^/      /'
+	else
+		local rc=$?
+		nfail=$((nfail + 1))
+		failed="$failed
+  $name"
+		echo "FAIL: $name (exit $rc after $((SECONDS - t0)) s; 124 = timed out)"
+		sed 's/^/      /' "$log" | grep -v '^      *$' | head -40
+	fi
+	rm -f "$log"
+}
+
+finish() {
+	echo "$npass passed, $nfail failed"
+	if [ "$nfail" -gt 0 ]; then
+		echo "failed:$failed"
+		exit 1
+	fi
+	exit 0
+}
