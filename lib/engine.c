@@ -350,8 +350,11 @@ static void *progress_main(void *arg)
 		if (can_block == 1) {
 			pc_tp_poll(ctx->tp, 100);
 		} else if (can_block < 0) {
-			unsigned us = idle < 20 ? 1u << (idle / 2) : maxs;
-			sleep_us(us < maxs ? us : maxs);
+			/* Exponential backoff to maxs; after about 200 idle sleeps (no
+			 * round for ~0.2 s at the default) the job is idle, not between
+			 * two rounds of a step: sleep 4x longer. */
+			unsigned us = idle < 20 ? 1u << (idle / 2) : idle < 220 ? maxs : 4 * maxs;
+			sleep_us(us < 4 * maxs ? us : 4 * maxs);
 		}
 		pthread_mutex_lock(&ctx->lock);
 	}
