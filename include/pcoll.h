@@ -250,7 +250,10 @@ int pcoll_test(pcoll_coll_t *coll);
 /**
  * Take the next completed round not yet given to this process: returns 1 and
  * fills *round, 0 when there is none, or an error. The process's version
- * becomes round->index.
+ * becomes round->index. After a flush, rounds are given up to and including
+ * the final round; rounds that eager peers start after it are given once this
+ * process steps or flushes again, so every process sees the epoch end at the
+ * same round.
  */
 int pcoll_next_round(pcoll_coll_t *coll, pcoll_round_t *round);
 

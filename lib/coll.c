@@ -352,9 +352,26 @@ static int sticky(pcoll_coll_t *c)
 	return 0;
 }
 
+/* Rounds the user may take now: up to the final round of the last flush
+ * until the user steps or flushes again (an epoch boundary every process sees
+ * at the same round, whatever eager peers start meanwhile). */
+static uint64_t give_limit(const pcoll_coll_t *c)
+{
+	if (c->epoch_end && c->rs.version <= c->epoch_end)
+		return c->epoch_end < c->rs.completed ? c->epoch_end : c->rs.completed;
+	return c->rs.completed;
+}
+
 uint64_t pc_coll_ready_rounds(const pcoll_coll_t *c)
 {
-	return c->rs.completed - c->rs.version;
+	return give_limit(c) - c->rs.version;
+}
+
+/* The user starts a new epoch: rounds after the last final round are theirs. */
+static void open_epoch(pcoll_coll_t *c)
+{
+	if (c->epoch_end && c->rs.version >= c->epoch_end)
+		c->epoch_end = 0;
 }
 
 int pcoll_step_post(pcoll_coll_t *c, const void *g)
@@ -377,6 +394,7 @@ int pcoll_step_post(pcoll_coll_t *c, const void *g)
 		rc = pc_error(PCOLL_ERR_STATE, "pcoll_step: a flush is in progress");
 		goto out;
 	}
+	open_epoch(c);
 	char *pend = c->mem + c->pend_off[c->pend_cur];
 	if (c->rs.pend_count == 0)
 		memcpy(pend, g, c->nbytes);
@@ -442,7 +460,7 @@ int pcoll_next_round(pcoll_coll_t *c, pcoll_round_t *round)
 		return pc_error(PCOLL_ERR_INVAL, "pcoll_next_round: round is NULL");
 	pthread_mutex_lock(&c->ctx->lock);
 	release_given(c);
-	if (c->rs.version == c->rs.completed) {
+	if (c->rs.version == give_limit(c)) {
 		pthread_mutex_unlock(&c->ctx->lock);
 		return 0;
 	}
@@ -491,6 +509,7 @@ int pcoll_flush_post(pcoll_coll_t *c)
 		goto out;
 	}
 	if (!c->flush_posted) {
+		open_epoch(c);
 		c->flush_posted = 1;
 		c->flush_epoch_target = c->rs.epoch + 1;
 		pc_rs_flush(&c->rs);
@@ -542,6 +561,11 @@ int pcoll_flush(pcoll_coll_t *c)
 	return rc;
 }
 
+static int tx_idle(pcoll_coll_t *c)
+{
+	return c->tx_done == c->tx_posted;
+}
+
 int pcoll_destroy(pcoll_coll_t *c)
 {
 	pc_error_clear();
@@ -555,6 +579,11 @@ int pcoll_destroy(pcoll_coll_t *c)
 		rc = c->step_posted ? pc_engine_wait(ctx, c, step_done) : 0;
 		if (!rc && !(c->error || ctx->error))
 			rc = pcoll_flush(c);
+		/* Completions of our last sends point into this collective: collect
+		 * them before it is freed. */
+		int trc = pc_engine_wait(ctx, c, tx_idle);
+		if (!rc)
+			rc = trc;
 		int brc = pc_wireup_barrier(&ctx->wu);
 		if (!rc)
 			rc = brc;
@@ -579,6 +608,7 @@ int pcoll_destroy(pcoll_coll_t *c)
 				      "with pcoll_next_round were discarded",
 				      (unsigned long long)lost);
 		ctx->colls[c->id] = NULL;
+		pc_tp_forget(ctx->tp, &c->tx_done);
 		pthread_mutex_unlock(&ctx->lock);
 	}
 	pthread_mutex_lock(&ctx->lock);

@@ -218,13 +218,17 @@ int pc_engine_coll(pcoll_coll_t *c)
 						 (unsigned long long)h->round));
 				break;
 			}
-			pc_rs_complete(&c->rs, h);
+			if (pc_rs_complete(&c->rs, h))
+				c->epoch_end = h->round;
 			moved = 1;
 			continue;
 		}
 		scan_data(c);
 		uint64_t r = pc_rs_joinable(&c->rs);
-		if (!r || !make_room(c, r))
+		/* The previous round's sends read WORK, RES and the header scratch:
+		 * they must be complete before a round reuses them. Waiting here,
+		 * not at the end of the round, keeps it off the latency path. */
+		if (!r || c->tx_done != c->tx_posted || !make_room(c, r))
 			break;
 		join(c, r);
 		moved = 1;

@@ -99,6 +99,8 @@ struct pcoll_coll {
 	char errmsg[256];	 /* its message (it may have happened on the progress thread) */
 	int dead;		 /* context finalized */
 	int ready;		 /* create finished: the engine may drive it */
+	uint64_t epoch_end;	 /* final round of the last flush: rounds after it are
+				    given only once the user starts the next epoch */
 	double wait_s;
 	uint64_t last_progress_ns;
 };

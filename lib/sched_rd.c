@@ -44,9 +44,6 @@ int pc_sched_build_rd(pc_sched_builder_t *b)
 		op = pc_sched_push(b, PC_OP_WAIT);
 		if (op)
 			op->flag = (uint32_t)L + 1;
-		op = pc_sched_push(b, PC_OP_TXWAIT);
-		if (op)
-			op->cnt = s->nsends;
 		s->res_hdr_from_peer = 1;
 		return 0;
 	}
@@ -94,8 +91,5 @@ int pc_sched_build_rd(pc_sched_builder_t *b)
 					.dst_buf = PC_BUF_RES, .peer = rank - 1,
 					.flag = (uint32_t)L + 1, .cnt = n, .dst_off = 0};
 	}
-	op = pc_sched_push(b, PC_OP_TXWAIT);
-	if (op)
-		op->cnt = s->nsends;
 	return 0;
 }

@@ -28,7 +28,8 @@ enum pc_op_kind {
 	PC_OP_WAIT,   /* wait until the local flag of slot `flag` shows this round */
 	PC_OP_REDUCE, /* dst range = a range + received message (and merge its hdr) */
 	PC_OP_COPY,   /* dst range = a range */
-	PC_OP_TXWAIT, /* wait until the first `cnt` sends of this round completed */
+	PC_OP_TXWAIT, /* wait until the first `cnt` sends of this round completed (the
+			 engine waits for all of a round's sends before the next round) */
 	PC_OP_SETHDR  /* write the accumulated header in front of the result */
 };
 

@@ -24,7 +24,7 @@
 typedef struct pc_opctx {
 	struct fi_context2 fctx;
 	uint64_t *done;
-	struct pc_opctx *next;
+	struct pc_opctx *next, *prev; /* free list, or the in-flight list */
 } pc_opctx_t;
 
 struct pc_tp_mr {
@@ -47,8 +47,10 @@ struct pc_tp {
 	uint64_t rcntr_seen;
 	int fds[2], nfds;
 	pc_opctx_t *free_ctx;
+	pc_opctx_t inflight; /* sentinel of the in-flight contexts */
 	uint64_t mr_mode;
 	size_t inject_size;
+	int waw;
 };
 
 #define FI_ERR(rc, what)                                                                           \
@@ -93,6 +95,7 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 	if (!tp)
 		return pc_error(PCOLL_ERR_NOMEM, "transport: out of memory");
 	tp->cfg = *cfg;
+	tp->inflight.next = tp->inflight.prev = &tp->inflight;
 	int rc, notify = cfg->notify;
 	struct fi_info *fi = NULL;
 	const char *pname = cfg->provider && *cfg->provider ? cfg->provider : "(any)";
@@ -153,6 +156,7 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 	}
 	tp->mr_mode = fi->domain_attr->mr_mode;
 	tp->inject_size = fi->tx_attr->inject_size;
+	tp->waw = has_waw(fi);
 	tp->info.notify = notify;
 	tp->info.iov_limit = fi->tx_attr->iov_limit;
 	snprintf(tp->info.provider, sizeof(tp->info.provider), "%s", fi->fabric_attr->prov_name);
@@ -270,6 +274,12 @@ void pc_tp_close(pc_tp_t *tp)
 		fi_close(&tp->fabric->fid);
 	if (tp->fi)
 		fi_freeinfo(tp->fi);
+	while (tp->inflight.next != &tp->inflight) {
+		pc_opctx_t *c = tp->inflight.next;
+		c->prev->next = c->next;
+		c->next->prev = c->prev;
+		free(c);
+	}
 	while (tp->free_ctx) {
 		pc_opctx_t *n = tp->free_ctx->next;
 		free(tp->free_ctx);
@@ -358,17 +368,31 @@ void pc_tp_mr_dereg(pc_tp_mr_t *m)
 static pc_opctx_t *ctx_get(pc_tp_t *tp)
 {
 	pc_opctx_t *c = tp->free_ctx;
-	if (c) {
+	if (c)
 		tp->free_ctx = c->next;
-		return c;
-	}
-	return calloc(1, sizeof(*c));
+	else if (!(c = calloc(1, sizeof(*c))))
+		return NULL;
+	/* Track it in flight, so that pc_tp_forget can detach its counter. */
+	c->next = tp->inflight.next;
+	c->prev = &tp->inflight;
+	c->next->prev = c;
+	tp->inflight.next = c;
+	return c;
 }
 
 static void ctx_put(pc_tp_t *tp, pc_opctx_t *c)
 {
+	c->prev->next = c->next;
+	c->next->prev = c->prev;
 	c->next = tp->free_ctx;
 	tp->free_ctx = c;
+}
+
+void pc_tp_forget(pc_tp_t *tp, const uint64_t *tx_done)
+{
+	for (pc_opctx_t *c = tp->inflight.next; c != &tp->inflight; c = c->next)
+		if (c->done == tx_done)
+			c->done = NULL;
 }
 
 static int cq_error(pc_tp_t *tp)
@@ -453,10 +477,36 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 	for (int i = 0; i < iovcnt; i++)
 		total += iov[i].iov_len;
 	struct fi_rma_iov riov = {.addr = rk->base + off, .len = total, .key = rk->key};
+	uint64_t deadline = 0;
+	ssize_t rc;
+	/* Small writes take the provider's inject path (on shm: one copy through
+	 * its bounce buffers instead of a CMA handshake). A header that would push
+	 * a small payload over the inject size goes separately, after it:
+	 * FI_ORDER_RMA_WAW keeps the notification behind the data. */
+	if (iovcnt == 2 && total > tp->inject_size && iov[1].iov_len <= tp->inject_size &&
+	    iov[0].iov_len <= tp->inject_size && tp->waw) {
+		while ((rc = fi_inject_write(tp->ep, iov[1].iov_base, iov[1].iov_len,
+					     tp->peers[peer], rk->base + off + iov[0].iov_len,
+					     rk->key)) == -FI_EAGAIN) {
+			int e = retry_wait(tp, &deadline);
+			if (e)
+				return e;
+		}
+		if (rc)
+			return FI_ERR(rc, "fi_inject_write");
+		iovcnt = 1;
+		total = iov[0].iov_len;
+		riov.len = total;
+	}
+	int inject = total <= tp->inject_size;
 	pc_opctx_t *c = ctx_get(tp);
 	if (!c)
 		return pc_error(PCOLL_ERR_NOMEM, "transport: out of memory");
-	c->done = tx_done;
+	/* An injected source is reusable at once; its completion (if the provider
+	 * reports one) only returns the context. */
+	c->done = inject ? NULL : tx_done;
+	if (inject)
+		(*tx_done)++;
 	int cqdata = tp->info.notify == PCOLL_NOTIFY_CQDATA;
 	struct fi_msg_rma msg = {.msg_iov = iov,
 				 .desc = desc,
@@ -466,9 +516,8 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 				 .rma_iov_count = 1,
 				 .context = c,
 				 .data = notify_data};
-	uint64_t flags = FI_COMPLETION | (cqdata ? FI_REMOTE_CQ_DATA : 0);
-	uint64_t deadline = 0;
-	ssize_t rc;
+	uint64_t flags = FI_COMPLETION | (cqdata ? FI_REMOTE_CQ_DATA : 0) | (inject ? FI_INJECT : 0);
+	deadline = 0;
 	while ((rc = fi_writemsg(tp->ep, &msg, flags)) == -FI_EAGAIN) {
 		int e = retry_wait(tp, &deadline);
 		if (e) {
@@ -478,6 +527,8 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 	}
 	if (rc) {
 		ctx_put(tp, c);
+		if (inject)
+			(*tx_done)--;
 		return FI_ERR(rc, "fi_writemsg");
 	}
 	if (cqdata)

@@ -69,6 +69,8 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 int pc_tp_put_value(pc_tp_t *tp, int peer, const void *value, size_t len, const pc_tp_rkey_t *rk,
 		    uint64_t off, uint64_t notify_data);
 
+/* Sends still in flight stop counting into *tx_done (its owner is going away). */
+void pc_tp_forget(pc_tp_t *tp, const uint64_t *tx_done);
 /* Drive progress: read completions, deliver notifications. >0 if anything happened. */
 int pc_tp_progress(pc_tp_t *tp);
 /* Under the engine lock: 1 when the caller may block in pc_tp_poll (nothing
