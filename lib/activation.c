@@ -14,7 +14,7 @@ int pc_act_children(int P, int rank, int initiator, int *peers, int *slots)
 	for (int m = 0; m < 31 && (1 << m) < P; m++) {
 		int step = 1 << m;
 		if (rel < step && rel + step < P) {
-			peers[n] = (initiator + rel + step) % P;
+			peers[n] = (int)(((int64_t)initiator + rel + step) % P);
 			slots[n++] = m;
 		}
 	}

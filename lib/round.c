@@ -136,6 +136,10 @@ uint64_t pc_rs_quorum_ready(pc_rs_t *rs, const volatile uint64_t *arrival,
 	if (rs->mode != PCOLL_QUORUM || rs->rank != 0)
 		return 0;
 	uint64_t next = rs->triggered + 1;
+	/* One round at a time: flushed processes count as arrived for every
+	 * round, which must not let the root run ahead of the rounds. */
+	if (next > rs->completed + 1)
+		return 0;
 	int n = 0;
 	for (int p = 0; p < rs->P; p++)
 		if (arrival[p] >= next || flushslot[p] >= rs->epoch + 1)

@@ -17,7 +17,9 @@ int pc_sched_build_rd(pc_sched_builder_t *b)
 	pc_sched_fold_geometry(P, &pof2, &rem);
 	while ((1 << L) < pof2)
 		L++;
-	size_t n = s->count, msg = PC_HDR_BYTES + n * s->dtsize;
+	/* Messages start 64-byte aligned: the header is read as a struct and the
+	 * reduction streams faster from aligned data. */
+	size_t n = s->count, msg = PC_HDR_BYTES + ((n * s->dtsize + 63) & ~(size_t)63);
 	s->nslots = (uint32_t)L + 2;
 	s->rx_bytes = (size_t)(L + 1) * msg;
 	pc_op_t *op;
@@ -65,16 +67,16 @@ int pc_sched_build_rd(pc_sched_builder_t *b)
 			*op = (pc_op_t){.kind = PC_OP_SEND, .hdr = 1, .src_buf = (uint8_t)cur,
 					.dst_buf = PC_BUF_RX, .peer = peer,
 					.flag = (uint32_t)k + 1, .cnt = n, .dst_off = rx_off};
-		size_t sends_before = s->nsends - 1;
 		op = pc_sched_push(b, PC_OP_WAIT);
 		if (op)
 			op->flag = (uint32_t)k + 1;
 		int dst = k == L - 1 ? PC_BUF_RES : other;
 		if (dst == other && k > 0) {
-			/* `other` was the source of the previous phase's send. */
+			/* `other` was the source of the previous phase's send. Sends
+			 * complete in any order, so wait for all of them so far. */
 			op = pc_sched_push(b, PC_OP_TXWAIT);
 			if (op)
-				op->cnt = sends_before;
+				op->cnt = s->nsends;
 		}
 		op = pc_sched_push(b, PC_OP_REDUCE);
 		if (op)
