@@ -47,14 +47,38 @@ static int put_value(pcoll_coll_t *c, int peer, const void *v, size_t len, size_
 			       pc_cq_encode(c->id, PC_CQ_KIND_VALUE, 0));
 }
 
+/* The peer of this rank's first send in a round (-1: none). */
+static int first_send_peer(const pcoll_coll_t *c)
+{
+	for (size_t i = 0; i < c->sched.nops; i++)
+		if (c->sched.ops[i].kind == PC_OP_SEND)
+			return c->sched.ops[i].peer;
+	return -1;
+}
+
+/* A child with no children of its own in the tree. */
+static int is_leaf(int P, int rel)
+{
+	int q = 1;
+	while (q <= rel)
+		q <<= 1;
+	return rel + q >= P;
+}
+
 /* Send activation of round r along the tree of `initiator`. */
 static void activate(pcoll_coll_t *c, uint64_t r, int initiator)
 {
 	int peers[32], slots[32];
 	int n = pc_act_children(c->P, c->rank, initiator, peers, slots);
 	uint64_t v[2] = {r, (uint64_t)initiator};
-	for (int i = 0; i < n && !c->error; i++)
+	/* An initiator joins at once, and its first data write tells that peer
+	 * the round is on: a leaf that is that peer needs no activation. */
+	int skip = initiator == c->rank ? first_send_peer(c) : -1;
+	for (int i = 0; i < n && !c->error; i++) {
+		if (peers[i] == skip && is_leaf(c->P, ((peers[i] - initiator) % c->P + c->P) % c->P))
+			continue;
 		fail(c, put_value(c, peers[i], v, sizeof(v), c->act_off + (size_t)slots[i] * 16));
+	}
 }
 
 static void initiate(pcoll_coll_t *c, uint64_t r)
@@ -314,11 +338,14 @@ int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *
 		pthread_mutex_lock(&ctx->lock);
 	}
 	ctx->callers--;
-	c->wait_s += (double)(pc_now_ns() - t0) * 1e-9;
-	pthread_cond_broadcast(&ctx->cv);
+	ctx->caller_exit_ns = pc_now_ns();
+	c->wait_s += (double)(ctx->caller_exit_ns - t0) * 1e-9;
 	pthread_mutex_unlock(&ctx->lock);
 	return rc;
 }
+
+/* How long the progress thread leaves the engine to a caller that just returned. */
+#define QUIET_NS 200000ULL
 
 static void *progress_main(void *arg)
 {
@@ -333,8 +360,28 @@ static void *progress_main(void *arg)
 	unsigned idle = 0, maxs = ctx->cfg.idle_sleep_max_us;
 	while (!atomic_load(&ctx->stop)) {
 		/* A caller blocked in step drives progress itself: stay out of its way. */
-		while (ctx->callers > 0 && !atomic_load(&ctx->stop))
-			pthread_cond_wait(&ctx->cv, &ctx->lock);
+		/* A caller blocked in step drives progress itself: stay out of its
+		 * way, and for a moment after it returns too -- it is most likely
+		 * about to call again (or compute, when nothing is due for a while).
+		 * Waking at once would contend for the lock and for the core on the
+		 * latency-critical path. */
+		uint64_t quiet = 0;
+		while (!atomic_load(&ctx->stop)) {
+			uint64_t now = pc_now_ns();
+			if (ctx->callers > 0)
+				quiet = 500000;
+			else if (now - ctx->caller_exit_ns < QUIET_NS)
+				quiet = QUIET_NS - (now - ctx->caller_exit_ns);
+			else
+				break;
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += (long)quiet;
+			ts.tv_sec += ts.tv_nsec / 1000000000L;
+			ts.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&ctx->cv, &ctx->lock, &ts);
+			idle = 10;
+		}
 		if (atomic_load(&ctx->stop))
 			break;
 		int ev = pc_engine_progress(ctx);

@@ -36,7 +36,8 @@ struct pcoll_ctx {
 	pthread_t thread;
 	int thread_started;
 	atomic_int stop;
-	atomic_int callers; /* user threads driving progress in a blocking call */
+	int callers; /* user threads driving progress in a blocking call (under lock) */
+	uint64_t caller_exit_ns; /* when the last one returned */
 	int finalized;
 	int error;	 /* sticky fabric error, reported by the next call */
 	char errmsg[256];

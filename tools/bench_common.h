@@ -1,0 +1,154 @@
+/*
+ * bench_common.h -- what pcoll_bench and the MPI peer benchmark share:
+ * argument parsing, timing, statistics, OSU-style output and CSV rows.
+ *
+ * This file must not include pcoll.h or mpi.h: it is compiled both into
+ * pcoll_bench (with libpcoll) and into pcoll_mpi_bench (with mpicc).
+ */
+#ifndef PCOLL_BENCH_COMMON_H
+#define PCOLL_BENCH_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The benchmarks a tool can run. */
+enum bench_kind {
+	BENCH_ALLREDUCE = 0, /**< OSU-style latency per size and mode */
+	BENCH_IMBALANCE = 1, /**< steps/s under sleep-emulated, imbalanced compute */
+	BENCH_IDLE = 2,	     /**< CPU used while a collective is open and idle */
+	BENCH_KIND_COUNT
+};
+
+#define BENCH_KIND_MASK(k) (1u << (k))
+
+#define BENCH_MAX_MODES 8
+#define BENCH_NAME_LEN	32
+
+/* OSU conventions: more iterations for small messages, fewer for large ones. */
+#define BENCH_ITERS_SMALL  1000
+#define BENCH_WARMUP_SMALL 100
+#define BENCH_ITERS_LARGE  100
+#define BENCH_WARMUP_LARGE 10
+#define BENCH_LARGE_SIZE   65536 /**< sizes above this (bytes) are "large" */
+
+/* Quick mode (for make check): small sizes, few iterations, short runs. */
+#define BENCH_QUICK_MAX_SIZE 4096
+#define BENCH_QUICK_ITERS    20
+#define BENCH_QUICK_WARMUP   5
+#define BENCH_QUICK_STEPS    10
+#define BENCH_QUICK_BASE_MS  10.0
+#define BENCH_QUICK_IDLE_S   1.0
+
+/** Parsed command line. Fill with bench_parse(). */
+struct bench_opts {
+	enum bench_kind kind;
+	size_t min_size, max_size;		     /**< bytes; -m [MIN:]MAX */
+	int size_set;				     /**< 1 when -m was given */
+	int iters, warmup;			     /**< -i, -x; -1: by size (OSU defaults) */
+	const char *provider;			     /**< -p; NULL: library default */
+	char modes[BENCH_MAX_MODES][BENCH_NAME_LEN]; /**< -M, names as given */
+	int nmodes;
+	int staleness;	      /**< -S; -1: library default */
+	int quorum;	      /**< -k; 0: default (ceil(P/2)) */
+	const char *datatype; /**< -t; "float32" */
+	const char *csv;      /**< -c FILE */
+	const char *plot;     /**< --plot FILE.png (needs -c) */
+	int full;	      /**< -f */
+	int quick;	      /**< -q */
+	double base_ms;	      /**< -b: imbalance base compute time */
+	int steps;	      /**< -n: imbalance rounds per run */
+	double idle_s;	      /**< -T: idle sleep */
+	uint64_t seed;	      /**< -s: seed of the imbalance patterns */
+	const char *patterns; /**< --patterns LIST (imbalance); NULL: all */
+};
+
+/**
+ * Parse argv. allowed is a mask of BENCH_KIND_MASK() the tool supports;
+ * default_modes the -M default ("sync,solo,majority,quorum" or "mpi").
+ * Returns 0 to run, 1 when help was printed (exit 0), -1 on a usage error
+ * (a message was printed; exit non-zero). Messages go out only when
+ * bench_env_rank() is 0 or unknown, so a job prints them once.
+ */
+int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, unsigned allowed,
+		const char *default_modes);
+
+/** Print usage of the tool to f. */
+void bench_usage(FILE *f, const char *prog, unsigned allowed);
+
+/** Name of a benchmark kind ("allreduce", ...). */
+const char *bench_kind_name(enum bench_kind k);
+
+/** Rank from the launcher's environment (PMIx, Open MPI, MPICH, SLURM), or -1. */
+int bench_env_rank(void);
+
+/** Iterations and warm-up for one message size, honouring -i/-x/-q. */
+void bench_iters_for(const struct bench_opts *o, size_t size, int *iters, int *warmup);
+
+/** Monotonic time in microseconds. */
+double bench_now_us(void);
+
+/** Sleep for us microseconds (restarts after signals). */
+void bench_sleep_us(double us);
+
+/** Process CPU time (user + system, all threads) in microseconds. */
+double bench_cpu_us(void);
+
+/** Minimum, maximum and mean of n values (n >= 1). */
+void bench_minmaxavg(const double *v, int n, double *min, double *max, double *avg);
+
+/** k-th smallest (0-based) of n values; v is left unchanged. */
+double bench_kth_smallest(const double *v, int n, int k);
+
+/** Percentile p in [0, 100] of n values by nearest rank; v is left unchanged. */
+double bench_percentile(const double *v, int n, double p);
+
+/* -------------------------------------------------------------- PRNG */
+
+/** Stateless hash of (seed, a, b) to 64 uniformly distributed bits. */
+uint64_t bench_hash3(uint64_t seed, uint64_t a, uint64_t b);
+
+/** Uniform double in [0, 1) from (seed, a, b). */
+double bench_uniform3(uint64_t seed, uint64_t a, uint64_t b);
+
+/* ------------------------------------------------------------ output */
+
+/**
+ * OSU title/header of the allreduce latency table (rank 0 only): the title
+ * line, info (comment lines, may be NULL) and the column header.
+ */
+void bench_print_latency_header(FILE *f, const char *title, const char *info, int full);
+
+/** One OSU row: size, avg (and with full: min, max, iterations). */
+void bench_print_latency_row(FILE *f, size_t size, double avg, double min, double max, long iters,
+			     int full);
+
+/** CSV header of each benchmark kind (the first line of a CSV file). */
+const char *bench_csv_header(enum bench_kind k);
+
+/** Open path for writing and write the header of kind k. NULL on failure (errno set). */
+FILE *bench_csv_open(const char *path, enum bench_kind k);
+
+/** Append one allreduce row. */
+void bench_csv_latency_row(FILE *f, const char *impl, const char *mode, const char *provider, int P,
+			   size_t size, double avg, double min, double max, long iters);
+
+/**
+ * Render path (a CSV) to png with gnuplot and plot_bench.gp. The script is
+ * looked for in $PCOLL_PLOT_SCRIPT, next to the executable, in
+ * $top_srcdir/tools and in ../share/pcoll next to the executable.
+ * Returns 0 or -1 (a message was printed).
+ */
+int bench_plot(const char *csv, const char *png);
+
+/** Make s safe as a CSV field: replace commas and newlines with ';' and ' '. */
+void bench_csv_sanitize(char *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PCOLL_BENCH_COMMON_H */

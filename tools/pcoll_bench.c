@@ -1,0 +1,857 @@
+/*
+ * pcoll_bench -- OSU-style micro-benchmarks of pcoll's partial allreduce.
+ *
+ *   pcoll_bench [allreduce|imbalance|idle] [options]     (see --help)
+ *
+ * allreduce  latency per message size and mode; every process arrives
+ *            together (a barrier before each iteration), each times its own
+ *            pcoll_step + draining of pcoll_next_round; rank 0 prints the
+ *            average of the per-rank averages (and with -f their min and max).
+ * imbalance  rounds per second with sleep-emulated compute under imbalance
+ *            patterns, next to the ideal bound of each mode.
+ * idle       CPU used by each process while a collective is open and idle.
+ *
+ * Uses only pcoll.h, like any outside user. Statistics travel over a separate
+ * PCOLL_SYNC float64 collective in which each rank fills its own slots (a
+ * gather by SUM). Every run also checks what it can check cheaply: rounds come
+ * in order 1, 2, 3, ..., no contribution is staler than the bound, and after
+ * the flush the rounds sum to exactly the contributions made (conservation).
+ */
+#define _GNU_SOURCE
+#include "bench_common.h"
+
+#include <pcoll.h>
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROG	     "pcoll_bench"
+#define GATHER_SLOTS 8
+
+static struct bench_opts O;
+static int g_rank = -1, g_size = 1;
+static pcoll_ctx_t *g_ctx;
+static pcoll_ctx_info_t g_info;
+static pcoll_coll_t *g_bar;    /* sync int32[1]: barrier */
+static pcoll_coll_t *g_gather; /* sync float64[P * GATHER_SLOTS]: gather by SUM */
+static double *g_gbuf;
+static char g_provider[64];
+static FILE *g_csv;
+static pcoll_datatype_t g_dt = PCOLL_FLOAT32;
+
+/* ------------------------------------------------------------- errors */
+
+static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	fflush(stdout);
+	fprintf(stderr, PROG ": rank %d: ", g_rank);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	fflush(stderr);
+	exit(1);
+}
+
+static void fail_rc(int rc, const char *call, int line) __attribute__((noreturn));
+static void fail_rc(int rc, const char *call, int line)
+{
+	die("%s failed (line %d): %s (%d): %s", call, line, pcoll_strerror(rc), rc,
+	    pcoll_last_error());
+}
+
+#define CHECK(call)                                                                                \
+	do {                                                                                       \
+		int rc_ = (call);                                                                  \
+		if (rc_ < 0)                                                                       \
+			fail_rc(rc_, #call, __LINE__);                                             \
+	} while (0)
+
+/* ---------------------------------------------------------- datatypes */
+
+static double half_to_double(uint16_t h)
+{
+	int e = (h >> 10) & 31, m = h & 1023;
+	double v;
+	if (e == 0)
+		v = ldexp((double)m, -24);
+	else if (e == 31)
+		v = m ? NAN : INFINITY;
+	else
+		v = ldexp((double)(m + 1024), e - 25);
+	return (h & 0x8000) ? -v : v;
+}
+
+static double elem_at(const void *data, size_t i, pcoll_datatype_t dt)
+{
+	switch (dt) {
+	case PCOLL_FLOAT32:
+		return ((const float *)data)[i];
+	case PCOLL_FLOAT64:
+		return ((const double *)data)[i];
+	case PCOLL_FLOAT16:
+		return half_to_double(((const uint16_t *)data)[i]);
+	case PCOLL_BFLOAT16: {
+		uint32_t bits = (uint32_t)((const uint16_t *)data)[i] << 16;
+		float f;
+		memcpy(&f, &bits, sizeof(f));
+		return f;
+	}
+	case PCOLL_INT32:
+		return ((const int32_t *)data)[i];
+	case PCOLL_INT64:
+		return (double)((const int64_t *)data)[i];
+	default:
+		return NAN;
+	}
+}
+
+/* Every element = 1 (exact in every datatype, and so are small sums of it). */
+static void fill_ones(void *buf, size_t count, pcoll_datatype_t dt)
+{
+	for (size_t i = 0; i < count; i++) {
+		switch (dt) {
+		case PCOLL_FLOAT32:
+			((float *)buf)[i] = 1.0f;
+			break;
+		case PCOLL_FLOAT64:
+			((double *)buf)[i] = 1.0;
+			break;
+		case PCOLL_FLOAT16:
+			((uint16_t *)buf)[i] = 0x3C00;
+			break;
+		case PCOLL_BFLOAT16:
+			((uint16_t *)buf)[i] = 0x3F80;
+			break;
+		case PCOLL_INT32:
+			((int32_t *)buf)[i] = 1;
+			break;
+		case PCOLL_INT64:
+			((int64_t *)buf)[i] = 1;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* -------------------------------------------------------------- modes */
+
+struct mode_sel {
+	pcoll_mode_t mode;
+	int quorum;
+	char label[BENCH_NAME_LEN + 8]; /* "solo", "quorum:2" */
+};
+
+static void parse_mode(const char *name, struct mode_sel *m)
+{
+	char base[BENCH_NAME_LEN];
+	const char *colon = strchr(name, ':');
+	size_t len = colon ? (size_t)(colon - name) : strlen(name);
+	int k;
+
+	memset(m, 0, sizeof(*m));
+	snprintf(base, sizeof(base), "%.*s", (int)len, name);
+	for (k = 0; k < PCOLL_MODE_COUNT; k++)
+		if (strcmp(base, pcoll_mode_name((pcoll_mode_t)k)) == 0)
+			break;
+	if (k == PCOLL_MODE_COUNT)
+		die("-M: unknown mode '%s' (sync, solo, majority, quorum[:K])", name);
+	m->mode = (pcoll_mode_t)k;
+	if (colon && m->mode != PCOLL_QUORUM)
+		die("-M: '%s': only quorum takes :K", name);
+	if (m->mode == PCOLL_QUORUM) {
+		m->quorum = colon ? atoi(colon + 1) : O.quorum ? O.quorum : (g_size + 1) / 2;
+		if (m->quorum < 1 || m->quorum > g_size)
+			die("-M/-k: quorum %d out of range [1, P=%d]", m->quorum, g_size);
+		snprintf(m->label, sizeof(m->label), "quorum:%d", m->quorum);
+	} else {
+		snprintf(m->label, sizeof(m->label), "%s", base);
+	}
+}
+
+static void attr_for(const struct mode_sel *m, pcoll_attr_t *attr)
+{
+	pcoll_attr_init(attr);
+	attr->mode = m->mode;
+	if (m->mode == PCOLL_QUORUM)
+		attr->quorum = m->quorum;
+	if (O.staleness >= 0)
+		attr->staleness = O.staleness;
+}
+
+/* ------------------------------------------------- rounds and checks */
+
+struct tally {
+	uint64_t rounds;	/* rounds taken */
+	uint64_t last_index;	/* index of the last round taken */
+	uint64_t contributions; /* sum of round.contributions */
+	double sum_first;	/* sum over rounds of element 0 */
+	double sum_last;	/* sum over rounds of element count-1 */
+	int64_t max_staleness;
+	int staleness_bound;
+	size_t count;
+	const char *what;
+};
+
+static void tally_init(struct tally *t, pcoll_coll_t *c, size_t count, const char *what)
+{
+	pcoll_coll_info_t info;
+	memset(t, 0, sizeof(*t));
+	t->max_staleness = -1;
+	t->count = count;
+	t->what = what;
+	CHECK(pcoll_coll_query(c, &info));
+	t->staleness_bound = info.staleness;
+	if (info.count != count || info.datatype != g_dt)
+		die("%s: pcoll_coll_query reports count %zu datatype %d, created with %zu and %d",
+		    what, info.count, (int)info.datatype, count, (int)g_dt);
+}
+
+/* Take every completed round waiting on c; check order and staleness.
+ * Returns the number of rounds taken. */
+static uint64_t drain(pcoll_coll_t *c, struct tally *t)
+{
+	pcoll_round_t r;
+	uint64_t taken = 0;
+	int rc;
+	while ((rc = pcoll_next_round(c, &r)) == 1) {
+		taken++;
+		if (r.index != t->last_index + 1)
+			die("%s: LIBRARY BUG: got round %llu after round %llu (rounds must come in "
+			    "order, each once)",
+			    t->what, (unsigned long long)r.index,
+			    (unsigned long long)t->last_index);
+		if (r.staleness > t->staleness_bound)
+			die("%s: LIBRARY BUG: round %llu has staleness %lld > bound %d", t->what,
+			    (unsigned long long)r.index, (long long)r.staleness,
+			    t->staleness_bound);
+		if (!r.data)
+			die("%s: LIBRARY BUG: round %llu has NULL data", t->what,
+			    (unsigned long long)r.index);
+		t->last_index = r.index;
+		t->rounds++;
+		t->contributions += r.contributions;
+		t->sum_first += elem_at(r.data, 0, g_dt);
+		t->sum_last += elem_at(r.data, t->count - 1, g_dt);
+		if (r.staleness > t->max_staleness)
+			t->max_staleness = r.staleness;
+	}
+	CHECK(rc);
+	return taken;
+}
+
+/* pcoll_step, then take its rounds: at least as many as it said were waiting
+ * (exactly one in PCOLL_SYNC). */
+static void step_and_drain(pcoll_coll_t *c, const void *buf, pcoll_mode_t mode, struct tally *t)
+{
+	int n = pcoll_step(c, buf);
+	uint64_t taken;
+	if (n < 0)
+		fail_rc(n, "pcoll_step", __LINE__);
+	if (n < 1)
+		die("%s: LIBRARY BUG: pcoll_step returned %d, expected >= 1 waiting rounds",
+		    t->what, n);
+	taken = drain(c, t);
+	if (taken < (uint64_t)n || (mode == PCOLL_SYNC && taken != 1))
+		die("%s: LIBRARY BUG: pcoll_step said %d rounds were waiting, pcoll_next_round "
+		    "gave %llu%s",
+		    t->what, n, (unsigned long long)taken,
+		    mode == PCOLL_SYNC ? " (PCOLL_SYNC: expected exactly 1)" : "");
+}
+
+/* After the flush: the rounds must hold exactly the contributions made. */
+static void check_conservation(const struct tally *t, uint64_t total_steps)
+{
+	if (t->contributions != total_steps || t->sum_first != (double)total_steps ||
+	    t->sum_last != (double)total_steps)
+		die("%s: LIBRARY BUG: conservation: %llu step() calls in all, but the %llu rounds "
+		    "taken count %llu contributions and sum to %.17g (element 0) and %.17g "
+		    "(element %zu)",
+		    t->what, (unsigned long long)total_steps, (unsigned long long)t->rounds,
+		    (unsigned long long)t->contributions, t->sum_first, t->sum_last, t->count - 1);
+}
+
+static void flush_and_destroy(pcoll_coll_t *c, struct tally *t)
+{
+	CHECK(pcoll_flush(c));
+	drain(c, t);
+	CHECK(pcoll_destroy(c));
+}
+
+/* ----------------------------------------------- barrier and gathers */
+
+static void barrier(void)
+{
+	int32_t one = 1;
+	pcoll_round_t r;
+	int rc, n = 0;
+	CHECK(pcoll_step(g_bar, &one));
+	while ((rc = pcoll_next_round(g_bar, &r)) == 1) {
+		if (*(const int32_t *)r.data != g_size)
+			die("barrier: LIBRARY BUG: sync round %llu sums to %d, expected P=%d",
+			    (unsigned long long)r.index, *(const int32_t *)r.data, g_size);
+		n++;
+	}
+	CHECK(rc);
+	if (n != 1)
+		die("barrier: LIBRARY BUG: a PCOLL_SYNC step gave %d rounds, expected 1", n);
+}
+
+/* all[r * k + j] = rank r's mine[j], on every rank (k <= GATHER_SLOTS). */
+static void gather(const double *mine, int k, double *all)
+{
+	size_t n = (size_t)g_size * GATHER_SLOTS;
+	pcoll_round_t r;
+	int rc, got = 0;
+
+	memset(g_gbuf, 0, n * sizeof(double));
+	for (int j = 0; j < k; j++)
+		g_gbuf[(size_t)g_rank * GATHER_SLOTS + (size_t)j] = mine[j];
+	CHECK(pcoll_step(g_gather, g_gbuf));
+	while ((rc = pcoll_next_round(g_gather, &r)) == 1) {
+		const double *d = r.data;
+		for (int p = 0; p < g_size; p++)
+			for (int j = 0; j < k; j++)
+				all[p * k + j] = d[(size_t)p * GATHER_SLOTS + (size_t)j];
+		got++;
+	}
+	CHECK(rc);
+	if (got != 1)
+		die("gather: LIBRARY BUG: a PCOLL_SYNC step gave %d rounds, expected 1", got);
+}
+
+static double *xcalloc(size_t n, size_t sz)
+{
+	double *p = calloc(n ? n : 1, sz);
+	if (!p)
+		die("out of memory (%zu x %zu bytes)", n, sz);
+	return p;
+}
+
+/* ------------------------------------------------------------ allreduce */
+
+static void run_allreduce(const struct mode_sel *modes, int nmodes)
+{
+	size_t dts = pcoll_datatype_size(g_dt);
+	void *buf = malloc(O.max_size >= dts ? O.max_size : dts);
+	double *all = xcalloc((size_t)g_size, sizeof(double));
+	char title[256];
+
+	if (!buf)
+		die("out of memory");
+	fill_ones(buf, (O.max_size >= dts ? O.max_size : dts) / dts, g_dt);
+	for (int mi = 0; mi < nmodes; mi++) {
+		const struct mode_sel *m = &modes[mi];
+		pcoll_attr_t attr;
+		attr_for(m, &attr);
+		if (g_rank == 0) {
+			snprintf(title, sizeof(title),
+				 "# pcoll Allreduce Latency Test (mode=%s, provider=%s, P=%d)",
+				 m->label, g_provider, g_size);
+			char info[256];
+			snprintf(info, sizeof(info),
+				 "# datatype=%s staleness=%d notify=%s wait=%s progress_thread=%d",
+				 pcoll_datatype_name(g_dt),
+				 m->mode == PCOLL_SYNC ? 0 : attr.staleness,
+				 g_info.notify == PCOLL_NOTIFY_CNTR ? "cntr" : "cqdata",
+				 g_info.wait, g_info.progress_thread);
+			if (mi > 0)
+				printf("\n");
+			bench_print_latency_header(stdout, title, O.full ? info : NULL, O.full);
+		}
+		for (size_t size = O.min_size; size <= O.max_size; size *= 2) {
+			size_t count = size / dts;
+			int iters, warmup;
+			pcoll_coll_t *c = NULL;
+			struct tally t;
+			double lat = 0.0, mine, lo, hi, avg;
+			char what[96];
+
+			if (count == 0)
+				continue;
+			bench_iters_for(&O, size, &iters, &warmup);
+			snprintf(what, sizeof(what), "allreduce mode=%s size=%zu", m->label, size);
+			CHECK(pcoll_allreduce_create(g_ctx, count, g_dt, &attr, &c));
+			tally_init(&t, c, count, what);
+			for (int i = 0; i < warmup + iters; i++) {
+				barrier();
+				double t0 = bench_now_us();
+				step_and_drain(c, buf, m->mode, &t);
+				double t1 = bench_now_us();
+				if (i >= warmup)
+					lat += t1 - t0;
+			}
+			flush_and_destroy(c, &t);
+			check_conservation(&t, (uint64_t)g_size * (uint64_t)(warmup + iters));
+			mine = lat / iters;
+			gather(&mine, 1, all);
+			if (g_rank == 0) {
+				bench_minmaxavg(all, g_size, &lo, &hi, &avg);
+				bench_print_latency_row(stdout, size, avg, lo, hi, iters, O.full);
+				if (g_csv)
+					bench_csv_latency_row(g_csv, "pcoll", m->label, g_provider,
+							      g_size, size, avg, lo, hi, iters);
+			}
+		}
+	}
+	free(all);
+	free(buf);
+}
+
+/* ------------------------------------------------------------ imbalance */
+
+enum pat_kind { PAT_RANDOM, PAT_SLOW, PAT_PARETO };
+
+struct pattern {
+	const char *name;
+	enum pat_kind kind;
+	int ndelayed;
+	double factor;
+	const char *what;
+};
+
+#define PARETO_ALPHA 2.0
+#define PARETO_CAP   20.0
+
+static const struct pattern patterns[] = {
+    {"paper-1x2", PAT_RANDOM, 1, 2.0, "1 random process per round at 2x"},
+    {"paper-1x5", PAT_RANDOM, 1, 5.0, "1 random process per round at 5x"},
+    {"paper-1x10", PAT_RANDOM, 1, 10.0, "1 random process per round at 10x"},
+    {"paper-2x2", PAT_RANDOM, 2, 2.0, "2 random processes per round at 2x"},
+    {"paper-2x5", PAT_RANDOM, 2, 5.0, "2 random processes per round at 5x"},
+    {"paper-2x10", PAT_RANDOM, 2, 10.0, "2 random processes per round at 10x"},
+    {"slow-1x2", PAT_SLOW, 1, 2.0, "the last rank always at 2x"},
+    {"pareto", PAT_PARETO, 0, PARETO_CAP, "every process x Pareto(xm=1, alpha=2), capped at 20x"},
+};
+#define NPATTERNS (int)(sizeof(patterns) / sizeof(patterns[0]))
+
+/* Compute time (ms) of every rank for round v: identical on all ranks. */
+static void compute_times(const struct pattern *p, int pi, uint64_t v, double *c, int *perm)
+{
+	uint64_t seed = O.seed * 1000003u + (uint64_t)pi;
+	for (int r = 0; r < g_size; r++)
+		c[r] = O.base_ms;
+	switch (p->kind) {
+	case PAT_RANDOM:
+		for (int r = 0; r < g_size; r++)
+			perm[r] = r;
+		for (int j = 0; j < p->ndelayed && j < g_size; j++) {
+			int idx =
+			    j + (int)(bench_hash3(seed, v, (uint64_t)j) % (uint64_t)(g_size - j));
+			int tmp = perm[j];
+			perm[j] = perm[idx];
+			perm[idx] = tmp;
+			c[perm[j]] = O.base_ms * p->factor;
+		}
+		break;
+	case PAT_SLOW:
+		c[g_size - 1] = O.base_ms * p->factor;
+		break;
+	case PAT_PARETO:
+		for (int r = 0; r < g_size; r++) {
+			double u = 1.0 - bench_uniform3(seed, v, (uint64_t)r); /* (0, 1] */
+			double x = pow(u, -1.0 / PARETO_ALPHA);
+			c[r] = O.base_ms * (x < PARETO_CAP ? x : PARETO_CAP);
+		}
+		break;
+	}
+}
+
+static const char *ideal_basis(const struct mode_sel *m)
+{
+	switch (m->mode) {
+	case PCOLL_SYNC:
+		return "max";
+	case PCOLL_SOLO:
+		return "min";
+	case PCOLL_MAJORITY:
+		return "mean";
+	default:
+		return "kth";
+	}
+}
+
+/* Ideal time (ms) of one round for mode m given every rank's compute c. */
+static double ideal_round_ms(const struct mode_sel *m, const double *c)
+{
+	double lo, hi, avg;
+	bench_minmaxavg(c, g_size, &lo, &hi, &avg);
+	switch (m->mode) {
+	case PCOLL_SYNC:
+		return hi;
+	case PCOLL_SOLO:
+		return lo;
+	case PCOLL_MAJORITY:
+		return avg;
+	default:
+		return bench_kth_smallest(c, g_size, m->quorum - 1);
+	}
+}
+
+static int pattern_selected(const char *name)
+{
+	const char *p = O.patterns;
+	size_t len = strlen(name);
+	if (!p)
+		return 1;
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		size_t l = comma ? (size_t)(comma - p) : strlen(p);
+		if (l == len && strncmp(p, name, len) == 0)
+			return 1;
+		p += l;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+static void run_imbalance(const struct mode_sel *modes, int nmodes)
+{
+	size_t dts = pcoll_datatype_size(g_dt);
+	size_t count = O.max_size / dts ? O.max_size / dts : 1;
+	void *buf = malloc(count * dts);
+	double *c = xcalloc((size_t)g_size, sizeof(double));
+	int *perm = calloc((size_t)g_size, sizeof(int));
+	double *all = xcalloc((size_t)g_size * 5, sizeof(double));
+	uint64_t N = (uint64_t)O.steps;
+
+	if (!buf || !perm)
+		die("out of memory");
+	fill_ones(buf, count, g_dt);
+	if (O.patterns) { /* reject unknown names early, identically on all ranks */
+		const char *p = O.patterns;
+		while (*p) {
+			const char *comma = strchr(p, ',');
+			size_t l = comma ? (size_t)(comma - p) : strlen(p);
+			int ok = 0;
+			for (int i = 0; i < NPATTERNS; i++)
+				ok |= strlen(patterns[i].name) == l &&
+				      strncmp(patterns[i].name, p, l) == 0;
+			if (!ok)
+				die("--patterns: unknown pattern '%.*s'", (int)l, p);
+			p += l;
+			if (*p == ',')
+				p++;
+		}
+	}
+
+	for (int mi = 0; mi < nmodes; mi++) {
+		const struct mode_sel *m = &modes[mi];
+		pcoll_attr_t attr;
+		attr_for(m, &attr);
+		if (g_rank == 0) {
+			if (mi > 0)
+				printf("\n");
+			printf("# pcoll Imbalance Test (mode=%s, provider=%s, P=%d)\n", m->label,
+			       g_provider, g_size);
+			printf("# base=%.1f ms, rounds=%llu, size=%zu B (%s), seed=%llu\n",
+			       O.base_ms, (unsigned long long)N, count * dts,
+			       pcoll_datatype_name(g_dt), (unsigned long long)O.seed);
+			printf("# Steps/s: rounds / time until the first process was given round "
+			       "%llu; Ideal: rounds / sum over rounds of the %s\n",
+			       (unsigned long long)N,
+			       m->mode == PCOLL_SYNC   ? "latest arrival (max compute)"
+			       : m->mode == PCOLL_SOLO ? "earliest arrival (min compute)"
+			       : m->mode == PCOLL_MAJORITY
+				   ? "initiator's arrival, approximated by the mean compute over "
+				     "ranks\n#   (the initiator's choice is not visible through "
+				     "the API)"
+				   : "k-th earliest arrival (k-th smallest compute)");
+			if (m->mode != PCOLL_SYNC) {
+				printf("# The bound ignores the staleness bound S=%d: a process "
+				       "stepping every T ms\n",
+				       attr.staleness);
+				printf(
+				    "#   (on the version it was given a step earlier) lets at most "
+				    "(S+1)/2 rounds pass per T\n");
+			}
+			printf("%-14s%14s%16s%10s", "# Pattern", "Steps/s", "Ideal steps/s",
+			       "Ratio");
+			if (O.full)
+				printf("%14s%14s%12s%10s", "Mean-rank/s", "Last-rank/s",
+				       "Steps(r0)", "MaxStale");
+			printf("\n");
+			fflush(stdout);
+		}
+		for (int pi = 0; pi < NPATTERNS; pi++) {
+			const struct pattern *p = &patterns[pi];
+			pcoll_coll_t *coll = NULL;
+			struct tally t;
+			char what[96];
+			double ideal_ms = 0.0, t0, elapsed, mine[5];
+			uint64_t steps = 0, total_steps = 0;
+
+			if (!pattern_selected(p->name))
+				continue;
+			if ((p->kind == PAT_RANDOM && p->ndelayed >= g_size) ||
+			    (p->kind == PAT_SLOW && g_size < 2)) {
+				if (g_rank == 0)
+					printf("# %-12s skipped: needs P > %d\n", p->name,
+					       p->ndelayed);
+				continue;
+			}
+			for (uint64_t v = 0; v < N; v++) {
+				compute_times(p, pi, v, c, perm);
+				ideal_ms += ideal_round_ms(m, c);
+			}
+			snprintf(what, sizeof(what), "imbalance mode=%s pattern=%s", m->label,
+				 p->name);
+			CHECK(pcoll_allreduce_create(g_ctx, count, g_dt, &attr, &coll));
+			tally_init(&t, coll, count, what);
+			barrier();
+			t0 = bench_now_us();
+			while (t.last_index < N) {
+				compute_times(p, pi, t.last_index, c, perm);
+				bench_sleep_us(c[g_rank] * 1e3);
+				step_and_drain(coll, buf, m->mode, &t);
+				steps++;
+			}
+			elapsed = bench_now_us() - t0;
+			flush_and_destroy(coll, &t);
+
+			mine[0] = elapsed;
+			mine[1] = (double)steps;
+			mine[2] = t.sum_first;
+			mine[3] = (double)t.contributions;
+			mine[4] = (double)t.max_staleness;
+			gather(mine, 5, all);
+			for (int r = 0; r < g_size; r++)
+				total_steps += (uint64_t)all[r * 5 + 1];
+			check_conservation(&t, total_steps);
+			if (g_rank == 0) {
+				double *el = xcalloc((size_t)g_size, sizeof(double));
+				double lo, hi, avg, maxst = -1;
+				for (int r = 0; r < g_size; r++) {
+					el[r] = all[r * 5];
+					if (all[r * 5 + 4] > maxst)
+						maxst = all[r * 5 + 4];
+				}
+				bench_minmaxavg(el, g_size, &lo, &hi, &avg);
+				double sps = (double)N / (lo * 1e-6);
+				double ideal =
+				    ideal_ms > 0 ? (double)N / (ideal_ms * 1e-3) : INFINITY;
+				double ratio = sps / ideal;
+				printf("%-14s%14.2f%16.2f%10.3f", p->name, sps, ideal, ratio);
+				if (O.full)
+					printf("%14.2f%14.2f%12llu%10.0f", (double)N / (avg * 1e-6),
+					       (double)N / (hi * 1e-6), (unsigned long long)steps,
+					       maxst);
+				printf("\n");
+				fflush(stdout);
+				if (g_csv) {
+					fprintf(
+					    g_csv,
+					    "imbalance,pcoll,%s,%s,%d,%zu,%s,%.3f,%llu,%.3f,%.3f,"
+					    "%.4f,%s,%.3f,%.3f,%d\n",
+					    m->label, g_provider, g_size, count * dts, p->name,
+					    O.base_ms, (unsigned long long)N, sps, ideal, ratio,
+					    ideal_basis(m), (double)N / (avg * 1e-6),
+					    (double)N / (hi * 1e-6), t.staleness_bound);
+					fflush(g_csv);
+				}
+				free(el);
+			}
+		}
+	}
+	free(all);
+	free(perm);
+	free(c);
+	free(buf);
+}
+
+/* ----------------------------------------------------------------- idle */
+
+static void run_idle(const struct mode_sel *modes, int nmodes)
+{
+	size_t dts = pcoll_datatype_size(g_dt);
+	size_t count = O.max_size / dts ? O.max_size / dts : 1;
+	void *buf = malloc(count * dts);
+	double *all = xcalloc((size_t)g_size, sizeof(double));
+
+	if (!buf)
+		die("out of memory");
+	fill_ones(buf, count, g_dt);
+	if (g_rank == 0) {
+		printf("# pcoll Idle CPU Test (provider=%s, P=%d, wait=%s, T=%.1f s, size=%zu B)\n",
+		       g_provider, g_size, g_info.wait, O.idle_s, count * dts);
+		printf("# CPU time (user+system, all threads) over the sleep, %% of one core per "
+		       "process;\n# baseline: no benchmark collective (only this tool's idle "
+		       "barrier and "
+		       "statistics collectives)\n");
+		printf("%-16s%14s%14s%14s", "# Mode", "Avg CPU(%)", "Min CPU(%)", "Max CPU(%)");
+		if (O.full)
+			for (int r = 0; r < g_size && r < 64; r++) {
+				char h[24];
+				snprintf(h, sizeof(h), "rank%d(%%)", r);
+				printf("%12s", h);
+			}
+		printf("\n");
+		fflush(stdout);
+	}
+	for (int mi = -1; mi < nmodes; mi++) {
+		const struct mode_sel *m = mi >= 0 ? &modes[mi] : NULL;
+		pcoll_coll_t *coll = NULL;
+		struct tally t;
+		char what[96];
+		double cpu0, cpu1, w0, w1, pct, lo, hi, avg;
+
+		snprintf(what, sizeof(what), "idle mode=%s", m ? m->label : "baseline");
+		if (m) {
+			pcoll_attr_t attr;
+			attr_for(m, &attr);
+			CHECK(pcoll_allreduce_create(g_ctx, count, g_dt, &attr, &coll));
+			tally_init(&t, coll, count, what);
+			step_and_drain(coll, buf, m->mode, &t);
+		}
+		barrier();
+		cpu0 = bench_cpu_us();
+		w0 = bench_now_us();
+		bench_sleep_us(O.idle_s * 1e6);
+		cpu1 = bench_cpu_us();
+		w1 = bench_now_us();
+		pct = w1 > w0 ? 100.0 * (cpu1 - cpu0) / (w1 - w0) : 0.0;
+		if (m) {
+			flush_and_destroy(coll, &t);
+			check_conservation(&t, (uint64_t)g_size);
+		}
+		gather(&pct, 1, all);
+		if (g_rank == 0) {
+			bench_minmaxavg(all, g_size, &lo, &hi, &avg);
+			printf("%-16s%14.2f%14.2f%14.2f", m ? m->label : "baseline", avg, lo, hi);
+			if (O.full)
+				for (int r = 0; r < g_size && r < 64; r++)
+					printf("%12.2f", all[r]);
+			printf("\n");
+			fflush(stdout);
+			if (g_csv) {
+				fprintf(g_csv, "idle,pcoll,%s,%s,%d,%zu,%.3f,%.3f,%.3f,%.3f,%s\n",
+					m ? m->label : "baseline", g_provider, g_size, count * dts,
+					(w1 - w0) * 1e-6, avg, lo, hi, g_info.wait);
+				fflush(g_csv);
+			}
+		}
+	}
+	free(all);
+	free(buf);
+}
+
+/* ----------------------------------------------------------------- main */
+
+int main(int argc, char **argv)
+{
+	unsigned allowed = BENCH_KIND_MASK(BENCH_ALLREDUCE) | BENCH_KIND_MASK(BENCH_IMBALANCE) |
+			   BENCH_KIND_MASK(BENCH_IDLE);
+	struct mode_sel modes[BENCH_MAX_MODES];
+	pcoll_config_t cfg;
+	pcoll_attr_t gattr;
+	int rc, dt;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	rc = bench_parse(argc, argv, &O, PROG, allowed, "sync,solo,majority,quorum");
+	if (rc)
+		return rc > 0 ? 0 : 2;
+	for (dt = 0; dt < PCOLL_DATATYPE_COUNT; dt++)
+		if (strcmp(O.datatype, pcoll_datatype_name((pcoll_datatype_t)dt)) == 0)
+			break;
+	if (dt == PCOLL_DATATYPE_COUNT) {
+		if (bench_env_rank() <= 0)
+			fprintf(stderr, PROG ": -t %s: unknown datatype\n", O.datatype);
+		return 2;
+	}
+	g_dt = (pcoll_datatype_t)dt;
+	for (int i = 0; i < O.nmodes; i++) { /* names now; quorum ranges once P is known */
+		size_t len = strcspn(O.modes[i], ":");
+		int k;
+		for (k = 0; k < PCOLL_MODE_COUNT; k++)
+			if (strlen(pcoll_mode_name((pcoll_mode_t)k)) == len &&
+			    strncmp(O.modes[i], pcoll_mode_name((pcoll_mode_t)k), len) == 0)
+				break;
+		if (k == PCOLL_MODE_COUNT) {
+			if (bench_env_rank() <= 0)
+				fprintf(stderr,
+					PROG ": -M: unknown mode '%s' (sync, solo, majority, "
+					     "quorum[:K])\n",
+					O.modes[i]);
+			return 2;
+		}
+	}
+
+	g_rank = bench_env_rank(); /* for messages until pcoll_init says */
+	pcoll_config_init(&cfg);
+	if (O.provider)
+		cfg.provider = O.provider;
+	CHECK(pcoll_init(&cfg, &g_ctx));
+	g_rank = pcoll_rank(g_ctx);
+	g_size = pcoll_size(g_ctx);
+	CHECK(g_rank);
+	CHECK(g_size);
+	CHECK(pcoll_ctx_query(g_ctx, &g_info));
+	snprintf(g_provider, sizeof(g_provider), "%s", g_info.provider);
+	bench_csv_sanitize(g_provider);
+	for (int i = 0; i < O.nmodes; i++)
+		parse_mode(O.modes[i], &modes[i]);
+
+	pcoll_attr_init(&gattr);
+	gattr.mode = PCOLL_SYNC;
+	CHECK(pcoll_allreduce_create(g_ctx, 1, PCOLL_INT32, &gattr, &g_bar));
+	CHECK(pcoll_allreduce_create(g_ctx, (size_t)g_size * GATHER_SLOTS, PCOLL_FLOAT64, &gattr,
+				     &g_gather));
+	g_gbuf = xcalloc((size_t)g_size * GATHER_SLOTS, sizeof(double));
+
+	if (g_rank == 0 && O.csv) {
+		g_csv = bench_csv_open(O.csv, O.kind);
+		if (!g_csv)
+			fprintf(stderr, PROG ": rank 0: cannot write %s: %m\n", O.csv);
+	}
+	/* Every rank learns whether rank 0 could open the CSV, so all stop together. */
+	{
+		double ok = (g_rank != 0 || !O.csv || g_csv) ? 1.0 : 0.0, *oks;
+		oks = xcalloc((size_t)g_size, sizeof(double));
+		gather(&ok, 1, oks);
+		if (oks[0] == 0.0) {
+			free(oks);
+			CHECK(pcoll_destroy(g_gather));
+			CHECK(pcoll_destroy(g_bar));
+			CHECK(pcoll_finalize(g_ctx));
+			return 1;
+		}
+		free(oks);
+	}
+
+	switch (O.kind) {
+	case BENCH_ALLREDUCE:
+		run_allreduce(modes, O.nmodes);
+		break;
+	case BENCH_IMBALANCE:
+		run_imbalance(modes, O.nmodes);
+		break;
+	case BENCH_IDLE:
+		run_idle(modes, O.nmodes);
+		break;
+	default:
+		break;
+	}
+
+	barrier();
+	CHECK(pcoll_destroy(g_gather));
+	CHECK(pcoll_destroy(g_bar));
+	free(g_gbuf);
+	CHECK(pcoll_finalize(g_ctx));
+	g_ctx = NULL;
+
+	rc = 0;
+	if (g_csv && fclose(g_csv) != 0) {
+		fprintf(stderr, PROG ": rank 0: writing %s failed: %m\n", O.csv);
+		rc = 1;
+	}
+	if (g_rank == 0 && O.plot && rc == 0 && bench_plot(O.csv, O.plot) != 0)
+		rc = 1;
+	return rc;
+}
