@@ -96,6 +96,8 @@ static int layout(pcoll_coll_t *c)
 		c->pend_off[p] = off;
 		off = ALIGN64(off + c->nbytes);
 	}
+	c->work_off = off;
+	off = ALIGN64(off + c->nbytes);
 	c->work2_off = off;
 	off = ALIGN64(off + (c->sched.algo == PC_ALGO_RD ? c->nbytes : 0));
 	c->memlen = (off + 4095) & ~(size_t)4095;
@@ -277,6 +279,7 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 	}
 	pc_rs_init(&c->rs, attr.mode, c->P, c->rank, attr.staleness, attr.quorum, attr.seed);
 	c->env.hdr_tx = (pc_hdr_t *)(c->mem + c->hdrtx_off);
+	c->env.buf[PC_BUF_WORK] = c->mem + c->work_off;
 	c->env.buf[PC_BUF_WORK2] = c->mem + c->work2_off;
 	c->env.dt = dt;
 	c->env.send = send_cb;
@@ -374,7 +377,7 @@ static void open_epoch(pcoll_coll_t *c)
 		c->epoch_end = 0;
 }
 
-int pcoll_step_post(pcoll_coll_t *c, const void *g)
+static int step_post(pcoll_coll_t *c, const void *g, int may_borrow)
 {
 	int rc = enter(c, "pcoll_step");
 	if (rc)
@@ -395,24 +398,41 @@ int pcoll_step_post(pcoll_coll_t *c, const void *g)
 		goto out;
 	}
 	open_epoch(c);
-	char *pend = c->mem + c->pend_off[c->pend_cur];
-	if (c->rs.pend_count == 0)
-		memcpy(pend, g, c->nbytes);
-	else
-		pc_reduce_sum(c->dt, pend, pend, g, c->count);
+	/* Zero copy: a blocking step whose contribution goes straight into the
+	 * round it waits for lends its buffer to that round instead of copying
+	 * it into the pending accumulator (the step returns only after the
+	 * round's sends from it completed). */
+	int borrow = may_borrow && c->rs.pend_count == 0 && !c->rs.in_round &&
+		     c->rs.completed == c->rs.version && !c->ctx->mr_local;
 	int action = pc_rs_arrive(&c->rs);
 	c->step_target = c->rs.version + 1;
 	c->step_posted = 1;
+	c->zero_copy = 0;
 	pc_coll_arrive_actions(c, action);
+	if (borrow && !c->error && pc_coll_join_now(c, g)) {
+		c->zero_copy = 1;
+	} else {
+		char *pend = c->mem + c->pend_off[c->pend_cur];
+		if (c->rs.pend_count == 1)
+			memcpy(pend, g, c->nbytes);
+		else
+			pc_reduce_sum(c->dt, pend, pend, g, c->count);
+	}
 	rc = sticky(c);
 out:
 	pthread_mutex_unlock(&c->ctx->lock);
 	return rc;
 }
 
+int pcoll_step_post(pcoll_coll_t *c, const void *g)
+{
+	return step_post(c, g, 0);
+}
+
 static int step_done(pcoll_coll_t *c)
 {
-	return c->rs.completed >= c->step_target;
+	return c->rs.completed >= c->step_target &&
+	       (!c->zero_copy || c->tx_done == c->tx_posted);
 }
 
 int pcoll_test(pcoll_coll_t *c)
@@ -439,12 +459,13 @@ int pcoll_test(pcoll_coll_t *c)
 
 int pcoll_step(pcoll_coll_t *c, const void *g)
 {
-	int rc = pcoll_step_post(c, g);
+	int rc = step_post(c, g, 1);
 	if (rc)
 		return rc;
 	rc = pc_engine_wait(c->ctx, c, step_done);
 	pthread_mutex_lock(&c->ctx->lock);
 	c->step_posted = 0;
+	c->zero_copy = 0;
 	if (!rc)
 		rc = (int)pc_coll_ready_rounds(c);
 	pthread_mutex_unlock(&c->ctx->lock);

@@ -120,6 +120,7 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 		pc_tp_info_t ti;
 		pc_tp_query(ctx->tp, &ti);
 		mine.notify = (uint32_t)ti.notify;
+		ctx->mr_local = ti.mr_local;
 	}
 	if (local)
 		snprintf(why, sizeof(why), "%s", pcoll_last_error());

@@ -179,17 +179,22 @@ static int make_room(pcoll_coll_t *c, uint64_t r)
 	return 1;
 }
 
-static void join(pcoll_coll_t *c, uint64_t r)
+/* Join round r contributing src: the pending accumulator (which flips to
+ * the other buffer for the caller's next adds) or, for a zero-copy step,
+ * the caller's own buffer (the pending one stays empty). */
+static void join(pcoll_coll_t *c, uint64_t r, const void *src)
 {
 	int par = (int)(r & 1);
-	if (c->rs.pend_count == 0)
-		memset(c->mem + c->pend_off[c->pend_cur], 0, c->nbytes);
-	int work = c->pend_cur;
-	c->pend_cur ^= 1;
+	if (!src) {
+		if (c->rs.pend_count == 0)
+			memset(c->mem + c->pend_off[c->pend_cur], 0, c->nbytes);
+		src = c->mem + c->pend_off[c->pend_cur];
+		c->pend_cur ^= 1;
+	}
 	pc_hdr_t mine;
 	pc_rs_take(&c->rs, r, &mine);
 	char *slot = c->mem + c->res_off + (r % c->nslots_res) * c->res_stride;
-	c->env.buf[PC_BUF_WORK] = c->mem + c->pend_off[work];
+	c->env.buf[PC_BUF_SRC] = (void *)src;
 	c->env.buf[PC_BUF_RES] = slot + PC_HDR_BYTES;
 	c->env.res_hdr = (pc_hdr_t *)slot;
 	c->env.buf[PC_BUF_RX] = c->mem + c->rx_off[par];
@@ -204,6 +209,16 @@ static void join(pcoll_coll_t *c, uint64_t r)
 		int L = pc_act_nslots(c->P);
 		fail(c, put_value(c, c->rank - 1, v, sizeof(v), c->act_off + (size_t)L * 16));
 	}
+}
+
+int pc_coll_join_now(pcoll_coll_t *c, const void *src)
+{
+	uint64_t r = c->rs.completed + 1;
+	if (c->rs.in_round || c->error || c->tx_done != c->tx_posted ||
+	    pc_rs_joinable(&c->rs) != r || !make_room(c, r))
+		return 0;
+	join(c, r, src);
+	return 1;
 }
 
 int pc_engine_coll(pcoll_coll_t *c)
@@ -254,7 +269,7 @@ int pc_engine_coll(pcoll_coll_t *c)
 		 * not at the end of the round, keeps it off the latency path. */
 		if (!r || c->tx_done != c->tx_posted || !make_room(c, r))
 			break;
-		join(c, r);
+		join(c, r, NULL);
 		moved = 1;
 	}
 	return moved;

@@ -46,6 +46,7 @@ struct pcoll_ctx {
 	int live_colls;
 	uint64_t next_mr_key; /* requested keys must be unique per process (mr_mode 0) */
 	char progress_cpuset[64];
+	int mr_local; /* the provider needs local buffers registered: no zero copy */
 };
 
 /* A completed round that had to leave the ring (only while flushed). */
@@ -73,7 +74,7 @@ struct pcoll_coll {
 	pc_tp_mr_t *mr;
 	pc_tp_rkey_t *rkeys; /* per peer */
 	size_t flags_off, act_off, arrival_off, flushslot_off;
-	size_t rx_off[2], res_off, res_stride, pend_off[2], work2_off, hdrtx_off;
+	size_t rx_off[2], res_off, res_stride, pend_off[2], work_off, work2_off, hdrtx_off;
 	uint32_t nslots_res; /* S + 1 result buffers */
 	volatile uint64_t *flags;     /* [parity][slot] data flags */
 	volatile uint64_t *act;	      /* [slot] {round, initiator} pairs */
@@ -93,6 +94,7 @@ struct pcoll_coll {
 	uint64_t given_round;	 /* round whose buffer the user may be reading */
 
 	int step_posted;	 /* a step whose round v+1 is awaited */
+	int zero_copy;		 /* its round reads the caller's buffer: wait for sends too */
 	uint64_t step_target;	 /* that round */
 	int flush_posted;
 	uint64_t flush_epoch_target;
@@ -115,6 +117,7 @@ void pc_engine_stop_thread(pcoll_ctx_t *ctx);
 void pc_coll_notify(void *arg, uint64_t data); /* transport callback for remote CQ data */
 void pc_coll_arrive_actions(pcoll_coll_t *c, int action);
 void pc_coll_send_flush(pcoll_coll_t *c);
+int pc_coll_join_now(pcoll_coll_t *c, const void *src);
 uint64_t pc_coll_ready_rounds(const pcoll_coll_t *c);
 
 /* coll.c */

@@ -28,7 +28,7 @@ int pc_sched_build_rd(pc_sched_builder_t *b)
 		op = pc_sched_push(b, PC_OP_COPY);
 		if (op) {
 			op->dst_buf = PC_BUF_RES;
-			op->src_buf = PC_BUF_WORK;
+			op->src_buf = PC_BUF_SRC;
 			op->cnt = n;
 		}
 		pc_sched_push(b, PC_OP_SETHDR);
@@ -39,7 +39,7 @@ int pc_sched_build_rd(pc_sched_builder_t *b)
 		/* Folded away: give everything to the odd partner, get the result. */
 		op = pc_sched_push(b, PC_OP_SEND);
 		if (op) {
-			*op = (pc_op_t){.kind = PC_OP_SEND, .hdr = 1, .src_buf = PC_BUF_WORK,
+			*op = (pc_op_t){.kind = PC_OP_SEND, .hdr = 1, .src_buf = PC_BUF_SRC,
 					.dst_buf = PC_BUF_RX, .peer = rank + 1, .flag = 0,
 					.cnt = n, .dst_off = 0};
 		}
@@ -49,16 +49,22 @@ int pc_sched_build_rd(pc_sched_builder_t *b)
 		s->res_hdr_from_peer = 1;
 		return 0;
 	}
+	/* The contribution (SRC) is only read: the first reduction writes WORK,
+	 * then WORK and WORK2 alternate. */
+	int cur = PC_BUF_SRC, other = PC_BUF_WORK, spare = PC_BUF_WORK2;
+	int sent_from[PC_BUF_COUNT] = {0};
 	if (rank < 2 * rem) {
 		op = pc_sched_push(b, PC_OP_WAIT);
 		if (op)
 			op->flag = 0;
 		op = pc_sched_push(b, PC_OP_REDUCE);
 		if (op)
-			*op = (pc_op_t){.kind = PC_OP_REDUCE, .hdr = 1, .src_buf = PC_BUF_WORK,
+			*op = (pc_op_t){.kind = PC_OP_REDUCE, .hdr = 1, .src_buf = PC_BUF_SRC,
 					.dst_buf = PC_BUF_WORK, .cnt = n, .rx_off = 0};
+		cur = PC_BUF_WORK;
+		other = PC_BUF_WORK2;
+		spare = PC_BUF_WORK;
 	}
-	int cur = PC_BUF_WORK, other = PC_BUF_WORK2;
 	for (int k = 0; k < L; k++) {
 		int peer = pc_sched_real_rank(newrank ^ (1 << k), rem);
 		size_t rx_off = (size_t)(k + 1) * msg;
@@ -71,18 +77,20 @@ int pc_sched_build_rd(pc_sched_builder_t *b)
 		if (op)
 			op->flag = (uint32_t)k + 1;
 		int dst = k == L - 1 ? PC_BUF_RES : other;
-		if (dst == other && k > 0) {
-			/* `other` was the source of the previous phase's send. Sends
-			 * complete in any order, so wait for all of them so far. */
+		if (dst == other && dst != PC_BUF_RES && sent_from[dst]) {
+			/* `other` was the source of an earlier send. Sends complete in
+			 * any order, so wait for all of them so far. */
 			op = pc_sched_push(b, PC_OP_TXWAIT);
 			if (op)
 				op->cnt = s->nsends;
 		}
+		sent_from[cur] = 1;
 		op = pc_sched_push(b, PC_OP_REDUCE);
 		if (op)
 			*op = (pc_op_t){.kind = PC_OP_REDUCE, .hdr = 1, .src_buf = (uint8_t)cur,
 					.dst_buf = (uint8_t)dst, .cnt = n, .rx_off = rx_off};
-		other = cur;
+		/* Never write SRC: after it, alternate WORK and WORK2. */
+		other = cur == PC_BUF_SRC ? spare : cur;
 		cur = dst;
 	}
 	pc_sched_push(b, PC_OP_SETHDR);

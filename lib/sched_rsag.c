@@ -52,7 +52,7 @@ int pc_sched_build_rsag(pc_sched_builder_t *b)
 	if (newrank < 0) {
 		op = pc_sched_push(b, PC_OP_SEND);
 		if (op)
-			*op = (pc_op_t){.kind = PC_OP_SEND, .hdr = 1, .src_buf = PC_BUF_WORK,
+			*op = (pc_op_t){.kind = PC_OP_SEND, .hdr = 1, .src_buf = PC_BUF_SRC,
 					.dst_buf = PC_BUF_RX, .peer = rank + 1, .flag = 0,
 					.cnt = n, .dst_off = 0};
 		op = pc_sched_push(b, PC_OP_WAIT);
@@ -61,14 +61,18 @@ int pc_sched_build_rsag(pc_sched_builder_t *b)
 		s->res_hdr_from_peer = 1;
 		return 0;
 	}
+	/* The contribution (SRC) is only read: the first reduction writes WORK,
+	 * which the later steps reduce in place (send and keep ranges are disjoint). */
+	int src = PC_BUF_SRC;
 	if (rank < 2 * rem) {
 		op = pc_sched_push(b, PC_OP_WAIT);
 		if (op)
 			op->flag = 0;
 		op = pc_sched_push(b, PC_OP_REDUCE);
 		if (op)
-			*op = (pc_op_t){.kind = PC_OP_REDUCE, .hdr = 1, .src_buf = PC_BUF_WORK,
+			*op = (pc_op_t){.kind = PC_OP_REDUCE, .hdr = 1, .src_buf = PC_BUF_SRC,
 					.dst_buf = PC_BUF_WORK, .cnt = n, .rx_off = 0};
+		src = PC_BUF_WORK;
 	}
 	/* Reduce-scatter: halve the block interval each step, highest bit first. */
 	int lo = 0, hi = pof2;
@@ -89,7 +93,7 @@ int pc_sched_build_rsag(pc_sched_builder_t *b)
 		/* The peer keeps what we send: its receive slot for step j. */
 		op = pc_sched_push(b, PC_OP_SEND);
 		if (op)
-			*op = (pc_op_t){.kind = PC_OP_SEND, .hdr = 1, .src_buf = PC_BUF_WORK,
+			*op = (pc_op_t){.kind = PC_OP_SEND, .hdr = 1, .src_buf = (uint8_t)src,
 					.dst_buf = PC_BUF_RX, .peer = peer,
 					.flag = (uint32_t)j + 1, .off = sst, .cnt = slen,
 					.dst_off = rs_off[j]};
@@ -98,9 +102,10 @@ int pc_sched_build_rsag(pc_sched_builder_t *b)
 			op->flag = (uint32_t)j + 1;
 		op = pc_sched_push(b, PC_OP_REDUCE);
 		if (op)
-			*op = (pc_op_t){.kind = PC_OP_REDUCE, .hdr = 1, .src_buf = PC_BUF_WORK,
+			*op = (pc_op_t){.kind = PC_OP_REDUCE, .hdr = 1, .src_buf = (uint8_t)src,
 					.dst_buf = (uint8_t)(j == L - 1 ? PC_BUF_RES : PC_BUF_WORK),
 					.off = kst, .a_off = kst, .cnt = klen, .rx_off = rs_off[j]};
+		src = PC_BUF_WORK;
 		lo = klo;
 		hi = khi;
 	}

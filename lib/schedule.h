@@ -33,8 +33,10 @@ enum pc_op_kind {
 	PC_OP_SETHDR  /* write the accumulated header in front of the result */
 };
 
-/** Local buffers an op names. RX is the receive area of the round's parity. */
-enum pc_buf { PC_BUF_WORK, PC_BUF_WORK2, PC_BUF_RES, PC_BUF_RX, PC_BUF_COUNT };
+/** Local buffers an op names. SRC is this process's contribution and is only
+ * ever read (it may be the caller's own buffer: no copy); WORK and WORK2 are
+ * scratch; RX is the receive area of the round's parity. */
+enum pc_buf { PC_BUF_SRC, PC_BUF_WORK, PC_BUF_WORK2, PC_BUF_RES, PC_BUF_RX, PC_BUF_COUNT };
 
 typedef struct pc_op {
 	uint8_t kind;

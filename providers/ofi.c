@@ -157,6 +157,7 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 	tp->mr_mode = fi->domain_attr->mr_mode;
 	tp->inject_size = fi->tx_attr->inject_size;
 	tp->waw = has_waw(fi);
+	tp->info.mr_local = (tp->mr_mode & FI_MR_LOCAL) != 0;
 	tp->info.notify = notify;
 	tp->info.iov_limit = fi->tx_attr->iov_limit;
 	snprintf(tp->info.provider, sizeof(tp->info.provider), "%s", fi->fabric_attr->prov_name);

@@ -39,6 +39,7 @@ typedef struct pc_tp_info {
 	char provider[64], fabric[64], domain[64];
 	int notify; /* resolved: PCOLL_NOTIFY_CNTR or PCOLL_NOTIFY_CQDATA */
 	int manual_progress, rma_event, cq_data, wait_fd;
+	int mr_local; /* local buffers must be registered (FI_MR_LOCAL) */
 	size_t iov_limit;
 } pc_tp_info_t;
 

@@ -120,7 +120,7 @@ typedef struct sim_rank {
 	pc_sched_t s;
 	pc_exec_t x;
 	pc_exec_env_t env;
-	char *work, *work2, *res, *rx[2]; /* res: header first */
+	char *src, *work, *work2, *res, *rx[2]; /* res: header first; src: the input */
 	size_t rx_bytes;
 	pc_hdr_t *hdr_tx;
 	uint64_t *flags; /* [2][nslots] */
@@ -336,9 +336,10 @@ static void start_round(sim_t *sim, sim_rank_t *p, uint64_t r)
 	for (size_t j = 0; j < sim->count; j++) {
 		int64_t iv;
 		double dv;
-		input_elem(sim, r, p->rank, j, p->work + j * sim->ds, &iv, &dv);
+		input_elem(sim, r, p->rank, j, p->src + j * sim->ds, &iv, &dv);
 	}
 	/* Garbage in the scratch buffers: a schedule must not read them unwritten. */
+	memset(p->work, 0x5a, sim->data_bytes);
 	memset(p->work2, 0x5a, sim->data_bytes);
 	p->env.buf[PC_BUF_RX] = p->rx[r & 1];
 	pc_hdr_t mine = input_hdr(sim, r, p->rank);
@@ -382,6 +383,16 @@ static void check_result(sim_t *sim, sim_rank_t *p)
 		p->x.pc, p->s.nops);
 	REQUIRE(h->round == r, "%s: rank %d round %" PRIu64 ": header round %" PRIu64, sim->label,
 		p->rank, r, h->round);
+	/* The contribution is read-only: it may be the caller's own buffer. */
+	for (size_t j = 0; j < sim->count; j++) {
+		char in[8];
+		int64_t iv;
+		double dv;
+		input_elem(sim, r, p->rank, j, in, &iv, &dv);
+		REQUIRE(!memcmp(in, p->src + j * sim->ds, sim->ds),
+			"%s: rank %d round %" PRIu64 ": the contribution was modified at %zu",
+			sim->label, p->rank, r, j);
+	}
 	REQUIRE(h->contributions == e->contributions,
 		"%s: rank %d round %" PRIu64 ": contributions %" PRIu64 ", expected %" PRIu64,
 		sim->label, p->rank, r, h->contributions, e->contributions);
@@ -434,8 +445,8 @@ static void check_sched_static(const sim_t *sim, const pc_sched_t *s)
 		switch (op->kind) {
 		case PC_OP_SEND:
 			sends++;
-			REQUIRE_TRUE(op->src_buf == PC_BUF_WORK || op->src_buf == PC_BUF_WORK2 ||
-				     op->src_buf == PC_BUF_RES);
+			REQUIRE_TRUE(op->src_buf == PC_BUF_SRC || op->src_buf == PC_BUF_WORK ||
+				     op->src_buf == PC_BUF_WORK2 || op->src_buf == PC_BUF_RES);
 			REQUIRE(op->off <= n && op->cnt <= n - op->off,
 				"%s: rank %d op %zu: send range", sim->label, s->rank, i);
 			break;
@@ -451,10 +462,13 @@ static void check_sched_static(const sim_t *sim, const pc_sched_t *s)
 				"%s: rank %d op %zu: reduce reads past RX", sim->label, s->rank, i);
 			/* fall through */
 		case PC_OP_COPY:
-			REQUIRE_TRUE(op->src_buf == PC_BUF_WORK || op->src_buf == PC_BUF_WORK2 ||
-				     op->src_buf == PC_BUF_RES);
-			REQUIRE_TRUE(op->dst_buf == PC_BUF_WORK || op->dst_buf == PC_BUF_WORK2 ||
-				     op->dst_buf == PC_BUF_RES);
+			REQUIRE_TRUE(op->src_buf == PC_BUF_SRC || op->src_buf == PC_BUF_WORK ||
+				     op->src_buf == PC_BUF_WORK2 || op->src_buf == PC_BUF_RES);
+			/* The contribution may be the caller's buffer: never written. */
+			REQUIRE(op->dst_buf == PC_BUF_WORK || op->dst_buf == PC_BUF_WORK2 ||
+				    op->dst_buf == PC_BUF_RES,
+				"%s: rank %d op %zu writes buffer %d", sim->label, s->rank, i,
+				op->dst_buf);
 			REQUIRE(op->off <= n && op->cnt <= n - op->off && op->a_off <= n &&
 				    op->cnt <= n - op->a_off,
 				"%s: rank %d op %zu: range", sim->label, s->rank, i);
@@ -633,6 +647,7 @@ static void run_sim(int P, size_t count, int algo, int kind, int deliver_mode, u
 		}
 		check_sched_static(&sim, &p->s);
 		p->rx_bytes = p->s.rx_bytes;
+		p->src = canary_alloc(sim.data_bytes);
 		p->work = canary_alloc(sim.data_bytes);
 		p->work2 = canary_alloc(sim.data_bytes);
 		p->res = canary_alloc(sim.res_bytes);
@@ -640,6 +655,7 @@ static void run_sim(int P, size_t count, int algo, int kind, int deliver_mode, u
 		p->rx[1] = canary_alloc(p->rx_bytes);
 		p->hdr_tx = xcalloc((p->s.nsends ? p->s.nsends : 1) * sizeof(pc_hdr_t));
 		p->flags = xcalloc(2 * (p->s.nslots ? p->s.nslots : 1) * sizeof(uint64_t));
+		p->env.buf[PC_BUF_SRC] = p->src;
 		p->env.buf[PC_BUF_WORK] = p->work;
 		p->env.buf[PC_BUF_WORK2] = p->work2;
 		p->env.buf[PC_BUF_RES] = p->res + PC_HDR_BYTES;
@@ -712,11 +728,13 @@ static void run_sim(int P, size_t count, int algo, int kind, int deliver_mode, u
 	check_traffic(&sim);
 	for (int i = 0; i < P; i++) {
 		sim_rank_t *p = &sim.rk[i];
+		canary_check(&sim, p->src, sim.data_bytes, "SRC", i);
 		canary_check(&sim, p->work, sim.data_bytes, "WORK", i);
 		canary_check(&sim, p->work2, sim.data_bytes, "WORK2", i);
 		canary_check(&sim, p->res, sim.res_bytes, "RES", i);
 		canary_check(&sim, p->rx[0], p->rx_bytes, "RX0", i);
 		canary_check(&sim, p->rx[1], p->rx_bytes, "RX1", i);
+		free(p->src);
 		free(p->work);
 		free(p->work2);
 		free(p->res);
@@ -1080,12 +1098,12 @@ START_TEST(test_exec_wrong_round)
 		rk[i].rx_bytes = rk[i].s.rx_bytes;
 	}
 	sim_rank_t *me = &rk[0];
-	int64_t work[4] = {1, 2, 3, 4}, work2[4], res[8 + 4];
+	int64_t src[4] = {1, 2, 3, 4}, work[4], work2[4], res[8 + 4];
 	char *rx = xcalloc(me->s.rx_bytes);
 	uint64_t flags[64] = {0};
 	pc_hdr_t hdr_tx[4];
 	me->flags = flags;
-	pc_exec_env_t env = {.buf = {work, work2, (char *)res + PC_HDR_BYTES, rx},
+	pc_exec_env_t env = {.buf = {src, work, work2, (char *)res + PC_HDR_BYTES, rx},
 			     .res_hdr = (pc_hdr_t *)res,
 			     .hdr_tx = hdr_tx,
 			     .dt = PCOLL_INT64,
