@@ -123,9 +123,25 @@ if run "pcoll_bench idle" "$RUN" -n $NP --timeout $TIMEOUT \
 	grep -q '^idle,pcoll,baseline,' "$tmp/idle.csv" || fail "idle CSV has no baseline row"
 fi
 
+# --------------------------------------------------------------- pcoll_info
+INFO="$top_builddir/tools/pcoll_info"
+if run "pcoll_info shm/cntr" "$RUN" -n $NP --timeout $TIMEOUT "$INFO" -p shm -n cntr -a \
+	>"$tmp/info.out"; then
+	grep -q 'completion path: remote counters' "$tmp/info.out" ||
+		fail "pcoll_info -n cntr does not report remote counters"
+	[ "$(grep -c '^pcoll .*rank' "$tmp/info.out")" -eq $NP ] || fail "pcoll_info -a: not every rank printed"
+fi
+if run "pcoll_info tcp" "$RUN" -n $NP --timeout $TIMEOUT "$INFO" -p tcp >"$tmp/info2.out"; then
+	grep -q 'completion path: remote CQ data' "$tmp/info2.out" ||
+		fail "pcoll_info on tcp does not report remote CQ data"
+fi
+run "pcoll_info singleton" "$INFO" >/dev/null
+
 # ---------------------------------------------------------------- pcoll_sgd
 if [ -x "$SGD" ]; then
-	run "pcoll_sgd" "$RUN" -n $NP --timeout $TIMEOUT "$SGD" --quick
+	if run "pcoll_sgd" "$RUN" -n $NP --timeout $TIMEOUT "$SGD" --quick -o "$tmp/sgd"; then
+		ls "$tmp"/sgd/*_summary.csv >/dev/null 2>&1 || fail "pcoll_sgd wrote no summary CSV"
+	fi
 else
 	echo "=== pcoll_sgd: $SGD not built, skipped"
 fi
