@@ -299,6 +299,9 @@ static void sleep_us(unsigned us)
 	nanosleep(&ts, NULL);
 }
 
+/* How long a blocked caller spins (yielding) after the last event before it sleeps. */
+#define SPIN_NS 50000ULL
+
 int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *))
 {
 	uint64_t t0 = pc_now_ns(), last = t0;
@@ -339,17 +342,20 @@ int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *
 				      op ? op->kind : -1, op ? op->flag : 0, op ? op->peer : -1);
 			break;
 		}
-		/* Spin briefly (the answer is usually microseconds away), then let
-		 * the other processes on this node have the core. */
-		idle++;
-		int can_block = idle > 32 ? pc_tp_trywait(ctx->tp) : 0;
+		/* Spin, yielding the core, for up to SPIN_NS since the last event
+		 * (the answer is usually microseconds away, and sched_yield lets
+		 * other processes on this node run), then sleep: in poll() on the
+		 * fabric's fd, or with a backoff from 1 to 100 us. */
+		int spin = now - last < SPIN_NS;
+		idle = spin ? 0 : idle + 1;
+		int can_block = spin ? 0 : pc_tp_trywait(ctx->tp);
 		pthread_mutex_unlock(&ctx->lock);
-		if (idle <= 32)
+		if (spin)
 			sched_yield();
 		else if (can_block == 1)
 			pc_tp_poll(ctx->tp, 1);
 		else if (can_block < 0)
-			sleep_us(idle < 40 ? 1u << (idle - 32) : 100);
+			sleep_us(idle < 8 ? 1u << idle : 100);
 		pthread_mutex_lock(&ctx->lock);
 	}
 	ctx->callers--;
