@@ -45,18 +45,18 @@ extern "C" {
 /** Return codes. Success is 0; every error is negative. */
 enum pcoll_error {
 	PCOLL_SUCCESS = 0,
-	PCOLL_ERR_INVAL = -1,	 /**< invalid argument (NULL, count 0, out of range) */
-	PCOLL_ERR_NOMEM = -2,	 /**< out of memory */
-	PCOLL_ERR_FABRIC = -3,	 /**< libfabric call failed */
-	PCOLL_ERR_PMIX = -4,	 /**< PMIx wireup failed */
-	PCOLL_ERR_MISMATCH = -5, /**< processes disagree on collective parameters */
-	PCOLL_ERR_STATE = -6,	 /**< call not valid in the current state */
-	PCOLL_ERR_TIMEOUT = -7,	 /**< a peer stopped answering for longer than the timeout */
-	PCOLL_ERR_PEER = -8,	 /**< a peer failed (fabric error on its endpoint) */
-	PCOLL_ERR_FINALIZED = -9, /**< the collective's context was finalized */
-	PCOLL_ERR_PENDING = -10, /**< destroyed with completed rounds never taken */
+	PCOLL_ERR_INVAL = -1,	     /**< invalid argument (NULL, count 0, out of range) */
+	PCOLL_ERR_NOMEM = -2,	     /**< out of memory */
+	PCOLL_ERR_FABRIC = -3,	     /**< libfabric call failed */
+	PCOLL_ERR_PMIX = -4,	     /**< PMIx wireup failed */
+	PCOLL_ERR_MISMATCH = -5,     /**< processes disagree on collective parameters */
+	PCOLL_ERR_STATE = -6,	     /**< call not valid in the current state */
+	PCOLL_ERR_TIMEOUT = -7,	     /**< a peer stopped answering for longer than the timeout */
+	PCOLL_ERR_PEER = -8,	     /**< a peer failed (fabric error on its endpoint) */
+	PCOLL_ERR_FINALIZED = -9,    /**< the collective's context was finalized */
+	PCOLL_ERR_PENDING = -10,     /**< destroyed with completed rounds never taken */
 	PCOLL_ERR_UNSUPPORTED = -11, /**< the fabric cannot do what was asked */
-	PCOLL_ERR_INTERNAL = -12 /**< internal invariant broken (a bug; please report) */
+	PCOLL_ERR_INTERNAL = -12     /**< internal invariant broken (a bug; please report) */
 };
 
 /** Short description of a return code; never NULL. */
@@ -90,8 +90,8 @@ typedef struct pcoll_ctx pcoll_ctx_t;
 
 /** How a write is announced to its target. */
 typedef enum pcoll_notify {
-	PCOLL_NOTIFY_AUTO = 0, /**< by capability; PCOLL_NOTIFY=cntr|cqdata overrides */
-	PCOLL_NOTIFY_CNTR = 1, /**< remote completion counter (FI_RMA_EVENT) */
+	PCOLL_NOTIFY_AUTO = 0,	/**< by capability; PCOLL_NOTIFY=cntr|cqdata overrides */
+	PCOLL_NOTIFY_CNTR = 1,	/**< remote completion counter (FI_RMA_EVENT) */
 	PCOLL_NOTIFY_CQDATA = 2 /**< remote CQ data (fi_writedata) */
 } pcoll_notify_t;
 
@@ -144,20 +144,20 @@ int pcoll_size(const pcoll_ctx_t *ctx);
 
 /** What pcoll_init chose, for tools such as pcoll_info. */
 typedef struct pcoll_ctx_info {
-	char provider[64];	 /**< libfabric provider, e.g. "shm" or "tcp;ofi_rxm" */
-	char fabric[64];	 /**< fabric name */
-	char domain[64];	 /**< domain name (the NIC, for NIC-backed providers) */
-	char endpoint[128];	 /**< this endpoint's address, printable */
-	char nic[64];		 /**< NIC found by hwloc near this process, or "none" */
-	char wireup[32];	 /**< "pmix" or "singleton" */
-	char wait[32];		 /**< how an idle progress thread waits: "fd" or "sleep" */
+	char provider[64];	  /**< libfabric provider, e.g. "shm" or "tcp;ofi_rxm" */
+	char fabric[64];	  /**< fabric name */
+	char domain[64];	  /**< domain name (the NIC, for NIC-backed providers) */
+	char endpoint[128];	  /**< this endpoint's address, printable */
+	char nic[64];		  /**< NIC found by hwloc near this process, or "none" */
+	char wireup[32];	  /**< "pmix" or "singleton" */
+	char wait[32];		  /**< how an idle progress thread waits: "fd" or "sleep" */
 	char progress_cpuset[64]; /**< hwloc cpuset of the progress thread, or "unbound" */
-	pcoll_notify_t notify;	 /**< notification path in use */
-	int progress_thread;	 /**< 1 when a progress thread runs */
-	int manual_progress;	 /**< 1 when the provider needs the target to poll */
-	int rma_event;		 /**< 1 when the provider offers remote counters */
-	int cq_data;		 /**< 1 when the provider offers remote CQ data */
-	int timeout_ms;		 /**< timeout in force (-1: none) */
+	pcoll_notify_t notify;	  /**< notification path in use */
+	int progress_thread;	  /**< 1 when a progress thread runs */
+	int manual_progress;	  /**< 1 when the provider needs the target to poll */
+	int rma_event;		  /**< 1 when the provider offers remote counters */
+	int cq_data;		  /**< 1 when the provider offers remote CQ data */
+	int timeout_ms;		  /**< timeout in force (-1: none) */
 	unsigned idle_sleep_max_us;
 } pcoll_ctx_info_t;
 
@@ -274,12 +274,12 @@ int pcoll_flush_test(pcoll_coll_t *coll);
 
 /** Counters of one collective on this process. */
 typedef struct pcoll_coll_info {
-	uint64_t version;	  /**< rounds given to this process */
-	uint64_t completed;	  /**< rounds completed on this process */
-	uint64_t steps;		  /**< step() calls */
+	uint64_t version;	   /**< rounds given to this process */
+	uint64_t completed;	   /**< rounds completed on this process */
+	uint64_t steps;		   /**< step() calls */
 	uint64_t rounds_initiated; /**< rounds this process triggered */
-	uint64_t holds;		  /**< times the engine held a round for staleness */
-	double wait_seconds;	  /**< time spent blocked in step/flush */
+	uint64_t holds;		   /**< times the engine held a round for staleness */
+	double wait_seconds;	   /**< time spent blocked in step/flush */
 	size_t count;
 	pcoll_datatype_t datatype;
 	pcoll_mode_t mode;

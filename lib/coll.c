@@ -46,8 +46,7 @@ typedef struct {
 	pc_tp_rkey_t rkey;
 } create_blob_t;
 
-static int check_args(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
-		      const pcoll_attr_t *a)
+static int check_args(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt, const pcoll_attr_t *a)
 {
 	if (count == 0)
 		return pc_error(PCOLL_ERR_INVAL, "rank %d: count is 0", ctx->rank);
@@ -58,14 +57,13 @@ static int check_args(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 		return pc_error(PCOLL_ERR_INVAL, "rank %d: invalid mode %d", ctx->rank,
 				(int)a->mode);
 	if (a->staleness < 0 || a->staleness > PCOLL_STALENESS_MAX)
-		return pc_error(PCOLL_ERR_INVAL, "rank %d: staleness %d outside [0, %d]",
-				ctx->rank, a->staleness, PCOLL_STALENESS_MAX);
+		return pc_error(PCOLL_ERR_INVAL, "rank %d: staleness %d outside [0, %d]", ctx->rank,
+				a->staleness, PCOLL_STALENESS_MAX);
 	if (a->mode == PCOLL_QUORUM && (a->quorum < 1 || a->quorum > ctx->size))
 		return pc_error(PCOLL_ERR_INVAL, "rank %d: quorum %d outside [1, %d]", ctx->rank,
 				a->quorum, ctx->size);
 	if (count > ((size_t)1 << 40) / pc_dt_size(dt))
-		return pc_error(PCOLL_ERR_INVAL, "rank %d: count %zu too large", ctx->rank,
-				count);
+		return pc_error(PCOLL_ERR_INVAL, "rank %d: count %zu too large", ctx->rank, count);
 	return 0;
 }
 
@@ -195,8 +193,11 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 	int local = check_args(ctx, count, dt, &attr);
 	char why[256] = "";
 	pcoll_coll_t *c = NULL;
-	create_blob_t mine = {.count = count, .seed = attr.seed, .dt = (int32_t)dt,
-			      .mode = (int32_t)attr.mode, .quorum = attr.quorum,
+	create_blob_t mine = {.count = count,
+			      .seed = attr.seed,
+			      .dt = (int32_t)dt,
+			      .mode = (int32_t)attr.mode,
+			      .quorum = attr.quorum,
 			      .staleness = attr.staleness};
 	pthread_mutex_lock(&ctx->lock);
 	if (!local) {
@@ -244,9 +245,9 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 	for (int r = 0; !rc && r < ctx->size; r++) {
 		char b1[160], b2[160];
 		if (all[r].err)
-			rc = pc_error(PCOLL_ERR_MISMATCH,
-				      "rank %d rejected its arguments (%s): %s", r,
-				      pcoll_strerror(all[r].err), describe(&all[r], b1, sizeof(b1)));
+			rc = pc_error(PCOLL_ERR_MISMATCH, "rank %d rejected its arguments (%s): %s",
+				      r, pcoll_strerror(all[r].err),
+				      describe(&all[r], b1, sizeof(b1)));
 		else if (all[r].count != mine.count || all[r].dt != mine.dt ||
 			 all[r].mode != mine.mode || all[r].quorum != mine.quorum ||
 			 all[r].staleness != mine.staleness || all[r].seed != mine.seed)
@@ -301,8 +302,8 @@ static int send_cb(void *arg, const pc_op_t *op, const struct iovec *iov, int n,
 	pcoll_coll_t *c = arg;
 	uint64_t par = round & 1;
 	uint64_t off = op->dst_buf == PC_BUF_RX
-			       ? c->rx_off[par] + op->dst_off
-			       : c->res_off + (round % c->nslots_res) * c->res_stride + op->dst_off;
+			   ? c->rx_off[par] + op->dst_off
+			   : c->res_off + (round % c->nslots_res) * c->res_stride + op->dst_off;
 	uint64_t idx = par * c->sched.nslots + op->flag;
 	c->tx_posted++;
 	return pc_tp_put(c->ctx->tp, op->peer, iov, n, c->mr, &c->rkeys[op->peer], off,
@@ -431,8 +432,7 @@ int pcoll_step_post(pcoll_coll_t *c, const void *g)
 
 static int step_done(pcoll_coll_t *c)
 {
-	return c->rs.completed >= c->step_target &&
-	       (!c->zero_copy || c->tx_done == c->tx_posted);
+	return c->rs.completed >= c->step_target && (!c->zero_copy || c->tx_done == c->tx_posted);
 }
 
 int pcoll_test(pcoll_coll_t *c)
@@ -636,13 +636,8 @@ int pcoll_destroy(pcoll_coll_t *c)
 	int last = --ctx->live_colls == 0 && ctx->finalized;
 	pthread_mutex_unlock(&ctx->lock);
 	pc_coll_free(c);
-	if (last) {
-		pthread_mutex_destroy(&ctx->lock);
-		pthread_cond_destroy(&ctx->cv);
-		pc_topo_fini(&ctx->topo);
-		free(ctx->colls);
-		free(ctx);
-	}
+	if (last)
+		pc_ctx_free(ctx); /* finalize left it to its last collective */
 	return rc;
 }
 

@@ -69,7 +69,7 @@ static int resolve_config(pcoll_config_t *c, const pcoll_config_t *in)
 	return 0;
 }
 
-static void ctx_free(pcoll_ctx_t *ctx)
+void pc_ctx_free(pcoll_ctx_t *ctx)
 {
 	pc_tp_close(ctx->tp);
 	pc_topo_fini(&ctx->topo);
@@ -92,12 +92,12 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 	pthread_cond_init(&ctx->cv, NULL);
 	int rc = resolve_config(&ctx->cfg, cfg);
 	if (rc) {
-		ctx_free(ctx);
+		pc_ctx_free(ctx);
 		return rc;
 	}
 	rc = pc_wireup_init(&ctx->wu, ctx->cfg.timeout_ms);
 	if (rc) {
-		ctx_free(ctx);
+		pc_ctx_free(ctx);
 		return rc;
 	}
 	ctx->rank = ctx->wu.rank;
@@ -174,7 +174,7 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 fail:
 	free(all);
 	pc_wireup_fini(&ctx->wu);
-	ctx_free(ctx);
+	pc_ctx_free(ctx);
 	return rc;
 }
 
@@ -203,7 +203,7 @@ int pcoll_finalize(pcoll_ctx_t *ctx)
 	pthread_mutex_unlock(&ctx->lock);
 	pc_wireup_fini(&ctx->wu);
 	if (live == 0)
-		ctx_free(ctx);
+		pc_ctx_free(ctx);
 	return rc;
 }
 

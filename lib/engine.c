@@ -75,7 +75,8 @@ static void activate(pcoll_coll_t *c, uint64_t r, int initiator)
 	 * the round is on: a leaf that is that peer needs no activation. */
 	int skip = initiator == c->rank ? first_send_peer(c) : -1;
 	for (int i = 0; i < n && !c->error; i++) {
-		if (peers[i] == skip && is_leaf(c->P, ((peers[i] - initiator) % c->P + c->P) % c->P))
+		if (peers[i] == skip &&
+		    is_leaf(c->P, ((peers[i] - initiator) % c->P + c->P) % c->P))
 			continue;
 		fail(c, put_value(c, peers[i], v, sizeof(v), c->act_off + (size_t)slots[i] * 16));
 	}
@@ -328,8 +329,8 @@ int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *
 		if (ctx->cfg.timeout_ms >= 0 &&
 		    now - last > (uint64_t)ctx->cfg.timeout_ms * 1000000ULL) {
 			const pc_op_t *op = c->rs.in_round && c->ex.pc < c->sched.nops
-						    ? &c->sched.ops[c->ex.pc]
-						    : NULL;
+						? &c->sched.ops[c->ex.pc]
+						: NULL;
 			rc = pc_error(PCOLL_ERR_TIMEOUT,
 				      "rank %d: no progress from the peers for %d ms (round %llu, "
 				      "%s, triggered %llu, last arrival %lld, waiting in op %zu "

@@ -36,10 +36,10 @@ struct pcoll_ctx {
 	pthread_t thread;
 	int thread_started;
 	atomic_int stop;
-	int callers; /* user threads driving progress in a blocking call (under lock) */
+	int callers;		 /* user threads driving progress in a blocking call (under lock) */
 	uint64_t caller_exit_ns; /* when the last one returned */
 	int finalized;
-	int error;	 /* sticky fabric error, reported by the next call */
+	int error; /* sticky fabric error, reported by the next call */
 	char errmsg[256];
 	pcoll_coll_t **colls; /* by collective id */
 	uint32_t ncolls_cap;
@@ -75,13 +75,12 @@ struct pcoll_coll {
 	pc_tp_rkey_t *rkeys; /* per peer */
 	size_t flags_off, act_off, arrival_off, flushslot_off;
 	size_t rx_off[2], res_off, res_stride, pend_off[2], work_off, work2_off, hdrtx_off;
-	uint32_t nslots_res; /* S + 1 result buffers */
+	uint32_t nslots_res;	      /* S + 1 result buffers */
 	volatile uint64_t *flags;     /* [parity][slot] data flags */
 	volatile uint64_t *act;	      /* [slot] {round, initiator} pairs */
 	volatile uint64_t *arrival;   /* [P] quorum arrivals (root) */
 	volatile uint64_t *flushslot; /* [P] flush epochs announced (root) */
 	uint64_t *act_seen;	      /* last round read per activation slot */
-	uint64_t *act_tx;	      /* values being sent (inject, kept for clarity) */
 
 	int pend_cur; /* pending accumulator the user adds to */
 	uint64_t tx_posted, tx_done, tx_round_base;
@@ -93,17 +92,17 @@ struct pcoll_coll {
 	pc_spill_t *given_spill; /* freed at the next call */
 	uint64_t given_round;	 /* round whose buffer the user may be reading */
 
-	int step_posted;	 /* a step whose round v+1 is awaited */
-	int zero_copy;		 /* its round reads the caller's buffer: wait for sends too */
-	uint64_t step_target;	 /* that round */
+	int step_posted;      /* a step whose round v+1 is awaited */
+	int zero_copy;	      /* its round reads the caller's buffer: wait for sends too */
+	uint64_t step_target; /* that round */
 	int flush_posted;
 	uint64_t flush_epoch_target;
-	int error;		 /* sticky error of this collective */
-	char errmsg[256];	 /* its message (it may have happened on the progress thread) */
-	int dead;		 /* context finalized */
-	int ready;		 /* create finished: the engine may drive it */
-	uint64_t epoch_end;	 /* final round of the last flush: rounds after it are
-				    given only once the user starts the next epoch */
+	int error;	    /* sticky error of this collective */
+	char errmsg[256];   /* its message (it may have happened on the progress thread) */
+	int dead;	    /* context finalized */
+	int ready;	    /* create finished: the engine may drive it */
+	uint64_t epoch_end; /* final round of the last flush: rounds after it are
+			       given only once the user starts the next epoch */
 	double wait_s;
 	uint64_t last_progress_ns;
 };
@@ -119,6 +118,9 @@ void pc_coll_arrive_actions(pcoll_coll_t *c, int action);
 void pc_coll_send_flush(pcoll_coll_t *c);
 int pc_coll_join_now(pcoll_coll_t *c, const void *src);
 uint64_t pc_coll_ready_rounds(const pcoll_coll_t *c);
+
+/* ctx.c */
+void pc_ctx_free(pcoll_ctx_t *ctx);
 
 /* coll.c */
 void pc_coll_release_fabric(pcoll_coll_t *c);

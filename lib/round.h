@@ -17,9 +17,9 @@
 #include "schedule.h"
 
 enum pc_arrive_action {
-	PC_ARRIVE_NONE = 0,  /* round v+1 is already triggered, or not ours to trigger */
-	PC_ARRIVE_LOCAL,     /* sync: this arrival triggers v+1 locally, no message */
-	PC_ARRIVE_INITIATE,  /* this process initiates v+1: send the activation tree */
+	PC_ARRIVE_NONE = 0,   /* round v+1 is already triggered, or not ours to trigger */
+	PC_ARRIVE_LOCAL,      /* sync: this arrival triggers v+1 locally, no message */
+	PC_ARRIVE_INITIATE,   /* this process initiates v+1: send the activation tree */
 	PC_ARRIVE_NOTIFY_ROOT /* quorum: tell the root we arrived for v+1 */
 };
 
@@ -33,9 +33,9 @@ typedef struct pc_rs {
 	int flushed;	      /* flushed in the current epoch */
 	uint64_t epoch;	      /* flushes completed */
 	int in_round;
-	uint64_t pend_count;  /* step contributions in the pending accumulator */
-	int64_t pend_oldest;  /* version of the oldest of them */
-	uint64_t held_round;  /* last round counted in `holds` */
+	uint64_t pend_count; /* step contributions in the pending accumulator */
+	int64_t pend_oldest; /* version of the oldest of them */
+	uint64_t held_round; /* last round counted in `holds` */
 	uint64_t holds;
 	uint64_t initiated;
 	uint64_t steps;

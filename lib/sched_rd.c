@@ -39,9 +39,14 @@ int pc_sched_build_rd(pc_sched_builder_t *b)
 		/* Folded away: give everything to the odd partner, get the result. */
 		op = pc_sched_push(b, PC_OP_SEND);
 		if (op) {
-			*op = (pc_op_t){.kind = PC_OP_SEND, .hdr = 1, .src_buf = PC_BUF_SRC,
-					.dst_buf = PC_BUF_RX, .peer = rank + 1, .flag = 0,
-					.cnt = n, .dst_off = 0};
+			*op = (pc_op_t){.kind = PC_OP_SEND,
+					.hdr = 1,
+					.src_buf = PC_BUF_SRC,
+					.dst_buf = PC_BUF_RX,
+					.peer = rank + 1,
+					.flag = 0,
+					.cnt = n,
+					.dst_off = 0};
 		}
 		op = pc_sched_push(b, PC_OP_WAIT);
 		if (op)
@@ -59,8 +64,12 @@ int pc_sched_build_rd(pc_sched_builder_t *b)
 			op->flag = 0;
 		op = pc_sched_push(b, PC_OP_REDUCE);
 		if (op)
-			*op = (pc_op_t){.kind = PC_OP_REDUCE, .hdr = 1, .src_buf = PC_BUF_SRC,
-					.dst_buf = PC_BUF_WORK, .cnt = n, .rx_off = 0};
+			*op = (pc_op_t){.kind = PC_OP_REDUCE,
+					.hdr = 1,
+					.src_buf = PC_BUF_SRC,
+					.dst_buf = PC_BUF_WORK,
+					.cnt = n,
+					.rx_off = 0};
 		cur = PC_BUF_WORK;
 		other = PC_BUF_WORK2;
 		spare = PC_BUF_WORK;
@@ -70,9 +79,14 @@ int pc_sched_build_rd(pc_sched_builder_t *b)
 		size_t rx_off = (size_t)(k + 1) * msg;
 		op = pc_sched_push(b, PC_OP_SEND);
 		if (op)
-			*op = (pc_op_t){.kind = PC_OP_SEND, .hdr = 1, .src_buf = (uint8_t)cur,
-					.dst_buf = PC_BUF_RX, .peer = peer,
-					.flag = (uint32_t)k + 1, .cnt = n, .dst_off = rx_off};
+			*op = (pc_op_t){.kind = PC_OP_SEND,
+					.hdr = 1,
+					.src_buf = (uint8_t)cur,
+					.dst_buf = PC_BUF_RX,
+					.peer = peer,
+					.flag = (uint32_t)k + 1,
+					.cnt = n,
+					.dst_off = rx_off};
 		op = pc_sched_push(b, PC_OP_WAIT);
 		if (op)
 			op->flag = (uint32_t)k + 1;
@@ -87,8 +101,12 @@ int pc_sched_build_rd(pc_sched_builder_t *b)
 		sent_from[cur] = 1;
 		op = pc_sched_push(b, PC_OP_REDUCE);
 		if (op)
-			*op = (pc_op_t){.kind = PC_OP_REDUCE, .hdr = 1, .src_buf = (uint8_t)cur,
-					.dst_buf = (uint8_t)dst, .cnt = n, .rx_off = rx_off};
+			*op = (pc_op_t){.kind = PC_OP_REDUCE,
+					.hdr = 1,
+					.src_buf = (uint8_t)cur,
+					.dst_buf = (uint8_t)dst,
+					.cnt = n,
+					.rx_off = rx_off};
 		/* Never write SRC: after it, alternate WORK and WORK2. */
 		other = cur == PC_BUF_SRC ? spare : cur;
 		cur = dst;
@@ -97,9 +115,14 @@ int pc_sched_build_rd(pc_sched_builder_t *b)
 	if (rank < 2 * rem) {
 		op = pc_sched_push(b, PC_OP_SEND);
 		if (op)
-			*op = (pc_op_t){.kind = PC_OP_SEND, .hdr = 1, .src_buf = PC_BUF_RES,
-					.dst_buf = PC_BUF_RES, .peer = rank - 1,
-					.flag = (uint32_t)L + 1, .cnt = n, .dst_off = 0};
+			*op = (pc_op_t){.kind = PC_OP_SEND,
+					.hdr = 1,
+					.src_buf = PC_BUF_RES,
+					.dst_buf = PC_BUF_RES,
+					.peer = rank - 1,
+					.flag = (uint32_t)L + 1,
+					.cnt = n,
+					.dst_off = 0};
 	}
 	return 0;
 }

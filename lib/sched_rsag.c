@@ -52,9 +52,14 @@ int pc_sched_build_rsag(pc_sched_builder_t *b)
 	if (newrank < 0) {
 		op = pc_sched_push(b, PC_OP_SEND);
 		if (op)
-			*op = (pc_op_t){.kind = PC_OP_SEND, .hdr = 1, .src_buf = PC_BUF_SRC,
-					.dst_buf = PC_BUF_RX, .peer = rank + 1, .flag = 0,
-					.cnt = n, .dst_off = 0};
+			*op = (pc_op_t){.kind = PC_OP_SEND,
+					.hdr = 1,
+					.src_buf = PC_BUF_SRC,
+					.dst_buf = PC_BUF_RX,
+					.peer = rank + 1,
+					.flag = 0,
+					.cnt = n,
+					.dst_off = 0};
 		op = pc_sched_push(b, PC_OP_WAIT);
 		if (op)
 			op->flag = fold_res_slot;
@@ -70,8 +75,12 @@ int pc_sched_build_rsag(pc_sched_builder_t *b)
 			op->flag = 0;
 		op = pc_sched_push(b, PC_OP_REDUCE);
 		if (op)
-			*op = (pc_op_t){.kind = PC_OP_REDUCE, .hdr = 1, .src_buf = PC_BUF_SRC,
-					.dst_buf = PC_BUF_WORK, .cnt = n, .rx_off = 0};
+			*op = (pc_op_t){.kind = PC_OP_REDUCE,
+					.hdr = 1,
+					.src_buf = PC_BUF_SRC,
+					.dst_buf = PC_BUF_WORK,
+					.cnt = n,
+					.rx_off = 0};
 		src = PC_BUF_WORK;
 	}
 	/* Reduce-scatter: halve the block interval each step, highest bit first. */
@@ -93,18 +102,28 @@ int pc_sched_build_rsag(pc_sched_builder_t *b)
 		/* The peer keeps what we send: its receive slot for step j. */
 		op = pc_sched_push(b, PC_OP_SEND);
 		if (op)
-			*op = (pc_op_t){.kind = PC_OP_SEND, .hdr = 1, .src_buf = (uint8_t)src,
-					.dst_buf = PC_BUF_RX, .peer = peer,
-					.flag = (uint32_t)j + 1, .off = sst, .cnt = slen,
+			*op = (pc_op_t){.kind = PC_OP_SEND,
+					.hdr = 1,
+					.src_buf = (uint8_t)src,
+					.dst_buf = PC_BUF_RX,
+					.peer = peer,
+					.flag = (uint32_t)j + 1,
+					.off = sst,
+					.cnt = slen,
 					.dst_off = rs_off[j]};
 		op = pc_sched_push(b, PC_OP_WAIT);
 		if (op)
 			op->flag = (uint32_t)j + 1;
 		op = pc_sched_push(b, PC_OP_REDUCE);
 		if (op)
-			*op = (pc_op_t){.kind = PC_OP_REDUCE, .hdr = 1, .src_buf = (uint8_t)src,
+			*op = (pc_op_t){.kind = PC_OP_REDUCE,
+					.hdr = 1,
+					.src_buf = (uint8_t)src,
 					.dst_buf = (uint8_t)(j == L - 1 ? PC_BUF_RES : PC_BUF_WORK),
-					.off = kst, .a_off = kst, .cnt = klen, .rx_off = rs_off[j]};
+					.off = kst,
+					.a_off = kst,
+					.cnt = klen,
+					.rx_off = rs_off[j]};
 		src = PC_BUF_WORK;
 		lo = klo;
 		hi = khi;
@@ -119,9 +138,14 @@ int pc_sched_build_rsag(pc_sched_builder_t *b)
 		block_range(n, pof2, base, base + d, &st, &len);
 		op = pc_sched_push(b, PC_OP_SEND);
 		if (op)
-			*op = (pc_op_t){.kind = PC_OP_SEND, .hdr = 0, .src_buf = PC_BUF_RES,
-					.dst_buf = PC_BUF_RES, .peer = peer,
-					.flag = (uint32_t)(L + 1 + j), .off = st, .cnt = len,
+			*op = (pc_op_t){.kind = PC_OP_SEND,
+					.hdr = 0,
+					.src_buf = PC_BUF_RES,
+					.dst_buf = PC_BUF_RES,
+					.peer = peer,
+					.flag = (uint32_t)(L + 1 + j),
+					.off = st,
+					.cnt = len,
 					.dst_off = PC_HDR_BYTES + st * ds};
 		op = pc_sched_push(b, PC_OP_WAIT);
 		if (op)
@@ -130,9 +154,14 @@ int pc_sched_build_rsag(pc_sched_builder_t *b)
 	if (rank < 2 * rem) {
 		op = pc_sched_push(b, PC_OP_SEND);
 		if (op)
-			*op = (pc_op_t){.kind = PC_OP_SEND, .hdr = 1, .src_buf = PC_BUF_RES,
-					.dst_buf = PC_BUF_RES, .peer = rank - 1,
-					.flag = fold_res_slot, .cnt = n, .dst_off = 0};
+			*op = (pc_op_t){.kind = PC_OP_SEND,
+					.hdr = 1,
+					.src_buf = PC_BUF_RES,
+					.dst_buf = PC_BUF_RES,
+					.peer = rank - 1,
+					.flag = fold_res_slot,
+					.cnt = n,
+					.dst_off = 0};
 	}
 	return 0;
 }

@@ -56,11 +56,11 @@ enum pc_algo { PC_ALGO_AUTO = 0, PC_ALGO_RD = 1, PC_ALGO_RSAG = 2 };
 
 typedef struct pc_sched {
 	int P, rank;
-	int algo;	 /* resolved: PC_ALGO_RD or PC_ALGO_RSAG (or RD for P=1) */
-	size_t count;	 /* elements */
-	size_t dtsize;	 /* bytes per element */
-	size_t rx_bytes; /* receive area per parity, same on every rank */
-	uint32_t nslots; /* data flag slots per parity, same on every rank */
+	int algo;	       /* resolved: PC_ALGO_RD or PC_ALGO_RSAG (or RD for P=1) */
+	size_t count;	       /* elements */
+	size_t dtsize;	       /* bytes per element */
+	size_t rx_bytes;       /* receive area per parity, same on every rank */
+	uint32_t nslots;       /* data flag slots per parity, same on every rank */
 	int res_hdr_from_peer; /* result and header arrive whole from the fold partner */
 	size_t nops;
 	pc_op_t *ops;

@@ -64,8 +64,8 @@ void pc_topo_bind_progress(pc_topo_t *t, char *out, unsigned len)
 		return;
 	}
 	/* Bound process: prefer an SMT sibling of its core, else share its cpuset. */
-	hwloc_obj_t core = hwloc_get_next_obj_covering_cpuset_by_type(topo, set, HWLOC_OBJ_CORE,
-								      NULL);
+	hwloc_obj_t core =
+	    hwloc_get_next_obj_covering_cpuset_by_type(topo, set, HWLOC_OBJ_CORE, NULL);
 	hwloc_bitmap_t target = hwloc_bitmap_dup(set);
 	if (core && hwloc_bitmap_weight(core->cpuset) > 1) {
 		hwloc_bitmap_copy(target, core->cpuset);

@@ -5,10 +5,10 @@
 #include <stddef.h>
 
 typedef struct pc_wireup {
-	int pmix;	/* 1 under a PMIx server, 0 singleton */
+	int pmix; /* 1 under a PMIx server, 0 singleton */
 	int rank, size;
-	int timeout_s;	/* fences give up after this (0: none) */
-	unsigned seq;	/* keys are unique per allgather: the calls are collective */
+	int timeout_s; /* fences give up after this (0: none) */
+	unsigned seq;  /* keys are unique per allgather: the calls are collective */
 	char nspace[256];
 } pc_wireup_t;
 

@@ -65,8 +65,8 @@ static struct fi_info *make_hints(const pc_tp_cfg_t *cfg, int want_cntr)
 	h->caps = FI_RMA | FI_WRITE | FI_REMOTE_WRITE | (want_cntr ? FI_RMA_EVENT : 0);
 	h->mode = FI_CONTEXT | FI_CONTEXT2;
 	/* Every registration mode pcoll can honour; the provider keeps what it needs. */
-	h->domain_attr->mr_mode = FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED |
-				  FI_MR_PROV_KEY | FI_MR_ENDPOINT;
+	h->domain_attr->mr_mode =
+	    FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED | FI_MR_PROV_KEY | FI_MR_ENDPOINT;
 	h->domain_attr->threading = FI_THREAD_DOMAIN;
 	h->tx_attr->msg_order = FI_ORDER_RMA_WAW | FI_ORDER_WAW;
 	if (cfg->provider && *cfg->provider)
@@ -196,8 +196,8 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 	}
 	/* Prefer an fd wait object: an idle progress thread then sleeps in poll()
 	 * and wakes on arrival. shm has none: the engine backs off to sleeping. */
-	struct fi_cq_attr cq_attr = {.format = FI_CQ_FORMAT_DATA, .size = 0,
-				     .wait_obj = FI_WAIT_FD};
+	struct fi_cq_attr cq_attr = {
+	    .format = FI_CQ_FORMAT_DATA, .size = 0, .wait_obj = FI_WAIT_FD};
 	int fd_ok = 1;
 	if (fi_cq_open(tp->domain, &cq_attr, &tp->cq, NULL)) {
 		fd_ok = 0;
@@ -332,8 +332,8 @@ int pc_tp_mr_reg(pc_tp_t *tp, void *buf, size_t len, uint64_t key, pc_tp_mr_t **
 	pc_tp_mr_t *m = calloc(1, sizeof(*m));
 	if (!m)
 		return pc_error(PCOLL_ERR_NOMEM, "transport: out of memory");
-	int rc = fi_mr_reg(tp->domain, buf, len, FI_REMOTE_WRITE | FI_WRITE, 0, key, 0, &m->mr,
-			   NULL);
+	int rc =
+	    fi_mr_reg(tp->domain, buf, len, FI_REMOTE_WRITE | FI_WRITE, 0, key, 0, &m->mr, NULL);
 	if (rc) {
 		free(m);
 		return FI_ERR(rc, "fi_mr_reg");
@@ -517,7 +517,8 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 				 .rma_iov_count = 1,
 				 .context = c,
 				 .data = notify_data};
-	uint64_t flags = FI_COMPLETION | (cqdata ? FI_REMOTE_CQ_DATA : 0) | (inject ? FI_INJECT : 0);
+	uint64_t flags =
+	    FI_COMPLETION | (cqdata ? FI_REMOTE_CQ_DATA : 0) | (inject ? FI_INJECT : 0);
 	deadline = 0;
 	while ((rc = fi_writemsg(tp->ep, &msg, flags)) == -FI_EAGAIN) {
 		int e = retry_wait(tp, &deadline);

@@ -97,8 +97,7 @@ static void disagreement(void)
 	pcoll_attr_t a;
 	int odd = me == 1;
 	valid_attr(&a, PCOLL_SOLO);
-	create_fails(odd ? 17 : 16, PCOLL_FLOAT32, &a, 0, 0, PCOLL_ERR_MISMATCH,
-		     "count differs");
+	create_fails(odd ? 17 : 16, PCOLL_FLOAT32, &a, 0, 0, PCOLL_ERR_MISMATCH, "count differs");
 	create_fails(16, odd ? PCOLL_FLOAT64 : PCOLL_FLOAT32, &a, 0, 0, PCOLL_ERR_MISMATCH,
 		     "datatype differs");
 	valid_attr(&a, odd ? PCOLL_MAJORITY : PCOLL_SOLO);
@@ -169,7 +168,7 @@ static void wrong_order(void)
 	EXPECT_RC(pcoll_flush_test(c), PCOLL_ERR_STATE); /* nothing posted */
 	MP_OK(pcoll_step_post(c, g));
 	EXPECT_RC(pcoll_step_post(c, g), PCOLL_ERR_STATE); /* previous not completed */
-	EXPECT_RC(pcoll_flush(c), PCOLL_ERR_STATE);	    /* a step is in flight */
+	EXPECT_RC(pcoll_flush(c), PCOLL_ERR_STATE);	   /* a step is in flight */
 	int rc;
 	while ((rc = pcoll_test(c)) == 0)
 		;
@@ -227,11 +226,11 @@ static void peer_stops_answering(void)
 	/* The others may still complete round 1 (rank 0 had sent its data), but
 	 * rank 0 no longer takes part: their destroy (a flush) must fail, not hang. */
 	int drc = pcoll_destroy(c);
-	MP_EXPECT(rc < 0 || drc < 0, "no error although rank 0 stopped: step %d, destroy %d",
-		  rc, drc);
+	MP_EXPECT(rc < 0 || drc < 0, "no error although rank 0 stopped: step %d, destroy %d", rc,
+		  drc);
 	if (me == 1)
-		printf("ok   rank 1: step -> %s, destroy -> %s\n", rc < 0 ? pcoll_strerror(rc) : "completed",
-		       pcoll_strerror(drc));
+		printf("ok   rank 1: step -> %s, destroy -> %s\n",
+		       rc < 0 ? pcoll_strerror(rc) : "completed", pcoll_strerror(drc));
 }
 
 int main(int argc, char **argv)

@@ -227,15 +227,18 @@ static void run_invariants(int mode)
 	a.seed = seed;
 	pcoll_coll_t *c;
 	MP_OK(pcoll_allreduce_create(ctx, count, dt, &a, &c));
-	tally_t t = {.hash = 0xcbf29ce484222325ULL, .max_staleness = -1, .mode = mode,
+	tally_t t = {.hash = 0xcbf29ce484222325ULL,
+		     .max_staleness = -1,
+		     .mode = mode,
 		     .S = mode == PCOLL_SYNC ? 0 : S_opt};
 	t.total = calloc(count, sizeof(double));
 	void *g = malloc(count * pcoll_datatype_size(dt));
 	int slow = P > 1 ? 1 : -1, stall = P > 2 ? P - 1 : -1;
 	double stall_ms = 12.0 * (S_opt + 2); /* longer than S rounds of the others */
 	for (int s = 0; s < steps_of(me); s++) {
-		double d = (double)(mp_mix(seed * 31 + (uint64_t)me * 1000003 + (uint64_t)s) % 1500) /
-			   1000.0;
+		double d =
+		    (double)(mp_mix(seed * 31 + (uint64_t)me * 1000003 + (uint64_t)s) % 1500) /
+		    1000.0;
 		if (me == slow)
 			d += 2.0;
 		if (me == stall && s == nsteps / 2)
@@ -264,8 +267,9 @@ static void run_invariants(int mode)
 		for (int p = 0; p < P; p++)
 			for (int s = 0; s < steps_of(p); s++)
 				ref += (double)gval(p, s, e);
-		MP_EXPECT(t.total[e] == ref, "%s: element %zu sums to %g over all rounds, "
-					     "contributions sum to %g",
+		MP_EXPECT(t.total[e] == ref,
+			  "%s: element %zu sums to %g over all rounds, "
+			  "contributions sum to %g",
 			  pcoll_mode_name(mode), e, t.total[e], ref);
 	}
 	check_agreement(&t);
@@ -327,8 +331,9 @@ static void run_eager(void)
 	double w_solo = eager_run(PCOLL_SOLO, &short_solo);
 	double w_quorum = eager_run(PCOLL_QUORUM, &short_quorum);
 	if (me != P - 1) {
-		MP_EXPECT(w_sync > 150, "sync: a fast rank waited only %.1f ms for a 250 ms "
-					"straggler: the measurement is broken",
+		MP_EXPECT(w_sync > 150,
+			  "sync: a fast rank waited only %.1f ms for a 250 ms "
+			  "straggler: the measurement is broken",
 			  w_sync);
 		MP_EXPECT(w_solo < 100, "solo: a fast rank waited %.1f ms for the straggler",
 			  w_solo);
@@ -373,8 +378,9 @@ int main(int argc, char **argv)
 			eager = 1;
 			break;
 		default:
-			fprintf(stderr, "usage: %s [-m modes] [-n steps] [-c count] [-t dtype] "
-					"[-S staleness] [-s seed] [--eager]\n",
+			fprintf(stderr,
+				"usage: %s [-m modes] [-n steps] [-c count] [-t dtype] "
+				"[-S staleness] [-s seed] [--eager]\n",
 				argv[0]);
 			return 2;
 		}

@@ -24,7 +24,7 @@ static void usage(const char *prog)
 
 static const char *notify_name(pcoll_notify_t n)
 {
-	return n == PCOLL_NOTIFY_CNTR ? "remote counters (FI_RMA_EVENT)"
+	return n == PCOLL_NOTIFY_CNTR	  ? "remote counters (FI_RMA_EVENT)"
 	       : n == PCOLL_NOTIFY_CQDATA ? "remote CQ data (fi_writedata)"
 					  : "auto";
 }
@@ -78,8 +78,8 @@ int main(int argc, char **argv)
 	}
 	int me = pcoll_rank(ctx), np = pcoll_size(ctx);
 	if (all || me == 0) {
-		printf("pcoll %d.%d: rank %d of %d\n", PCOLL_VERSION_MAJOR, PCOLL_VERSION_MINOR,
-		       me, np);
+		printf("pcoll %d.%d: rank %d of %d\n", PCOLL_VERSION_MAJOR, PCOLL_VERSION_MINOR, me,
+		       np);
 		printf("    wireup:          %s\n", in.wireup);
 		printf("    provider:        %s\n", in.provider);
 		printf("    fabric:          %s\n", in.fabric);
