@@ -43,7 +43,7 @@ typedef struct {
 	int32_t dt, mode, quorum, staleness;
 	int32_t err; /* nonzero: this process rejected its own arguments */
 	uint32_t id;
-	pc_tp_rkey_t rkey;
+	pc_tp_rkey_t rkey, vkey;
 } create_blob_t;
 
 static int check_args(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt, const pcoll_attr_t *a)
@@ -73,12 +73,6 @@ static int layout(pcoll_coll_t *c)
 	size_t off = 0;
 	c->flags_off = off;
 	off = ALIGN64(off + 2 * (size_t)c->sched.nslots * 8);
-	c->act_off = off; /* L tree slots + 1 fold poke slot, 16 bytes each */
-	off = ALIGN64(off + (size_t)(L + 1) * 16);
-	c->arrival_off = off;
-	off = ALIGN64(off + (size_t)P * 8);
-	c->flushslot_off = off;
-	off = ALIGN64(off + (size_t)P * 8);
 	c->hdrtx_off = off;
 	/* Sized by slots, not by this rank's sends: the layout must be the same on
 	 * every rank, since peers compute offsets into it. */
@@ -104,9 +98,24 @@ static int layout(pcoll_coll_t *c)
 				c->memlen);
 	memset(c->mem, 0, c->memlen);
 	c->flags = (volatile uint64_t *)(c->mem + c->flags_off);
-	c->act = (volatile uint64_t *)(c->mem + c->act_off);
-	c->arrival = (volatile uint64_t *)(c->mem + c->arrival_off);
-	c->flushslot = (volatile uint64_t *)(c->mem + c->flushslot_off);
+	/* The value slots (activations, quorum arrivals, flush epochs) are written
+	 * by peers with injected writes nobody waits for: they live in their own
+	 * small region, which outlives the collective until pcoll_finalize, so a
+	 * late write never meets a deregistered key. */
+	size_t voff = 0;
+	c->act_off = voff; /* L tree slots + 1 fold poke slot, 16 bytes each */
+	voff = ALIGN64(voff + (size_t)(L + 1) * 16);
+	c->arrival_off = voff;
+	voff = ALIGN64(voff + (size_t)P * 8);
+	c->flushslot_off = voff;
+	voff = ALIGN64(voff + (size_t)P * 8);
+	c->vmemlen = (voff + 4095) & ~(size_t)4095;
+	if (posix_memalign((void **)&c->vmem, 4096, c->vmemlen))
+		return pc_error(PCOLL_ERR_NOMEM, "out of memory");
+	memset(c->vmem, 0, c->vmemlen);
+	c->act = (volatile uint64_t *)(c->vmem + c->act_off);
+	c->arrival = (volatile uint64_t *)(c->vmem + c->arrival_off);
+	c->flushslot = (volatile uint64_t *)(c->vmem + c->flushslot_off);
 	c->act_seen = calloc((size_t)L + 1, sizeof(uint64_t));
 	return c->act_seen ? 0 : pc_error(PCOLL_ERR_NOMEM, "out of memory");
 }
@@ -142,6 +151,24 @@ void pc_coll_release_fabric(pcoll_coll_t *c)
 		pc_tp_mr_dereg(c->mr);
 		c->mr = NULL;
 	}
+	if (c->vmr) {
+		pc_tp_mr_dereg(c->vmr);
+		c->vmr = NULL;
+	}
+}
+
+/* Keep a destroyed collective's value region registered until finalize. */
+static void retire_values(pcoll_ctx_t *ctx, pcoll_coll_t *c)
+{
+	pc_retired_t *t = malloc(sizeof(*t));
+	if (!t)
+		return; /* then it is simply deregistered now */
+	t->mr = c->vmr;
+	t->mem = c->vmem;
+	t->next = ctx->retired;
+	ctx->retired = t;
+	c->vmr = NULL;
+	c->vmem = NULL;
 }
 
 void pc_coll_free(pcoll_coll_t *c)
@@ -155,8 +182,10 @@ void pc_coll_free(pcoll_coll_t *c)
 	free(c->given_spill);
 	pc_sched_free(&c->sched);
 	free(c->rkeys);
+	free(c->vkeys);
 	free(c->act_seen);
 	free(c->mem);
+	free(c->vmem);
 	free(c);
 }
 
@@ -228,6 +257,9 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 			local = pc_tp_mr_reg(ctx->tp, c->mem, c->memlen, ++ctx->next_mr_key, &c->mr,
 					     &mine.rkey);
 		if (!local)
+			local = pc_tp_mr_reg(ctx->tp, c->vmem, c->vmemlen, ++ctx->next_mr_key,
+					     &c->vmr, &mine.vkey);
+		if (!local)
 			local = ctx_table_add(ctx, c);
 		if (!local)
 			mine.id = c->id;
@@ -262,10 +294,13 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 	}
 	if (!rc) {
 		c->rkeys = calloc((size_t)ctx->size, sizeof(pc_tp_rkey_t));
-		if (!c->rkeys)
+		c->vkeys = calloc((size_t)ctx->size, sizeof(pc_tp_rkey_t));
+		if (!c->rkeys || !c->vkeys)
 			rc = pc_error(PCOLL_ERR_NOMEM, "out of memory");
-		for (int r = 0; !rc && r < ctx->size; r++)
+		for (int r = 0; !rc && r < ctx->size; r++) {
 			c->rkeys[r] = all[r].rkey;
+			c->vkeys[r] = all[r].vkey;
+		}
 	}
 	free(all);
 	if (rc) {
@@ -630,6 +665,7 @@ int pcoll_destroy(pcoll_coll_t *c)
 				      (unsigned long long)lost);
 		ctx->colls[c->id] = NULL;
 		pc_tp_forget(ctx->tp, &c->tx_done);
+		retire_values(ctx, c);
 		pthread_mutex_unlock(&ctx->lock);
 	}
 	pthread_mutex_lock(&ctx->lock);

@@ -196,6 +196,13 @@ int pcoll_finalize(pcoll_ctx_t *ctx)
 			c->dead = 1;
 		}
 	}
+	while (ctx->retired) {
+		pc_retired_t *t = ctx->retired;
+		ctx->retired = t->next;
+		pc_tp_mr_dereg(t->mr);
+		free(t->mem);
+		free(t);
+	}
 	ctx->finalized = 1;
 	pc_tp_close(ctx->tp);
 	ctx->tp = NULL;

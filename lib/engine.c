@@ -43,7 +43,7 @@ static void fail(pcoll_coll_t *c, int rc)
 
 static int put_value(pcoll_coll_t *c, int peer, const void *v, size_t len, size_t off)
 {
-	return pc_tp_put_value(c->ctx->tp, peer, v, len, &c->rkeys[peer], off,
+	return pc_tp_put_value(c->ctx->tp, peer, v, len, &c->vkeys[peer], off,
 			       pc_cq_encode(c->id, PC_CQ_KIND_VALUE, 0));
 }
 

@@ -25,6 +25,13 @@ uint64_t pc_now_ns(void);
 
 typedef struct pcoll_coll pcoll_coll_t;
 
+/* A destroyed collective's value region, registered until finalize. */
+typedef struct pc_retired {
+	struct pc_retired *next;
+	pc_tp_mr_t *mr;
+	void *mem;
+} pc_retired_t;
+
 struct pcoll_ctx {
 	int rank, size;
 	pcoll_config_t cfg;
@@ -47,6 +54,7 @@ struct pcoll_ctx {
 	uint64_t next_mr_key; /* requested keys must be unique per process (mr_mode 0) */
 	char progress_cpuset[64];
 	int mr_local; /* the provider needs local buffers registered: no zero copy */
+	pc_retired_t *retired;
 };
 
 /* A completed round that had to leave the ring (only while flushed). */
@@ -73,6 +81,10 @@ struct pcoll_coll {
 	size_t memlen;
 	pc_tp_mr_t *mr;
 	pc_tp_rkey_t *rkeys; /* per peer */
+	char *vmem;	     /* value slots: activations, arrivals, flush epochs */
+	size_t vmemlen;
+	pc_tp_mr_t *vmr;
+	pc_tp_rkey_t *vkeys;
 	size_t flags_off, act_off, arrival_off, flushslot_off;
 	size_t rx_off[2], res_off, res_stride, pend_off[2], work_off, work2_off, hdrtx_off;
 	uint32_t nslots_res;	      /* S + 1 result buffers */
