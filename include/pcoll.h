@@ -272,6 +272,13 @@ int pcoll_flush_post(pcoll_coll_t *coll);
 /** 1 when the flush posted by pcoll_flush_post has completed, 0 if not yet. */
 int pcoll_flush_test(pcoll_coll_t *coll);
 
+/**
+ * The initiator of round `round` of a PCOLL_MAJORITY collective: the rank
+ * whose arrival triggers it (the same answer on every process, from the
+ * shared seed). PCOLL_ERR_INVAL for other modes or round 0.
+ */
+int pcoll_round_initiator(const pcoll_coll_t *coll, uint64_t round);
+
 /** Counters of one collective on this process. */
 typedef struct pcoll_coll_info {
 	uint64_t version;	   /**< rounds given to this process */

@@ -677,6 +677,18 @@ int pcoll_destroy(pcoll_coll_t *c)
 	return rc;
 }
 
+int pcoll_round_initiator(const pcoll_coll_t *c, uint64_t round)
+{
+	if (!c || round == 0)
+		return pc_error(PCOLL_ERR_INVAL, "pcoll_round_initiator: %s",
+				c ? "round 0 does not exist" : "coll is NULL");
+	if (c->attr.mode != PCOLL_MAJORITY)
+		return pc_error(PCOLL_ERR_INVAL,
+				"pcoll_round_initiator: mode %s has no fixed initiator",
+				pcoll_mode_name(c->attr.mode));
+	return pc_initiator(c->attr.seed, round, c->P);
+}
+
 int pcoll_coll_query(const pcoll_coll_t *c, pcoll_coll_info_t *info)
 {
 	if (!c || !info)

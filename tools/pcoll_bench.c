@@ -471,14 +471,15 @@ static const char *ideal_basis(const struct mode_sel *m)
 	case PCOLL_SOLO:
 		return "min";
 	case PCOLL_MAJORITY:
-		return "mean";
+		return "initiator";
 	default:
 		return "kth";
 	}
 }
 
-/* Ideal time (ms) of one round for mode m given every rank's compute c. */
-static double ideal_round_ms(const struct mode_sel *m, const double *c)
+/* Ideal time (ms) of round v+1 for mode m given every rank's compute c. */
+static double ideal_round_ms(const struct mode_sel *m, const double *c, const pcoll_coll_t *coll,
+			     uint64_t v)
 {
 	double lo, hi, avg;
 	bench_minmaxavg(c, g_size, &lo, &hi, &avg);
@@ -487,8 +488,10 @@ static double ideal_round_ms(const struct mode_sel *m, const double *c)
 		return hi;
 	case PCOLL_SOLO:
 		return lo;
-	case PCOLL_MAJORITY:
-		return avg;
+	case PCOLL_MAJORITY: {
+		int who = pcoll_round_initiator(coll, v + 1);
+		return who >= 0 ? c[who] : avg;
+	}
 	default:
 		return bench_kth_smallest(c, g_size, m->quorum - 1);
 	}
@@ -560,9 +563,7 @@ static void run_imbalance(const struct mode_sel *modes, int nmodes)
 			       m->mode == PCOLL_SYNC   ? "latest arrival (max compute)"
 			       : m->mode == PCOLL_SOLO ? "earliest arrival (min compute)"
 			       : m->mode == PCOLL_MAJORITY
-				   ? "initiator's arrival, approximated by the mean compute over "
-				     "ranks\n#   (the initiator's choice is not visible through "
-				     "the API)"
+				   ? "initiator's arrival (pcoll_round_initiator)"
 				   : "k-th earliest arrival (k-th smallest compute)");
 			if (m->mode != PCOLL_SYNC) {
 				printf("# The bound ignores the staleness bound S=%d: a process "
@@ -597,13 +598,13 @@ static void run_imbalance(const struct mode_sel *modes, int nmodes)
 					       p->ndelayed);
 				continue;
 			}
-			for (uint64_t v = 0; v < N; v++) {
-				compute_times(p, pi, v, c, perm);
-				ideal_ms += ideal_round_ms(m, c);
-			}
 			snprintf(what, sizeof(what), "imbalance mode=%s pattern=%s", m->label,
 				 p->name);
 			CHECK(pcoll_allreduce_create(g_ctx, count, g_dt, &attr, &coll));
+			for (uint64_t v = 0; v < N; v++) {
+				compute_times(p, pi, v, c, perm);
+				ideal_ms += ideal_round_ms(m, c, coll, v);
+			}
 			tally_init(&t, coll, count, what);
 			barrier();
 			t0 = bench_now_us();
