@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rdma/fabric.h>
 #include <rdma/fi_cm.h>
@@ -231,6 +232,20 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 	if (tp->rcntr && (rc = fi_ep_bind(tp->ep, &tp->rcntr->fid, FI_REMOTE_WRITE))) {
 		rc = FI_ERR(rc, "fi_ep_bind(remote counter)");
 		goto fail;
+	}
+	if (!strcmp(fi->fabric_attr->prov_name, "shm")) {
+		/* shm names its region after the pid; a region left in /dev/shm by
+		 * a process that was killed makes a later process with the same
+		 * pid fail in fi_enable (EBUSY). A name unique per endpoint avoids
+		 * that. */
+		char name[64];
+		snprintf(name, sizeof(name), "pcoll_%d_%llx", (int)getpid(),
+			 (unsigned long long)pc_now_ns());
+		rc = fi_setname(&tp->ep->fid, name, strlen(name) + 1);
+		if (rc) {
+			rc = FI_ERR(rc, "fi_setname");
+			goto fail;
+		}
 	}
 	if ((rc = fi_enable(tp->ep))) {
 		rc = FI_ERR(rc, "fi_enable");
