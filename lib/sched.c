@@ -52,6 +52,61 @@ int pc_sched_real_rank(int newrank, int rem)
 	return newrank < rem ? newrank * 2 + 1 : newrank + rem;
 }
 
+/* Folding for non-power-of-two P, shared by every schedule: the even rank
+ * of each of the first rem pairs hands its whole contribution to the odd one
+ * (receive slot 0, at the start of the receive area) and later receives the
+ * whole result, header included, in slot res_slot. */
+int pc_sched_fold_out(pc_sched_builder_t *b, uint32_t res_slot)
+{
+	pc_sched_t *s = b->s;
+	pc_op_t *op = pc_sched_push(b, PC_OP_SEND);
+	if (op)
+		*op = (pc_op_t){.kind = PC_OP_SEND,
+				.hdr = 1,
+				.src_buf = PC_BUF_SRC,
+				.dst_buf = PC_BUF_RX,
+				.peer = s->rank + 1,
+				.flag = 0,
+				.cnt = s->count,
+				.dst_off = 0};
+	op = pc_sched_push(b, PC_OP_WAIT);
+	if (op)
+		op->flag = res_slot;
+	s->res_hdr_from_peer = 1;
+	return 0;
+}
+
+/* The odd rank of a pair adds its partner's contribution into WORK. */
+void pc_sched_fold_in(pc_sched_builder_t *b)
+{
+	pc_op_t *op = pc_sched_push(b, PC_OP_WAIT);
+	if (op)
+		op->flag = 0;
+	op = pc_sched_push(b, PC_OP_REDUCE);
+	if (op)
+		*op = (pc_op_t){.kind = PC_OP_REDUCE,
+				.hdr = 1,
+				.src_buf = PC_BUF_SRC,
+				.dst_buf = PC_BUF_WORK,
+				.cnt = b->s->count,
+				.rx_off = 0};
+}
+
+/* ... and hands the result back, header first, into its partner's result. */
+void pc_sched_fold_result(pc_sched_builder_t *b, uint32_t res_slot)
+{
+	pc_op_t *op = pc_sched_push(b, PC_OP_SEND);
+	if (op)
+		*op = (pc_op_t){.kind = PC_OP_SEND,
+				.hdr = 1,
+				.src_buf = PC_BUF_RES,
+				.dst_buf = PC_BUF_RES,
+				.peer = b->s->rank - 1,
+				.flag = res_slot,
+				.cnt = b->s->count,
+				.dst_off = 0};
+}
+
 void pc_sched_block(size_t count, int nblocks, int b, size_t *start, size_t *len)
 {
 	size_t base = count / (size_t)nblocks, extra = count % (size_t)nblocks;

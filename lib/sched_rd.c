@@ -35,41 +35,14 @@ int pc_sched_build_rd(pc_sched_builder_t *b)
 		return 0;
 	}
 	int newrank = pc_sched_newrank(rank, rem);
-	if (newrank < 0) {
-		/* Folded away: give everything to the odd partner, get the result. */
-		op = pc_sched_push(b, PC_OP_SEND);
-		if (op) {
-			*op = (pc_op_t){.kind = PC_OP_SEND,
-					.hdr = 1,
-					.src_buf = PC_BUF_SRC,
-					.dst_buf = PC_BUF_RX,
-					.peer = rank + 1,
-					.flag = 0,
-					.cnt = n,
-					.dst_off = 0};
-		}
-		op = pc_sched_push(b, PC_OP_WAIT);
-		if (op)
-			op->flag = (uint32_t)L + 1;
-		s->res_hdr_from_peer = 1;
-		return 0;
-	}
+	if (newrank < 0) /* folded away: give everything, get the result */
+		return pc_sched_fold_out(b, (uint32_t)L + 1);
 	/* The contribution (SRC) is only read: the first reduction writes WORK,
 	 * then WORK and WORK2 alternate. */
 	int cur = PC_BUF_SRC, other = PC_BUF_WORK, spare = PC_BUF_WORK2;
 	int sent_from[PC_BUF_COUNT] = {0};
 	if (rank < 2 * rem) {
-		op = pc_sched_push(b, PC_OP_WAIT);
-		if (op)
-			op->flag = 0;
-		op = pc_sched_push(b, PC_OP_REDUCE);
-		if (op)
-			*op = (pc_op_t){.kind = PC_OP_REDUCE,
-					.hdr = 1,
-					.src_buf = PC_BUF_SRC,
-					.dst_buf = PC_BUF_WORK,
-					.cnt = n,
-					.rx_off = 0};
+		pc_sched_fold_in(b);
 		cur = PC_BUF_WORK;
 		other = PC_BUF_WORK2;
 		spare = PC_BUF_WORK;
@@ -112,17 +85,7 @@ int pc_sched_build_rd(pc_sched_builder_t *b)
 		cur = dst;
 	}
 	pc_sched_push(b, PC_OP_SETHDR);
-	if (rank < 2 * rem) {
-		op = pc_sched_push(b, PC_OP_SEND);
-		if (op)
-			*op = (pc_op_t){.kind = PC_OP_SEND,
-					.hdr = 1,
-					.src_buf = PC_BUF_RES,
-					.dst_buf = PC_BUF_RES,
-					.peer = rank - 1,
-					.flag = (uint32_t)L + 1,
-					.cnt = n,
-					.dst_off = 0};
-	}
+	if (rank < 2 * rem)
+		pc_sched_fold_result(b, (uint32_t)L + 1);
 	return 0;
 }

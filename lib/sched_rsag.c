@@ -49,38 +49,13 @@ int pc_sched_build_rsag(pc_sched_builder_t *b)
 	pc_op_t *op;
 
 	int newrank = pc_sched_newrank(rank, rem);
-	if (newrank < 0) {
-		op = pc_sched_push(b, PC_OP_SEND);
-		if (op)
-			*op = (pc_op_t){.kind = PC_OP_SEND,
-					.hdr = 1,
-					.src_buf = PC_BUF_SRC,
-					.dst_buf = PC_BUF_RX,
-					.peer = rank + 1,
-					.flag = 0,
-					.cnt = n,
-					.dst_off = 0};
-		op = pc_sched_push(b, PC_OP_WAIT);
-		if (op)
-			op->flag = fold_res_slot;
-		s->res_hdr_from_peer = 1;
-		return 0;
-	}
+	if (newrank < 0)
+		return pc_sched_fold_out(b, fold_res_slot);
 	/* The contribution (SRC) is only read: the first reduction writes WORK,
 	 * which the later steps reduce in place (send and keep ranges are disjoint). */
 	int src = PC_BUF_SRC;
 	if (rank < 2 * rem) {
-		op = pc_sched_push(b, PC_OP_WAIT);
-		if (op)
-			op->flag = 0;
-		op = pc_sched_push(b, PC_OP_REDUCE);
-		if (op)
-			*op = (pc_op_t){.kind = PC_OP_REDUCE,
-					.hdr = 1,
-					.src_buf = PC_BUF_SRC,
-					.dst_buf = PC_BUF_WORK,
-					.cnt = n,
-					.rx_off = 0};
+		pc_sched_fold_in(b);
 		src = PC_BUF_WORK;
 	}
 	/* Reduce-scatter: halve the block interval each step, highest bit first. */
@@ -151,17 +126,7 @@ int pc_sched_build_rsag(pc_sched_builder_t *b)
 		if (op)
 			op->flag = (uint32_t)(L + 1 + j);
 	}
-	if (rank < 2 * rem) {
-		op = pc_sched_push(b, PC_OP_SEND);
-		if (op)
-			*op = (pc_op_t){.kind = PC_OP_SEND,
-					.hdr = 1,
-					.src_buf = PC_BUF_RES,
-					.dst_buf = PC_BUF_RES,
-					.peer = rank - 1,
-					.flag = fold_res_slot,
-					.cnt = n,
-					.dst_off = 0};
-	}
+	if (rank < 2 * rem)
+		pc_sched_fold_result(b, fold_res_slot);
 	return 0;
 }

@@ -89,6 +89,9 @@ pc_op_t *pc_sched_push(pc_sched_builder_t *b, int kind);
 void pc_sched_fold_geometry(int P, int *pof2, int *rem);
 int pc_sched_real_rank(int newrank, int rem);
 int pc_sched_newrank(int rank, int rem);
+int pc_sched_fold_out(pc_sched_builder_t *b, uint32_t res_slot);
+void pc_sched_fold_in(pc_sched_builder_t *b);
+void pc_sched_fold_result(pc_sched_builder_t *b, uint32_t res_slot);
 int pc_sched_build_rd(pc_sched_builder_t *b);
 int pc_sched_build_rsag(pc_sched_builder_t *b);
 /* Block b of nblocks over count elements: [start, start+len). */
