@@ -51,8 +51,14 @@ if (kind eq "allreduce") {
 		set xlabel "Pattern"
 		set ylabel "Steps/s"
 		set xtics rotate by -30
-		plot for [i=1:words(keys)] rows(f, k, word(keys, i), "$7\",\"$10\",\"$11") using 0:2:xtic(1) with linespoints lc i dt 1 title word(keys, i), \
-		     for [i=1:words(keys)] rows(f, k, word(keys, i), "$7\",\"$10\",\"$11") using 0:3 with lines lc i dt 2 notitle
+		# x positions by pattern name, from the file with the most patterns
+		# (smaller P skips the patterns that need more processes).
+		pats = system(sprintf("awk -F, 'FNR>1 && $1==\"imbalance\" && !((FILENAME, $7) in s) {s[FILENAME, $7]=1; n[FILENAME]++; L[FILENAME]=L[FILENAME] \" \" $7} END {for (f in L) if (n[f] > bn) {bn=n[f]; b=L[f]} print b}' %s", csv))
+		set xtics ()
+		do for [i=1:words(pats)] { set xtics add (word(pats, i) i-1) }
+		rowsx(key) = sprintf("< awk -F, -v key='%s' -v pats='%s' 'BEGIN {n=split(pats, p, \" \"); for (i=1; i<=n; i++) x[p[i]]=i-1} FNR>1 && %s {k=%s; gsub(/ /,\"_\",k); if (k==key && ($7 in x)) print x[$7]\",\"$10\",\"$11}' %s", key, pats, f, k, csv)
+		plot for [i=1:words(keys)] rowsx(word(keys, i)) using 1:2 with linespoints lc i dt 1 title word(keys, i), \
+		     for [i=1:words(keys)] rowsx(word(keys, i)) using 1:3 with lines lc i dt 2 notitle
 	} else {
 		if (kind eq "idle") {
 			f = "$1==\"idle\""
