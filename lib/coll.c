@@ -694,12 +694,17 @@ int pcoll_coll_query(const pcoll_coll_t *c, pcoll_coll_info_t *info)
 	if (!c || !info)
 		return pc_error(PCOLL_ERR_INVAL, "pcoll_coll_query: NULL argument");
 	memset(info, 0, sizeof(*info));
+	/* The progress thread advances the round state under the context lock;
+	 * take it so the counters are one consistent snapshot. */
+	pthread_mutex_t *lock = (pthread_mutex_t *)&c->ctx->lock;
+	pthread_mutex_lock(lock);
 	info->version = c->rs.version;
 	info->completed = c->rs.completed;
 	info->steps = c->rs.steps;
 	info->rounds_initiated = c->rs.initiated;
 	info->holds = c->rs.holds;
 	info->wait_seconds = c->wait_s;
+	pthread_mutex_unlock(lock);
 	info->count = c->count;
 	info->datatype = c->dt;
 	info->mode = c->attr.mode;

@@ -235,6 +235,7 @@ static void run_invariants(int mode)
 	void *g = malloc(count * pcoll_datatype_size(dt));
 	int slow = P > 1 ? 1 : -1, stall = P > 2 ? P - 1 : -1;
 	double stall_ms = 12.0 * (S_opt + 2); /* longer than S rounds of the others */
+	uint64_t q_completed = 0;
 	for (int s = 0; s < steps_of(me); s++) {
 		double d =
 		    (double)(mp_mix(seed * 31 + (uint64_t)me * 1000003 + (uint64_t)s) % 1500) /
@@ -243,6 +244,19 @@ static void run_invariants(int mode)
 			d += 2.0;
 		if (me == stall && s == nsteps / 2)
 			d += stall_ms;
+		/* Query while the progress thread may be completing rounds: the
+		 * counters are consistent and only move forward. */
+		pcoll_coll_info_t qi;
+		MP_OK(pcoll_coll_query(c, &qi));
+		MP_EXPECT(qi.steps == (uint64_t)s && qi.count == count && qi.datatype == dt &&
+			      (int)qi.mode == mode && qi.completed >= q_completed &&
+			      qi.completed >= qi.version,
+			  "%s: query at step %d: steps %llu count %zu completed %llu "
+			  "(before %llu) version %llu",
+			  pcoll_mode_name(mode), s, (unsigned long long)qi.steps, qi.count,
+			  (unsigned long long)qi.completed, (unsigned long long)q_completed,
+			  (unsigned long long)qi.version);
+		q_completed = qi.completed;
 		mp_sleep_ms(d);
 		for (size_t e = 0; e < count; e++)
 			put_elem(g, e, gval(me, s, e));
@@ -255,6 +269,15 @@ static void run_invariants(int mode)
 	take_rounds(c, &t);
 	MP_EXPECT(t.last_final, "%s: the last round after flush is not final",
 		  pcoll_mode_name(mode));
+	pcoll_coll_info_t qi;
+	MP_OK(pcoll_coll_query(c, &qi));
+	MP_EXPECT(qi.version == t.nrounds && qi.completed == t.nrounds &&
+		      qi.steps == (uint64_t)steps_of(me),
+		  "%s: query after flush: version %llu completed %llu steps %llu; "
+		  "%llu rounds taken, %d steps made",
+		  pcoll_mode_name(mode), (unsigned long long)qi.version,
+		  (unsigned long long)qi.completed, (unsigned long long)qi.steps,
+		  (unsigned long long)t.nrounds, steps_of(me));
 	/* 1. conservation, exactly */
 	uint64_t steps = 0;
 	for (int p = 0; p < P; p++)

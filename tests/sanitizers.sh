@@ -26,7 +26,12 @@ for k in "${kinds[@]}"; do
 		make -j2 >make.out 2>&1 && make check); then
 		echo "=== sanitizers: $k FAILED"
 		for f in "$dir"/tests/*.log; do
-			grep -q -E '^(FAIL|ERROR)' "$f" 2>/dev/null && { echo "--- $f"; tail -60 "$f"; }
+			grep -q -E '^(FAIL|ERROR)' "$f" 2>/dev/null || continue
+			# What failed and which sanitizer report, first: a tail alone can miss it.
+			echo "--- $f: failures and sanitizer reports"
+			grep -n -E '^(FAIL|ERROR)|SUMMARY: |runtime error:' "$f" | head -40
+			echo "--- $f: tail"
+			tail -60 "$f"
 		done
 		tail -30 "$dir/make.out" 2>/dev/null || true
 		status=1
