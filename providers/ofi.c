@@ -143,6 +143,18 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 		}
 	}
 	tp->fi = fi;
+	if (notify == PCOLL_NOTIFY_CNTR && !strcmp(fi->fabric_attr->prov_name, "sockets")) {
+		/* Measured with libfabric 1.17: once a counter counts remote writes
+		 * on a sockets endpoint (bound to the endpoint or to the region),
+		 * its writes stop completing within about ten rounds of 16 KiB
+		 * messages (EIO or silence); the same traffic with no counter bound
+		 * runs clean. Refuse rather than hang. */
+		rc = pc_error(PCOLL_ERR_UNSUPPORTED,
+			      "provider sockets: remote counters stall its RMA writes "
+			      "(libfabric %u.%u); use PCOLL_NOTIFY=cqdata (the default)",
+			      FI_MAJOR(fi_version()), FI_MINOR(fi_version()));
+		goto fail;
+	}
 	if (notify == PCOLL_NOTIFY_CNTR && !has_waw(fi)) {
 		rc = pc_error(PCOLL_ERR_UNSUPPORTED,
 			      "provider %s does not order RMA writes (FI_ORDER_RMA_WAW), which "

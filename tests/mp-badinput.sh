@@ -8,4 +8,6 @@ launch "bad input P=3 tcp" 3 FI_PROVIDER=tcp -- "$BIN"
 launch "bad input P=5 shm" 5 FI_PROVIDER=shm -- "$BIN"
 launch "peer stops answering P=3 tcp" 3 FI_PROVIDER=tcp PCOLL_TIMEOUT_MS=1000 -- "$BIN" --timeout-case
 launch "peer stops answering P=2 shm" 2 FI_PROVIDER=shm PCOLL_TIMEOUT_MS=1000 -- "$BIN" --timeout-case
+launch "unusable notification path, every rank P=2" 2 -- "$BIN" --init-case all
+launch "unusable notification path, one rank P=3" 3 -- "$BIN" --init-case one
 finish

@@ -3,8 +3,10 @@
  * or a crash: NULL pointers, invalid counts, datatypes, modes, S and k (on
  * every rank, or on one rank only), processes that disagree, calls in the
  * wrong order, a collective of a finalized context, a peer that stops
- * answering (with --timeout-case). Each check prints what it got.
+ * answering (with --timeout-case), a notification path the provider cannot
+ * honour (with --init-case). Each check prints what it got.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -233,8 +235,40 @@ static void peer_stops_answering(void)
 		       rc < 0 ? pcoll_strerror(rc) : "completed", pcoll_strerror(drc));
 }
 
+/* A notification path the provider cannot honour (sockets' remote counters):
+ * with --init-case all every process asks for it, with --init-case one only
+ * rank 1. Every process gets an error from pcoll_init; none hangs. */
+static int init_case(const char *which)
+{
+	const char *r = getenv("PMIX_RANK"); /* set by every PMIx launcher */
+	int rank = r ? atoi(r) : 0;
+	int all = !strcmp(which, "all");
+	pcoll_config_t cfg;
+	pcoll_config_init(&cfg);
+	cfg.provider = "sockets";
+	cfg.timeout_ms = 20000;
+	cfg.notify = all || rank == 1 ? PCOLL_NOTIFY_CNTR : PCOLL_NOTIFY_CQDATA;
+	int rc = pcoll_init(&cfg, &ctx);
+	mp_rank = rank;
+	if (cfg.notify == PCOLL_NOTIFY_CNTR)
+		MP_EXPECT(rc == PCOLL_ERR_UNSUPPORTED,
+			  "pcoll_init with sockets' counters returned %d (%s), expected "
+			  "PCOLL_ERR_UNSUPPORTED",
+			  rc, pcoll_strerror(rc));
+	else
+		MP_EXPECT(rc < 0, "pcoll_init succeeded although rank 1 failed");
+	MP_EXPECT(ctx == NULL, "a failed pcoll_init left a context");
+	MP_EXPECT(strlen(pcoll_last_error()) > 0, "pcoll_init failed without a message");
+	printf("ok   rank %d: init (%s) -> %s: %s\n", rank,
+	       cfg.notify == PCOLL_NOTIFY_CNTR ? "sockets/cntr" : "sockets/cqdata",
+	       pcoll_strerror(rc), pcoll_last_error());
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 2 && !strcmp(argv[1], "--init-case"))
+		return init_case(argv[2]);
 	int timeout_case = argc > 1 && !strcmp(argv[1], "--timeout-case");
 	MP_OK(pcoll_init(NULL, &ctx));
 	P = pcoll_size(ctx);
