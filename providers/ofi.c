@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +53,18 @@ struct pc_tp {
 	uint64_t mr_mode;
 	size_t inject_size;
 	int waw;
+	/* Set by pc_tp_poll (outside the engine lock) when its fd was ready;
+	 * counted against the events the next progress finds. */
+	atomic_int woke;
+	unsigned spurious; /* wake-ups in a row that brought nothing */
 };
+
+/* After this many empty wake-ups in a row the fd is not trusted to block:
+ * waits sleep with the caller's backoff until an event comes. net's fd, in
+ * libfabric 1.17, stays readable with nothing behind it, which would turn
+ * every wait into a spin; tcp's brings a few empty wake-ups per large
+ * message, far fewer. */
+#define SPURIOUS_MAX 256
 
 #define FI_ERR(rc, what)                                                                           \
 	pc_error(PCOLL_ERR_FABRIC, "%s: %s (%d)", what, fi_strerror((int)-(rc)), (int)(rc))
@@ -476,6 +488,11 @@ int pc_tp_progress(pc_tp_t *tp)
 		if (fi_cntr_readerr(tp->rcntr) > 0)
 			return pc_error(PCOLL_ERR_PEER, "remote counter reports errors");
 	}
+	if (events) {
+		tp->spurious = 0;
+		atomic_store(&tp->woke, 0);
+	} else if (atomic_exchange(&tp->woke, 0) && tp->spurious < SPURIOUS_MAX)
+		tp->spurious++;
 	return events;
 }
 
@@ -597,10 +614,12 @@ int pc_tp_put_value(pc_tp_t *tp, int peer, const void *value, size_t len, const 
 
 int pc_tp_trywait(pc_tp_t *tp)
 {
-	if (!tp->info.wait_fd)
+	if (!tp->info.wait_fd || tp->spurious >= SPURIOUS_MAX)
 		return -1;
 	struct fid *fids[2] = {&tp->cq->fid, tp->rcntr ? &tp->rcntr->fid : NULL};
 	int rc = fi_trywait(tp->fabric, fids, tp->rcntr ? 2 : 1);
+	if (rc != FI_SUCCESS)
+		atomic_store(&tp->woke, 1); /* "events waiting": checked like a wake-up */
 	return rc == FI_SUCCESS ? 1 : 0;
 }
 
@@ -612,5 +631,8 @@ int pc_tp_poll(pc_tp_t *tp, int timeout_ms)
 		p[i].events = POLLIN;
 		p[i].revents = 0;
 	}
-	return poll(p, (nfds_t)tp->nfds, timeout_ms);
+	int rc = poll(p, (nfds_t)tp->nfds, timeout_ms);
+	if (rc > 0)
+		atomic_store(&tp->woke, 1);
+	return rc;
 }

@@ -47,8 +47,10 @@ if has imbalance; then
 fi
 
 if has idle; then
-	for prov in shm tcp; do
-		$run -n 2 --timeout 300 -- tools/pcoll_bench idle -p "$prov" -T 10 -c "$out/idle_$prov.csv"
+	# Every provider here (DESIGN: <= 1% of a core on each).
+	for prov in shm tcp sockets "udp;ofi_rxd" net; do
+		$run -n 2 --timeout 300 -- tools/pcoll_bench idle -p "$prov" -T 10 \
+			-c "$out/idle_${prov%%;*}.csv"
 	done
 fi
 
