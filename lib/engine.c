@@ -304,7 +304,11 @@ static void sleep_us(unsigned us)
 /* Timer slack, in ns, while pcoll sleeps in short backoff steps. */
 #define TIMER_SLACK_NS 1000UL
 
-/* How long a blocked caller spins (yielding) after the last event before it sleeps. */
+/* How long a blocked caller spins after the last event before it sleeps:
+ * for HOT_NS without giving up the core (sched_yield is a syscall and a
+ * trip through the scheduler: it cost a third of a 4 KiB allreduce on shm),
+ * then yielding it to other processes on the node until SPIN_NS. */
+#define HOT_NS 5000ULL
 #define SPIN_NS 50000ULL
 
 int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *))
@@ -347,9 +351,8 @@ int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *
 				      op ? op->kind : -1, op ? op->flag : 0, op ? op->peer : -1);
 			break;
 		}
-		/* Spin, yielding the core, for up to SPIN_NS since the last event
-		 * (the answer is usually microseconds away, and sched_yield lets
-		 * other processes on this node run), then sleep: in poll() on the
+		/* Spin for up to SPIN_NS since the last event (the answer is
+		 * usually microseconds away), then sleep: in poll() on the
 		 * fabric's fd, or with a backoff from 1 to 100 us. */
 		int spin = now - last < SPIN_NS;
 		idle = spin ? 0 : idle + 1;
@@ -366,8 +369,10 @@ int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *
 		}
 		int can_block = spin ? 0 : pc_tp_trywait(ctx->tp);
 		pthread_mutex_unlock(&ctx->lock);
-		if (spin)
+		if (spin && now - last >= HOT_NS)
 			sched_yield();
+		else if (spin)
+			; /* poll again at once: the answer is likely < 1 us away */
 		else if (can_block == 1)
 			pc_tp_poll(ctx->tp, 1);
 		else if (can_block < 0)
