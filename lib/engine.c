@@ -308,7 +308,7 @@ static void sleep_us(unsigned us)
  * for HOT_NS without giving up the core (sched_yield is a syscall and a
  * trip through the scheduler: it cost a third of a 4 KiB allreduce on shm),
  * then yielding it to other processes on the node until SPIN_NS. */
-#define HOT_NS 5000ULL
+#define HOT_NS	5000ULL
 #define SPIN_NS 50000ULL
 
 int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *))
