@@ -36,5 +36,15 @@ launch "invariants P=3 rxd/cqdata" 3 "FI_PROVIDER=udp;ofi_rxd" PCOLL_NOTIFY=cqda
 launch "invariants P=3 sockets/cqdata" 3 FI_PROVIDER=sockets PCOLL_NOTIFY=cqdata -- "$BIN" -c 1000 -n 8
 # net: its wait fd stays readable with nothing behind it, so waits fall back
 # to sleeping (providers/ofi.c, SPURIOUS_MAX); the rounds must still move.
-launch "invariants P=3 net/cqdata" 3 FI_PROVIDER=net -- "$BIN" -c 1000 -n 8
+# net also leaks the fi_info copies it makes per endpoint and per accepted
+# connection (libfabric 1.17; no other provider does with the same pcoll
+# code), so LSan skips libfabric's allocations for this launch only.
+net_env=(FI_PROVIDER=net)
+if [ -n "${LSAN_OPTIONS:-}" ]; then
+	net_supp=$(mktemp)
+	{ cat "$top_srcdir/tests/lsan.supp"; echo "leak:libfabric.so"; } >"$net_supp"
+	net_env+=("LSAN_OPTIONS=suppressions=$net_supp:print_suppressions=0")
+fi
+launch "invariants P=3 net/cqdata" 3 "${net_env[@]}" -- "$BIN" -c 1000 -n 8
+if [ -n "${net_supp:-}" ]; then rm -f "$net_supp"; fi
 finish
