@@ -91,7 +91,8 @@ typedef struct pcoll_ctx pcoll_ctx_t;
 /** How a write is announced to its target. */
 typedef enum pcoll_notify {
 	PCOLL_NOTIFY_AUTO = 0,	/**< by capability; PCOLL_NOTIFY=cntr|cqdata overrides */
-	PCOLL_NOTIFY_CNTR = 1,	/**< remote completion counter (FI_RMA_EVENT) */
+	PCOLL_NOTIFY_CNTR = 1,	/**< remote completion counter (FI_RMA_EVENT); refused on
+				     sockets, whose counters stall its writes */
 	PCOLL_NOTIFY_CQDATA = 2 /**< remote CQ data (fi_writedata) */
 } pcoll_notify_t;
 
