@@ -7,8 +7,6 @@
 #include "pcoll_internal.h"
 #include "reduce.h"
 
-#define ALIGN64(x) (((x) + 63) & ~(size_t)63)
-
 size_t pcoll_datatype_size(pcoll_datatype_t dt)
 {
 	return pc_dt_size(dt);
@@ -72,26 +70,26 @@ static int layout(pcoll_coll_t *c)
 	int P = c->P, L = pc_act_nslots(P);
 	size_t off = 0;
 	c->flags_off = off;
-	off = ALIGN64(off + 2 * (size_t)c->sched.nslots * 8);
+	off = PC_ALIGN64(off + 2 * (size_t)c->sched.nslots * 8);
 	c->hdrtx_off = off;
 	/* Sized by slots, not by this rank's sends: the layout must be the same on
 	 * every rank, since peers compute offsets into it. */
-	off = ALIGN64(off + (size_t)c->sched.nslots * PC_HDR_BYTES);
+	off = PC_ALIGN64(off + (size_t)c->sched.nslots * PC_HDR_BYTES);
 	for (int p = 0; p < 2; p++) {
 		c->rx_off[p] = off;
-		off = ALIGN64(off + c->sched.rx_bytes);
+		off = PC_ALIGN64(off + c->sched.rx_bytes);
 	}
-	c->res_stride = ALIGN64(PC_HDR_BYTES + c->nbytes);
+	c->res_stride = PC_ALIGN64(PC_HDR_BYTES + c->nbytes);
 	c->res_off = off;
 	off += c->res_stride * c->nslots_res;
 	for (int p = 0; p < 2; p++) {
 		c->pend_off[p] = off;
-		off = ALIGN64(off + c->nbytes);
+		off = PC_ALIGN64(off + c->nbytes);
 	}
 	c->work_off = off;
-	off = ALIGN64(off + c->nbytes);
+	off = PC_ALIGN64(off + c->nbytes);
 	c->work2_off = off;
-	off = ALIGN64(off + (c->sched.algo == PC_ALGO_RD ? c->nbytes : 0));
+	off = PC_ALIGN64(off + (c->sched.algo == PC_ALGO_RD ? c->nbytes : 0));
 	c->memlen = (off + 4095) & ~(size_t)4095;
 	if (posix_memalign((void **)&c->mem, 4096, c->memlen))
 		return pc_error(PCOLL_ERR_NOMEM, "collective of %zu bytes: out of memory",
@@ -104,11 +102,11 @@ static int layout(pcoll_coll_t *c)
 	 * late write never meets a deregistered key. */
 	size_t voff = 0;
 	c->act_off = voff; /* L tree slots + 1 fold poke slot, 16 bytes each */
-	voff = ALIGN64(voff + (size_t)(L + 1) * 16);
+	voff = PC_ALIGN64(voff + (size_t)(L + 1) * 16);
 	c->arrival_off = voff;
-	voff = ALIGN64(voff + (size_t)P * 8);
+	voff = PC_ALIGN64(voff + (size_t)P * 8);
 	c->flushslot_off = voff;
-	voff = ALIGN64(voff + (size_t)P * 8);
+	voff = PC_ALIGN64(voff + (size_t)P * 8);
 	c->vmemlen = (voff + 4095) & ~(size_t)4095;
 	if (posix_memalign((void **)&c->vmem, 4096, c->vmemlen))
 		return pc_error(PCOLL_ERR_NOMEM, "out of memory");

@@ -231,15 +231,8 @@ int pcoll_ctx_query(const pcoll_ctx_t *ctx, pcoll_ctx_info_t *info)
 	if (ctx->finalized)
 		return pc_error(PCOLL_ERR_FINALIZED, "pcoll_ctx_query: context finalized");
 	memset(info, 0, sizeof(*info));
-	/* The progress thread may change the transport's wait method (a wait fd
-	 * that never blocks is given up) and writes where it was placed. */
-	pthread_mutex_t *lock = (pthread_mutex_t *)&ctx->lock;
-	pthread_mutex_lock(lock);
 	pc_tp_info_t ti;
 	pc_tp_query(ctx->tp, &ti);
-	snprintf(info->progress_cpuset, sizeof(info->progress_cpuset), "%s",
-		 ctx->progress_cpuset[0] ? ctx->progress_cpuset : "pending");
-	pthread_mutex_unlock(lock);
 	snprintf(info->provider, sizeof(info->provider), "%s", ti.provider);
 	snprintf(info->fabric, sizeof(info->fabric), "%s", ti.fabric);
 	snprintf(info->domain, sizeof(info->domain), "%s", ti.domain);
@@ -247,6 +240,12 @@ int pcoll_ctx_query(const pcoll_ctx_t *ctx, pcoll_ctx_info_t *info)
 	snprintf(info->nic, sizeof(info->nic), "%s", ctx->topo.nic);
 	snprintf(info->wireup, sizeof(info->wireup), "%s", ctx->wu.pmix ? "pmix" : "singleton");
 	snprintf(info->wait, sizeof(info->wait), "%s", ti.wait_fd ? "fd" : "sleep");
+	/* The progress thread writes where it was placed once it runs. */
+	pthread_mutex_t *lock = (pthread_mutex_t *)&ctx->lock;
+	pthread_mutex_lock(lock);
+	snprintf(info->progress_cpuset, sizeof(info->progress_cpuset), "%s",
+		 ctx->progress_cpuset[0] ? ctx->progress_cpuset : "pending");
+	pthread_mutex_unlock(lock);
 	info->notify = (pcoll_notify_t)ti.notify;
 	info->progress_thread = ctx->cfg.progress_thread;
 	info->manual_progress = ti.manual_progress;

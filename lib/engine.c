@@ -369,11 +369,12 @@ int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *
 		}
 		int can_block = spin ? 0 : pc_tp_trywait(ctx->tp);
 		pthread_mutex_unlock(&ctx->lock);
-		if (spin && now - last >= HOT_NS)
-			sched_yield();
-		else if (spin)
-			; /* poll again at once: the answer is likely < 1 us away */
-		else if (can_block == 1)
+		if (spin) {
+			/* Within HOT_NS, poll again at once: the answer is likely
+			 * < 1 us away. */
+			if (now - last >= HOT_NS)
+				sched_yield();
+		} else if (can_block == 1)
 			pc_tp_poll(ctx->tp, 1);
 		else if (can_block < 0)
 			sleep_us(idle < 8 ? 1u << idle : 100);
@@ -405,7 +406,6 @@ static void *progress_main(void *arg)
 	snprintf(ctx->progress_cpuset, sizeof(ctx->progress_cpuset), "%s", where);
 	unsigned idle = 0, maxs = ctx->cfg.idle_sleep_max_us;
 	while (!atomic_load(&ctx->stop)) {
-		/* A caller blocked in step drives progress itself: stay out of its way. */
 		/* A caller blocked in step drives progress itself: stay out of its
 		 * way, and for a moment after it returns too -- it is most likely
 		 * about to call again (or compute, when nothing is due for a while).

@@ -19,7 +19,7 @@ int pc_sched_build_rd(pc_sched_builder_t *b)
 		L++;
 	/* Messages start 64-byte aligned: the header is read as a struct and the
 	 * reduction streams faster from aligned data. */
-	size_t n = s->count, msg = PC_HDR_BYTES + ((n * s->dtsize + 63) & ~(size_t)63);
+	size_t n = s->count, msg = PC_HDR_BYTES + PC_ALIGN64(n * s->dtsize);
 	s->nslots = (uint32_t)L + 2;
 	s->rx_bytes = (size_t)(L + 1) * msg;
 	pc_op_t *op;

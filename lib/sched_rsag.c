@@ -37,11 +37,10 @@ int pc_sched_build_rsag(pc_sched_builder_t *b)
 	size_t n = s->count, ds = s->dtsize;
 	size_t maxblock = (n + (size_t)pof2 - 1) / (size_t)pof2;
 	size_t rs_off[64];
-#define A64(x) (((x) + 63) & ~(size_t)63)
-	size_t off = PC_HDR_BYTES + A64(n * ds); /* the fold message comes first */
+	size_t off = PC_HDR_BYTES + PC_ALIGN64(n * ds); /* the fold message comes first */
 	for (int j = 0; j < L; j++) {
 		rs_off[j] = off;
-		off += PC_HDR_BYTES + A64((size_t)(pof2 >> (j + 1)) * maxblock * ds);
+		off += PC_HDR_BYTES + PC_ALIGN64((size_t)(pof2 >> (j + 1)) * maxblock * ds);
 	}
 	s->rx_bytes = off;
 	s->nslots = 2 * (uint32_t)L + 2;

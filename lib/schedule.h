@@ -13,6 +13,8 @@
 
 /** Bytes reserved for the round header in front of every message. */
 #define PC_HDR_BYTES 64
+/* Round up to 64 bytes: buffers and messages start cache-line aligned. */
+#define PC_ALIGN64(x) (((x) + 63) & ~(size_t)63)
 
 /** Round header carried with the data and reduced along with it. */
 typedef struct pc_hdr {
