@@ -148,6 +148,16 @@ static int parse_int(const char *s, long lo, long hi, long *out)
 	return 0;
 }
 
+/* parse_int for option -opt, complaining when arg is not an integer in [lo, hi]. */
+static int int_opt(const char *prog, int opt, const char *arg, long lo, long hi, long *out)
+{
+	if (!parse_int(arg, lo, hi, out))
+		return 0;
+	complain(prog, "-%c %s: expected a %s integer", opt, arg,
+		 lo > 0 ? "positive" : "non-negative");
+	return -1;
+}
+
 static int parse_double(const char *s, double lo, double hi, double *out)
 {
 	char *end;
@@ -239,17 +249,13 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 			break;
 		}
 		case 'i':
-			if (parse_int(optarg, 1, INT_MAX, &l)) {
-				complain(prog, "-i %s: expected a positive integer", optarg);
+			if (int_opt(prog, 'i', optarg, 1, INT_MAX, &l))
 				return -1;
-			}
 			o->iters = (int)l;
 			break;
 		case 'x':
-			if (parse_int(optarg, 0, INT_MAX, &l)) {
-				complain(prog, "-x %s: expected a non-negative integer", optarg);
+			if (int_opt(prog, 'x', optarg, 0, INT_MAX, &l))
 				return -1;
-			}
 			o->warmup = (int)l;
 			break;
 		case 'p':
@@ -265,17 +271,13 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 			}
 			break;
 		case 'S':
-			if (parse_int(optarg, 0, INT_MAX, &l)) {
-				complain(prog, "-S %s: expected a non-negative integer", optarg);
+			if (int_opt(prog, 'S', optarg, 0, INT_MAX, &l))
 				return -1;
-			}
 			o->staleness = (int)l;
 			break;
 		case 'k':
-			if (parse_int(optarg, 1, INT_MAX, &l)) {
-				complain(prog, "-k %s: expected a positive integer", optarg);
+			if (int_opt(prog, 'k', optarg, 1, INT_MAX, &l))
 				return -1;
-			}
 			o->quorum = (int)l;
 			break;
 		case 't':
@@ -304,10 +306,8 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 			b_set = 1;
 			break;
 		case 'n':
-			if (parse_int(optarg, 1, INT_MAX, &l)) {
-				complain(prog, "-n %s: expected a positive integer", optarg);
+			if (int_opt(prog, 'n', optarg, 1, INT_MAX, &l))
 				return -1;
-			}
 			o->steps = (int)l;
 			n_set = 1;
 			break;
@@ -319,10 +319,8 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 			T_set = 1;
 			break;
 		case 's':
-			if (parse_int(optarg, 0, LONG_MAX, &l)) {
-				complain(prog, "-s %s: expected a non-negative integer", optarg);
+			if (int_opt(prog, 's', optarg, 0, LONG_MAX, &l))
 				return -1;
-			}
 			o->seed = (uint64_t)l;
 			break;
 		case 'h':
@@ -606,6 +604,17 @@ static int find_plot_script(char *out, size_t len)
 	}
 	snprintf(out, len, "tools/plot_bench.gp");
 	return readable(out) ? 0 : -1;
+}
+
+int bench_csv_finish(FILE *csv, const struct bench_opts *o, const char *prog, int rank)
+{
+	if (csv && fclose(csv) != 0) {
+		fprintf(stderr, "%s: rank 0: writing %s failed: %m\n", prog, o->csv);
+		return 1;
+	}
+	if (rank == 0 && o->plot && bench_plot(o->csv, o->plot) != 0)
+		return 1;
+	return 0;
 }
 
 int bench_plot(const char *csv, const char *png)

@@ -145,6 +145,13 @@ void bench_csv_latency_row(FILE *f, const char *impl, const char *mode, const ch
  */
 int bench_plot(const char *csv, const char *png);
 
+/**
+ * End a run's CSV output: close csv (NULL on ranks that write none) and, on
+ * rank 0, render it to o->plot when asked. Returns 0, or 1 after printing
+ * what failed (prog names the tool).
+ */
+int bench_csv_finish(FILE *csv, const struct bench_opts *o, const char *prog, int rank);
+
 /** Make s safe as a CSV field: replace commas and newlines with ';' and ' '. */
 void bench_csv_sanitize(char *s);
 

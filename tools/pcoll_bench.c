@@ -847,12 +847,5 @@ int main(int argc, char **argv)
 	CHECK(pcoll_finalize(g_ctx));
 	g_ctx = NULL;
 
-	rc = 0;
-	if (g_csv && fclose(g_csv) != 0) {
-		fprintf(stderr, PROG ": rank 0: writing %s failed: %m\n", O.csv);
-		rc = 1;
-	}
-	if (g_rank == 0 && O.plot && rc == 0 && bench_plot(O.csv, O.plot) != 0)
-		rc = 1;
-	return rc;
+	return bench_csv_finish(g_csv, &O, PROG, g_rank);
 }

@@ -232,12 +232,5 @@ int main(int argc, char **argv)
 	free(recvbuf);
 	MPI_Finalize();
 
-	rc = 0;
-	if (csv && fclose(csv) != 0) {
-		fprintf(stderr, PROG ": rank 0: writing %s failed: %m\n", O.csv);
-		rc = 1;
-	}
-	if (g_rank == 0 && O.plot && rc == 0 && bench_plot(O.csv, O.plot) != 0)
-		rc = 1;
-	return rc;
+	return bench_csv_finish(csv, &O, PROG, g_rank);
 }
