@@ -37,8 +37,21 @@
 extern "C" {
 #endif
 
+/* The header's version. A library with the same major accepts callers built
+ * against any header with a minor up to its own: structs carry their size
+ * (set by their init functions), so fields added at the end default for
+ * callers that did not know them. pcoll_version() gives the library's. */
 #define PCOLL_VERSION_MAJOR 0
-#define PCOLL_VERSION_MINOR 1
+#define PCOLL_VERSION_MINOR 2
+#define PCOLL_VERSION_PATCH 0
+#define PCOLL_VERSION_CODE(major, minor, patch) (((major) << 16) | ((minor) << 8) | (patch))
+#define PCOLL_VERSION PCOLL_VERSION_CODE(PCOLL_VERSION_MAJOR, PCOLL_VERSION_MINOR, PCOLL_VERSION_PATCH)
+
+/**
+ * The run-time library's version; any pointer may be NULL. Returns
+ * PCOLL_VERSION_CODE of it, so a caller can compare it with PCOLL_VERSION.
+ */
+int pcoll_version(int *major, int *minor, int *patch);
 
 /* ---------------------------------------------------------------- errors */
 
@@ -56,7 +69,9 @@ enum pcoll_error {
 	PCOLL_ERR_FINALIZED = -9,    /**< the collective's context was finalized */
 	PCOLL_ERR_PENDING = -10,     /**< destroyed with completed rounds never taken */
 	PCOLL_ERR_UNSUPPORTED = -11, /**< the fabric cannot do what was asked */
-	PCOLL_ERR_INTERNAL = -12     /**< internal invariant broken (a bug; please report) */
+	PCOLL_ERR_INTERNAL = -12,    /**< internal invariant broken (a bug; please report) */
+	PCOLL_ERR_WIREUP = -13	     /**< no way to find the other processes, or the host's
+					  oob allgather failed */
 };
 
 /** Short description of a return code; never NULL. */
@@ -96,8 +111,30 @@ typedef enum pcoll_notify {
 	PCOLL_NOTIFY_CQDATA = 2 /**< remote CQ data (fi_writedata) */
 } pcoll_notify_t;
 
+/**
+ * Out-of-band bootstrap, in the manner of UCC's oob: the host library (an MPI
+ * program, a framework's process group) lends its own allgather, and pcoll
+ * uses it for everything it would ask of PMIx (endpoint addresses, memory
+ * keys, parameter checks, fences). No PMIx server is needed then.
+ */
+typedef struct pcoll_oob {
+	/** Blocking allgather over the oob.size processes: every process passes
+	 * `bytes` bytes in `send`; `recv` receives size*bytes bytes, rank order.
+	 * Return 0 on success, anything else on failure (pcoll then fails with
+	 * PCOLL_ERR_WIREUP). Called from the thread that calls pcoll_init,
+	 * pcoll_allreduce_create, pcoll_destroy and pcoll_finalize, in the same
+	 * order on every process. NULL: no oob (PMIx or singleton). */
+	int (*allgather)(const void *send, void *recv, size_t bytes, void *arg);
+	void *arg;  /**< passed to allgather */
+	int rank;   /**< this process's rank among the oob's processes, [0, size) */
+	int size;   /**< number of processes taking part */
+} pcoll_oob_t;
+
 /** Context configuration. Fill with pcoll_config_init() first. */
 typedef struct pcoll_config {
+	/** sizeof(pcoll_config_t) of the caller's header, set by
+	 * pcoll_config_init(); a struct not filled by it is refused. */
+	size_t size;
 	/** libfabric provider name ("shm", "tcp", "tcp;ofi_rxm", ...). NULL:
 	 * PCOLL_PROVIDER, then FI_PROVIDER, then libfabric's first choice. */
 	const char *provider;
@@ -117,15 +154,24 @@ typedef struct pcoll_config {
 	/** Longest sleep, in microseconds, of an idle progress thread on providers
 	 * without a blocking wait object (shm). 0: PCOLL_IDLE_SLEEP_US or 1000. */
 	unsigned idle_sleep_max_us;
+	/** Wireup by the host (see pcoll_oob_t); zeroed by pcoll_config_init. */
+	pcoll_oob_t oob;
 } pcoll_config_t;
 
 /** Fill a configuration with defaults. */
 void pcoll_config_init(pcoll_config_t *cfg);
 
 /**
- * Start pcoll: PMIx wireup (rank, size, endpoint addresses), libfabric
- * endpoint, progress thread. Collective over the job. Without a PMIx server
- * the process runs alone (size 1). cfg may be NULL for defaults.
+ * Start pcoll: wireup (rank, size, endpoint addresses), libfabric endpoint,
+ * progress thread. Collective over the job. The wireup is cfg->oob when its
+ * allgather is set, else the launcher's PMIx server. Without either the
+ * process runs alone (size 1) -- unless the environment says the job has
+ * more processes (PMI_SIZE, SLURM_STEP_NUM_TASKS, OMPI_COMM_WORLD_SIZE,
+ * MPI_LOCALNRANKS, WORLD_SIZE > 1: a launcher that speaks no PMIx, or srun
+ * without --mpi=pmix): then it fails with PCOLL_ERR_WIREUP naming the
+ * variable, rather than run P silent singletons. PCOLL_WIREUP=singleton runs
+ * alone anyway; PCOLL_WIREUP=pmix insists on PMIx. cfg may be NULL for
+ * defaults.
  */
 int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **ctx);
 
@@ -150,7 +196,7 @@ typedef struct pcoll_ctx_info {
 	char domain[64];	  /**< domain name (the NIC, for NIC-backed providers) */
 	char endpoint[128];	  /**< this endpoint's address, printable */
 	char nic[64];		  /**< NIC found by hwloc near this process, or "none" */
-	char wireup[32];	  /**< "pmix" or "singleton" */
+	char wireup[32];	  /**< "pmix", "oob" or "singleton" */
 	char wait[32];		  /**< how an idle progress thread waits: "fd" or "sleep" */
 	char progress_cpuset[64]; /**< hwloc cpuset of the progress thread, or "unbound" */
 	pcoll_notify_t notify;	  /**< notification path in use */
@@ -183,6 +229,8 @@ typedef enum pcoll_mode {
 
 /** Collective attributes. Fill with pcoll_attr_init() first. */
 typedef struct pcoll_attr {
+	/** sizeof(pcoll_attr_t) of the caller's header, set by pcoll_attr_init(). */
+	size_t size;
 	pcoll_mode_t mode; /**< default PCOLL_SYNC */
 	int quorum;	   /**< k for PCOLL_QUORUM, in [1, P]; ignored otherwise */
 	/** Staleness bound S in [0, PCOLL_STALENESS_MAX]; default 2. Forced to 0

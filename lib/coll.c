@@ -29,6 +29,7 @@ void pcoll_attr_init(pcoll_attr_t *attr)
 	if (!attr)
 		return;
 	memset(attr, 0, sizeof(*attr));
+	attr->size = sizeof(*attr);
 	attr->mode = PCOLL_SYNC;
 	attr->quorum = 0;
 	attr->staleness = 2;
@@ -205,11 +206,18 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 	*out = NULL;
 	if (ctx->finalized)
 		return pc_error(PCOLL_ERR_FINALIZED, "pcoll_allreduce_create: context finalized");
+	/* A caller built against an older header passes a shorter struct: the
+	 * fields it did not know keep their defaults. */
 	pcoll_attr_t attr;
-	if (attr_in)
-		attr = *attr_in;
-	else
-		pcoll_attr_init(&attr);
+	pcoll_attr_init(&attr);
+	int bad_size = 0;
+	if (attr_in && (attr_in->size < PC_ATTR_SIZE_MIN || attr_in->size > sizeof(attr)))
+		bad_size = pc_error(PCOLL_ERR_INVAL,
+				    "pcoll_allreduce_create: attr.size is %zu: fill the "
+				    "attributes with pcoll_attr_init() first",
+				    attr_in->size);
+	else if (attr_in)
+		memcpy(&attr, attr_in, attr_in->size);
 	if (attr.mode == PCOLL_SYNC)
 		attr.staleness = 0;
 	if (attr.mode != PCOLL_QUORUM)
@@ -217,7 +225,7 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 
 	/* Bad arguments still take part in the exchange, so that every process
 	 * learns of them instead of waiting in the fence. */
-	int local = check_args(ctx, count, dt, &attr);
+	int local = bad_size ? bad_size : check_args(ctx, count, dt, &attr);
 	char why[256] = "";
 	pcoll_coll_t *c = NULL;
 	create_blob_t mine = {.count = count,

@@ -1,4 +1,4 @@
-/* Context: configuration, PMIx wireup, the endpoint, the progress thread. */
+/* Context: configuration, wireup, the endpoint, the progress thread. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +17,7 @@ void pcoll_config_init(pcoll_config_t *cfg)
 	if (!cfg)
 		return;
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->size = sizeof(*cfg);
 	cfg->provider = NULL;
 	cfg->notify = PCOLL_NOTIFY_AUTO;
 	cfg->timeout_ms = 0;
@@ -90,12 +91,25 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 		return pc_error(PCOLL_ERR_NOMEM, "pcoll_init: out of memory");
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_cond_init(&ctx->cv, NULL);
-	int rc = resolve_config(&ctx->cfg, cfg);
+	/* A caller built against an older header passes a shorter struct: the
+	 * fields it did not know keep their defaults. */
+	pcoll_config_t full;
+	pcoll_config_init(&full);
+	if (cfg && (cfg->size < PC_CONFIG_SIZE_MIN || cfg->size > sizeof(full))) {
+		pc_ctx_free(ctx);
+		return pc_error(PCOLL_ERR_INVAL,
+				"pcoll_init: cfg.size is %zu: fill the configuration with "
+				"pcoll_config_init() first",
+				cfg->size);
+	}
+	if (cfg)
+		memcpy(&full, cfg, cfg->size);
+	int rc = resolve_config(&ctx->cfg, &full);
 	if (rc) {
 		pc_ctx_free(ctx);
 		return rc;
 	}
-	rc = pc_wireup_init(&ctx->wu, ctx->cfg.timeout_ms);
+	rc = pc_wireup_init(&ctx->wu, &ctx->cfg.oob, ctx->cfg.timeout_ms);
 	if (rc) {
 		pc_ctx_free(ctx);
 		return rc;
@@ -238,7 +252,7 @@ int pcoll_ctx_query(const pcoll_ctx_t *ctx, pcoll_ctx_info_t *info)
 	snprintf(info->domain, sizeof(info->domain), "%s", ti.domain);
 	pc_tp_addr_str(ctx->tp, info->endpoint, sizeof(info->endpoint));
 	snprintf(info->nic, sizeof(info->nic), "%s", ctx->topo.nic);
-	snprintf(info->wireup, sizeof(info->wireup), "%s", ctx->wu.pmix ? "pmix" : "singleton");
+	snprintf(info->wireup, sizeof(info->wireup), "%s", ctx->wu.ops->name);
 	snprintf(info->wait, sizeof(info->wait), "%s", ti.wait_fd ? "fd" : "sleep");
 	/* The progress thread writes where it was placed once it runs. */
 	pthread_mutex_t *lock = (pthread_mutex_t *)&ctx->lock;

@@ -55,9 +55,22 @@ const char *pcoll_strerror(int err)
 		return "not supported by this fabric";
 	case PCOLL_ERR_INTERNAL:
 		return "internal error";
+	case PCOLL_ERR_WIREUP:
+		return "wireup failed: cannot find the other processes";
 	default:
 		return "unknown error code";
 	}
+}
+
+int pcoll_version(int *major, int *minor, int *patch)
+{
+	if (major)
+		*major = PCOLL_VERSION_MAJOR;
+	if (minor)
+		*minor = PCOLL_VERSION_MINOR;
+	if (patch)
+		*patch = PCOLL_VERSION_PATCH;
+	return PCOLL_VERSION;
 }
 
 uint64_t pc_now_ns(void)

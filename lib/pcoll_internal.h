@@ -3,6 +3,7 @@
 #define PCOLL_INTERNAL_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -14,6 +15,11 @@ int pc_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 void pc_error_clear(void);
 
 uint64_t pc_now_ns(void);
+
+/* The smallest struct sizes accepted: those of the first header (0.2) that
+ * had a size field. Later fields go at the end and default when absent. */
+#define PC_ATTR_SIZE_MIN (offsetof(pcoll_attr_t, seed) + sizeof(uint64_t))
+#define PC_CONFIG_SIZE_MIN (offsetof(pcoll_config_t, oob) + sizeof(pcoll_oob_t))
 
 #ifndef PCOLL_NO_CTX
 #include "exec.h"

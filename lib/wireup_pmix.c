@@ -1,6 +1,6 @@
 /*
- * PMIx is the only wireup: the same binary runs under srun --mpi=pmix,
- * prterun or Open MPI's mpirun. Without a server the process runs alone.
+ * PMIx wireup: the same binary runs under srun --mpi=pmix, prterun or Open
+ * MPI's mpirun. Put/Commit/Fence/Get make the allgather.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,27 +13,30 @@
 
 static pmix_proc_t myproc;
 
-int pc_wireup_init(pc_wireup_t *w, int timeout_ms)
+static int pmix_allgather(pc_wireup_t *w, const void *mine, size_t len, void *all);
+static int pmix_barrier(pc_wireup_t *w);
+static void pmix_fini(pc_wireup_t *w);
+static const pc_wireup_ops_t pmix_ops = {"pmix", pmix_allgather, pmix_barrier, pmix_fini};
+
+/* PMIx_Init without a server prints nothing useful and fails: look at the
+ * launcher's environment first. */
+int pc_wireup_pmix_present(void)
 {
-	memset(w, 0, sizeof(*w));
-	/* Fences meet processes that may be skewed by legitimate compute, and a
-	 * fence left timed out upsets the launcher: give them at least a minute. */
+	return getenv("PMIX_NAMESPACE") || getenv("PMIX_SERVER_URI41") ||
+	       getenv("PMIX_SERVER_URI4") || getenv("PMIX_SERVER_URI3") ||
+	       getenv("PMIX_SERVER_URI2") || getenv("PMIX_SERVER_URI21");
+}
+
+int pc_wireup_pmix_init(pc_wireup_t *w, int timeout_ms)
+{
+	/* Fences follow the no-progress timeout (whole seconds: PMIx counts in
+	 * seconds), so a dead or absent process is reported as soon as a stuck
+	 * round would be. */
 	w->timeout_s = timeout_ms < 0 ? 0 : (timeout_ms + 999) / 1000;
-	if (w->timeout_s && w->timeout_s < 60)
-		w->timeout_s = 60;
-	/* PMIx_Init without a server prints nothing useful and fails: check the
-	 * launcher's environment first so a plain ./prog runs as a singleton. */
-	if (!getenv("PMIX_NAMESPACE") && !getenv("PMIX_SERVER_URI41") &&
-	    !getenv("PMIX_SERVER_URI4") && !getenv("PMIX_SERVER_URI3") &&
-	    !getenv("PMIX_SERVER_URI2") && !getenv("PMIX_SERVER_URI21")) {
-		w->rank = 0;
-		w->size = 1;
-		return 0;
-	}
 	pmix_status_t rc = PMIx_Init(&myproc, NULL, 0);
 	if (rc != PMIX_SUCCESS)
 		return pc_error(PCOLL_ERR_PMIX, "PMIx_Init: %s", PMIx_Error_string(rc));
-	w->pmix = 1;
+	w->ops = &pmix_ops;
 	w->rank = (int)myproc.rank;
 	snprintf(w->nspace, sizeof(w->nspace), "%s", myproc.nspace);
 	pmix_proc_t wild;
@@ -42,7 +45,7 @@ int pc_wireup_init(pc_wireup_t *w, int timeout_ms)
 	rc = PMIx_Get(&wild, PMIX_JOB_SIZE, NULL, 0, &val);
 	if (rc != PMIX_SUCCESS) {
 		PMIx_Finalize(NULL, 0);
-		w->pmix = 0;
+		w->ops = NULL;
 		return pc_error(PCOLL_ERR_PMIX, "PMIx_Get(PMIX_JOB_SIZE): %s",
 				PMIx_Error_string(rc));
 	}
@@ -76,12 +79,8 @@ static int fence(pc_wireup_t *w, int collect)
 	return 0;
 }
 
-int pc_wireup_allgather(pc_wireup_t *w, const void *mine, size_t len, void *all)
+static int pmix_allgather(pc_wireup_t *w, const void *mine, size_t len, void *all)
 {
-	if (!w->pmix) {
-		memcpy(all, mine, len);
-		return 0;
-	}
 	char key[PMIX_MAX_KEYLEN + 1];
 	snprintf(key, sizeof(key), "pcoll.%u", w->seq++);
 	pmix_value_t v;
@@ -117,14 +116,13 @@ int pc_wireup_allgather(pc_wireup_t *w, const void *mine, size_t len, void *all)
 	return 0;
 }
 
-int pc_wireup_barrier(pc_wireup_t *w)
+static int pmix_barrier(pc_wireup_t *w)
 {
-	return w->pmix ? fence(w, 0) : 0;
+	return fence(w, 0);
 }
 
-void pc_wireup_fini(pc_wireup_t *w)
+static void pmix_fini(pc_wireup_t *w)
 {
-	if (w->pmix)
-		PMIx_Finalize(NULL, 0);
-	w->pmix = 0;
+	(void)w;
+	PMIx_Finalize(NULL, 0);
 }
