@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "mp_common.h"
+#include "mp_oob_mpi.h"
 
 static int P, me;
 static uint64_t seed = 42;
@@ -408,14 +409,17 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	MP_OK(pcoll_init(NULL, &ctx));
+	int init_rc;
+	if (!mp_start(&ctx, &init_rc))
+		return 0; /* not in the subset that runs pcoll */
+	MP_OK(init_rc);
 	P = pcoll_size(ctx);
 	me = mp_rank = pcoll_rank(ctx);
 	if (me == 0) {
 		pcoll_ctx_info_t in;
 		MP_OK(pcoll_ctx_query(ctx, &in));
-		printf("#    P=%d provider=%s notify=%s\n", P, in.provider,
-		       in.notify == PCOLL_NOTIFY_CNTR ? "cntr" : "cqdata");
+		printf("#    P=%d provider=%s notify=%s wireup=%s\n", P, in.provider,
+		       in.notify == PCOLL_NOTIFY_CNTR ? "cntr" : "cqdata", in.wireup);
 	}
 	char *list = strdup(modes);
 	for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
@@ -430,6 +434,6 @@ int main(int argc, char **argv)
 	free(list);
 	if (eager)
 		run_eager();
-	MP_OK(pcoll_finalize(ctx));
+	MP_OK(mp_stop(ctx));
 	return 0;
 }
