@@ -45,12 +45,12 @@ void pc_wireup_singleton_init(pc_wireup_t *w)
 static const struct {
 	const char *var, *who;
 } job_vars[] = {
-	{"PMI_SIZE", "a PMI-1/PMI-2 launcher such as MPICH's mpiexec (hydra)"},
-	{"SLURM_STEP_NUM_TASKS", "srun without --mpi=pmix"},
-	{"OMPI_COMM_WORLD_SIZE", "Open MPI's mpirun without its PMIx server"},
-	{"MPI_LOCALNRANKS", "MPICH's mpiexec (hydra)"},
-	{"WORLD_SIZE", "a torchrun-style launcher"},
-	{"PMIX_SIZE", NULL},
+    {"PMI_SIZE", "a PMI-1/PMI-2 launcher such as MPICH's mpiexec (hydra)"},
+    {"SLURM_STEP_NUM_TASKS", "srun without --mpi=pmix"},
+    {"OMPI_COMM_WORLD_SIZE", "Open MPI's mpirun without its PMIx server"},
+    {"MPI_LOCALNRANKS", "MPICH's mpiexec (hydra)"},
+    {"WORLD_SIZE", "a torchrun-style launcher"},
+    {"PMIX_SIZE", NULL},
 };
 
 static int multi_process_env(char *msg, size_t len)
@@ -92,9 +92,8 @@ int pc_wireup_init(pc_wireup_t *w, const pcoll_oob_t *oob, int timeout_ms)
 		return pc_wireup_oob_init(w, oob);
 	}
 	if (oob && (oob->size || oob->rank || oob->arg))
-		return pc_error(PCOLL_ERR_INVAL,
-				"cfg.oob has rank %d, size %d but no allgather", oob->rank,
-				oob->size);
+		return pc_error(PCOLL_ERR_INVAL, "cfg.oob has rank %d, size %d but no allgather",
+				oob->rank, oob->size);
 	if (force && !strcmp(force, "singleton")) {
 		pc_wireup_singleton_init(w);
 		return 0;

@@ -14,8 +14,8 @@ static int oob_allgather(pc_wireup_t *w, const void *mine, size_t len, void *all
 	int rc = w->oob.allgather(mine, all, len, w->oob.arg);
 	if (rc)
 		return pc_error(PCOLL_ERR_WIREUP,
-				"rank %d: the host's oob allgather of %zu bytes returned %d", w->rank,
-				len, rc);
+				"rank %d: the host's oob allgather of %zu bytes returned %d",
+				w->rank, len, rc);
 	return 0;
 }
 

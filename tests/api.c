@@ -1,0 +1,104 @@
+/*
+ * The embedding API on a process alone: run-time version, struct sizes,
+ * cfg.oob (a one-process allgather, a failing one, bad ranks). Every check
+ * is one a host library relies on; any failure exits non-zero.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "mp_common.h"
+
+static int copy_allgather(const void *send, void *recv, size_t bytes, void *arg)
+{
+	int *calls = arg;
+	(*calls)++;
+	memcpy(recv, send, bytes);
+	return 0;
+}
+
+static int failing_allgather(const void *send, void *recv, size_t bytes, void *arg)
+{
+	(void)send, (void)recv, (void)bytes, (void)arg;
+	return 7;
+}
+
+int main(void)
+{
+	mp_rank = 0;
+	int ma = -1, mi = -1, pa = -1;
+	int v = pcoll_version(&ma, &mi, &pa);
+	MP_EXPECT(ma == PCOLL_VERSION_MAJOR && mi == PCOLL_VERSION_MINOR &&
+		      pa == PCOLL_VERSION_PATCH,
+		  "pcoll_version %d.%d.%d, header %d.%d.%d", ma, mi, pa, PCOLL_VERSION_MAJOR,
+		  PCOLL_VERSION_MINOR, PCOLL_VERSION_PATCH);
+	MP_EXPECT(v == PCOLL_VERSION && pcoll_version(NULL, NULL, NULL) == v,
+		  "pcoll_version returned %#x, PCOLL_VERSION is %#x", v, PCOLL_VERSION);
+
+	pcoll_ctx_t *ctx = NULL;
+	pcoll_config_t cfg;
+	pcoll_config_init(&cfg);
+	MP_EXPECT(cfg.size == sizeof(cfg), "pcoll_config_init set size %zu", cfg.size);
+	/* A struct not filled by pcoll_config_init is refused, not read as garbage. */
+	memset(&cfg, 0xab, sizeof(cfg));
+	int rc = pcoll_init(&cfg, &ctx);
+	MP_EXPECT(rc == PCOLL_ERR_INVAL && !ctx && strstr(pcoll_last_error(), "pcoll_config_init"),
+		  "garbage config: %d (%s)", rc, pcoll_last_error());
+
+	/* oob: rank out of range, a failing allgather, allgather without a size. */
+	pcoll_config_init(&cfg);
+	int calls = 0;
+	cfg.oob.allgather = copy_allgather;
+	cfg.oob.arg = &calls;
+	cfg.oob.rank = 1;
+	cfg.oob.size = 1;
+	rc = pcoll_init(&cfg, &ctx);
+	MP_EXPECT(rc == PCOLL_ERR_INVAL && strstr(pcoll_last_error(), "rank 1"),
+		  "oob rank 1 of 1: %d (%s)", rc, pcoll_last_error());
+	cfg.oob.rank = 0;
+	cfg.oob.allgather = failing_allgather;
+	rc = pcoll_init(&cfg, &ctx);
+	MP_EXPECT(rc == PCOLL_ERR_WIREUP && strstr(pcoll_last_error(), "returned 7"),
+		  "failing oob: %d (%s)", rc, pcoll_last_error());
+	cfg.oob.allgather = NULL;
+	rc = pcoll_init(&cfg, &ctx);
+	MP_EXPECT(rc == PCOLL_ERR_INVAL && strstr(pcoll_last_error(), "no allgather"),
+		  "oob without allgather: %d (%s)", rc, pcoll_last_error());
+
+	/* A working one-process oob: every exchange goes through it. */
+	cfg.oob.allgather = copy_allgather;
+	MP_OK(pcoll_init(&cfg, &ctx));
+	pcoll_ctx_info_t in;
+	MP_OK(pcoll_ctx_query(ctx, &in));
+	MP_EXPECT(!strcmp(in.wireup, "oob"), "wireup is %s, expected oob", in.wireup);
+	int at_init = calls;
+	MP_EXPECT(at_init >= 1, "the oob allgather was not called by pcoll_init");
+
+	pcoll_attr_t attr;
+	pcoll_attr_init(&attr);
+	MP_EXPECT(attr.size == sizeof(attr), "pcoll_attr_init set size %zu", attr.size);
+	pcoll_coll_t *c = NULL;
+	attr.size = 3;
+	rc = pcoll_allreduce_create(ctx, 16, PCOLL_FLOAT32, &attr, &c);
+	MP_EXPECT(rc == PCOLL_ERR_INVAL && !c && strstr(pcoll_last_error(), "pcoll_attr_init"),
+		  "attr.size 3: %d (%s)", rc, pcoll_last_error());
+	pcoll_attr_init(&attr);
+	attr.mode = PCOLL_SOLO;
+	MP_OK(pcoll_allreduce_create(ctx, 16, PCOLL_FLOAT32, &attr, &c));
+	MP_EXPECT(calls > at_init, "create did not use the oob allgather");
+	float g[16], out = 0;
+	for (int i = 0; i < 16; i++)
+		g[i] = (float)i;
+	MP_OK(pcoll_step(c, g));
+	pcoll_round_t r;
+	while (pcoll_next_round(c, &r) == 1)
+		out += ((const float *)r.data)[15];
+	MP_OK(pcoll_flush(c));
+	while (pcoll_next_round(c, &r) == 1)
+		out += ((const float *)r.data)[15];
+	MP_EXPECT(out == 15.0f, "rounds summed to %g, expected 15", out);
+	MP_OK(pcoll_destroy(c));
+	MP_OK(pcoll_finalize(ctx));
+	printf("ok   api: version %d.%d.%d, struct sizes, oob (%d allgathers)\n", ma, mi, pa,
+	       calls);
+	return 0;
+}
