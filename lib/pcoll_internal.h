@@ -9,12 +9,7 @@
 
 #include "pcoll.h"
 
-/* Record a detailed message for pcoll_last_error() and return err. */
-int pc_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Clear the thread's last error message. */
-void pc_error_clear(void);
-
-uint64_t pc_now_ns(void);
+#include "error.h"
 
 /* The smallest struct sizes accepted: those of the first header (0.2) that
  * had a size field. Later fields go at the end and default when absent. */

@@ -19,7 +19,7 @@
 #include <rdma/fi_errno.h>
 #include <rdma/fi_rma.h>
 
-#include "pcoll_internal.h"
+#include "error.h"
 #include "transport.h"
 
 /* Operation context: first member is what FI_CONTEXT/FI_CONTEXT2 need. */
