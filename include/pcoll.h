@@ -22,10 +22,11 @@
  * go into the next round, never dropped). No contribution is ever staler than
  * attr.staleness rounds.
  *
- * Threading: calls on one context and its collectives must come from one
- * thread at a time (like MPI_THREAD_SERIALIZED). pcoll runs one progress
- * thread per context, which moves the rounds other processes trigger while the
- * caller computes.
+ * Threading: cfg.thread_level chooses. PCOLL_THREAD_SERIALIZED (the default):
+ * calls on one context and its collectives come from one thread at a time.
+ * PCOLL_THREAD_MULTIPLE: different threads may drive different collectives
+ * of one context at once. pcoll runs one progress thread per context, which
+ * moves the rounds other processes trigger while the caller computes.
  */
 #ifndef PCOLL_H
 #define PCOLL_H
@@ -41,11 +42,12 @@ extern "C" {
  * against any header with a minor up to its own: structs carry their size
  * (set by their init functions), so fields added at the end default for
  * callers that did not know them. pcoll_version() gives the library's. */
-#define PCOLL_VERSION_MAJOR 0
-#define PCOLL_VERSION_MINOR 2
-#define PCOLL_VERSION_PATCH 0
+#define PCOLL_VERSION_MAJOR			0
+#define PCOLL_VERSION_MINOR			2
+#define PCOLL_VERSION_PATCH			0
 #define PCOLL_VERSION_CODE(major, minor, patch) (((major) << 16) | ((minor) << 8) | (patch))
-#define PCOLL_VERSION PCOLL_VERSION_CODE(PCOLL_VERSION_MAJOR, PCOLL_VERSION_MINOR, PCOLL_VERSION_PATCH)
+#define PCOLL_VERSION                                                                              \
+	PCOLL_VERSION_CODE(PCOLL_VERSION_MAJOR, PCOLL_VERSION_MINOR, PCOLL_VERSION_PATCH)
 
 /**
  * The run-time library's version; any pointer may be NULL. Returns
@@ -125,10 +127,22 @@ typedef struct pcoll_oob {
 	 * pcoll_allreduce_create, pcoll_destroy and pcoll_finalize, in the same
 	 * order on every process. NULL: no oob (PMIx or singleton). */
 	int (*allgather)(const void *send, void *recv, size_t bytes, void *arg);
-	void *arg;  /**< passed to allgather */
-	int rank;   /**< this process's rank among the oob's processes, [0, size) */
-	int size;   /**< number of processes taking part */
+	void *arg; /**< passed to allgather */
+	int rank;  /**< this process's rank among the oob's processes, [0, size) */
+	int size;  /**< number of processes taking part */
 } pcoll_oob_t;
+
+/** What the caller may do from several threads (as MPI_Init_thread's level). */
+typedef enum pcoll_thread_level {
+	/** One thread at a time calls into a context and its collectives (the
+	 * default, like MPI_THREAD_SERIALIZED); the caller serializes. */
+	PCOLL_THREAD_SERIALIZED = 0,
+	/** Threads may call concurrently on different collectives of one
+	 * context (each collective still driven by one thread at a time);
+	 * create, destroy and finalize stay serialized, in the same order on
+	 * every process. */
+	PCOLL_THREAD_MULTIPLE = 1
+} pcoll_thread_level_t;
 
 /** Context configuration. Fill with pcoll_config_init() first. */
 typedef struct pcoll_config {
@@ -156,6 +170,8 @@ typedef struct pcoll_config {
 	unsigned idle_sleep_max_us;
 	/** Wireup by the host (see pcoll_oob_t); zeroed by pcoll_config_init. */
 	pcoll_oob_t oob;
+	/** Thread level (default PCOLL_THREAD_SERIALIZED). */
+	pcoll_thread_level_t thread_level;
 } pcoll_config_t;
 
 /** Fill a configuration with defaults. */

@@ -104,6 +104,16 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 	}
 	if (cfg)
 		memcpy(&full, cfg, cfg->size);
+	/* Every public call takes the engine lock, so both levels are kept by
+	 * the same code; the level is checked so that a typo is not a promise. */
+	if (full.thread_level != PCOLL_THREAD_SERIALIZED &&
+	    full.thread_level != PCOLL_THREAD_MULTIPLE) {
+		pc_ctx_free(ctx);
+		return pc_error(PCOLL_ERR_INVAL,
+				"pcoll_init: cfg.thread_level %d is not a "
+				"pcoll_thread_level_t",
+				(int)full.thread_level);
+	}
 	int rc = resolve_config(&ctx->cfg, &full);
 	if (rc) {
 		pc_ctx_free(ctx);

@@ -3,8 +3,8 @@
 #define PCOLL_INTERNAL_H
 
 #include <pthread.h>
-#include <stddef.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "pcoll.h"
@@ -13,8 +13,8 @@
 
 /* The smallest struct sizes accepted: those of the first header (0.2) that
  * had a size field. Later fields go at the end and default when absent. */
-#define PC_ATTR_SIZE_MIN (offsetof(pcoll_attr_t, seed) + sizeof(uint64_t))
-#define PC_CONFIG_SIZE_MIN (offsetof(pcoll_config_t, oob) + sizeof(pcoll_oob_t))
+#define PC_ATTR_SIZE_MIN   (offsetof(pcoll_attr_t, seed) + sizeof(uint64_t))
+#define PC_CONFIG_SIZE_MIN (offsetof(pcoll_config_t, thread_level) + sizeof(pcoll_thread_level_t))
 
 #ifndef PCOLL_NO_CTX
 #include "exec.h"
