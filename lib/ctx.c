@@ -9,6 +9,7 @@
 typedef struct {
 	uint32_t len;
 	uint32_t notify;
+	pc_proc_id_t proc;
 	char addr[ADDR_MAX];
 } addr_blob_t;
 
@@ -70,6 +71,35 @@ static int resolve_config(pcoll_config_t *c, const pcoll_config_t *in)
 	return 0;
 }
 
+/* The wireup learnt that a process is gone: every blocked and later call on
+ * this context fails with PCOLL_ERR_PEER naming it (sticky). */
+static void ctx_peer_lost(void *arg, int rank, const char *why)
+{
+	pcoll_ctx_t *ctx = arg;
+	pthread_mutex_lock(&ctx->lock);
+	if (!ctx->error) {
+		ctx->error = PCOLL_ERR_PEER;
+		snprintf(ctx->errmsg, sizeof(ctx->errmsg), "job rank %d is gone (PMIx event: %s)",
+			 rank, why);
+	}
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+int pc_ctx_check_peers(pcoll_ctx_t *ctx)
+{
+	if (ctx->error || !ctx->procs)
+		return ctx->error;
+	for (int r = 0; r < ctx->size; r++) {
+		if (r == ctx->rank || !pc_liveness_gone(&ctx->procs[r], &ctx->procs[ctx->rank]))
+			continue;
+		ctx->error = PCOLL_ERR_PEER;
+		snprintf(ctx->errmsg, sizeof(ctx->errmsg),
+			 "job rank %d (pid %d on this node) is gone", r, (int)ctx->procs[r].pid);
+		break;
+	}
+	return ctx->error;
+}
+
 void pc_ctx_free(pcoll_ctx_t *ctx)
 {
 	pc_tp_close(ctx->tp);
@@ -77,6 +107,7 @@ void pc_ctx_free(pcoll_ctx_t *ctx)
 	pthread_mutex_destroy(&ctx->lock);
 	pthread_cond_destroy(&ctx->cv);
 	free(ctx->colls);
+	free(ctx->procs);
 	free(ctx);
 }
 
@@ -119,6 +150,8 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 		pc_ctx_free(ctx);
 		return rc;
 	}
+	ctx->wu.peer_lost = ctx_peer_lost;
+	ctx->wu.peer_lost_arg = ctx;
 	rc = pc_wireup_init(&ctx->wu, &ctx->cfg.oob, ctx->cfg.timeout_ms);
 	if (rc) {
 		pc_ctx_free(ctx);
@@ -136,6 +169,7 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 	/* Publish the address even on failure, so every process learns that one
 	 * failed instead of hanging in the fence. */
 	addr_blob_t mine = {0};
+	pc_liveness_self(&mine.proc);
 	char why[256] = "";
 	if (local == 0) {
 		size_t len = ADDR_MAX;
@@ -173,13 +207,16 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 		}
 	}
 	/* Addresses are fixed-size per provider; insert with the common length. */
-	char *addrs = malloc((size_t)ctx->size * ADDR_MAX);
+	ctx->procs = calloc((size_t)ctx->size, sizeof(*ctx->procs));
+	char *addrs = ctx->procs ? malloc((size_t)ctx->size * ADDR_MAX) : NULL;
 	if (!addrs) {
 		rc = pc_error(PCOLL_ERR_NOMEM, "pcoll_init: out of memory");
 		goto fail;
 	}
-	for (int r = 0; r < ctx->size; r++)
+	for (int r = 0; r < ctx->size; r++) {
 		memcpy(addrs + (size_t)r * ADDR_MAX, all[r].addr, ADDR_MAX);
+		ctx->procs[r] = all[r].proc;
+	}
 	rc = pc_tp_set_peers(ctx->tp, addrs, ADDR_MAX, ctx->size);
 	free(addrs);
 	free(all);

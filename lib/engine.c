@@ -310,10 +310,12 @@ static void sleep_us(unsigned us)
  * then yielding it to other processes on the node until SPIN_NS. */
 #define HOT_NS	5000ULL
 #define SPIN_NS 50000ULL
+/* How often a quiet blocked caller looks whether a same-node peer is gone. */
+#define LIVENESS_NS 200000000ULL
 
 int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *))
 {
-	uint64_t t0 = pc_now_ns(), last = t0;
+	uint64_t t0 = pc_now_ns(), last = t0, last_live = t0;
 	unsigned idle = 0;
 	int rc = 0, slack = -1;
 	pthread_mutex_lock(&ctx->lock);
@@ -333,6 +335,13 @@ int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *
 			last = now;
 			idle = 0;
 			continue;
+		}
+		/* Quiet for a while: is a peer on this node gone? Cheap (a read
+		 * of /proc per peer), so every LIVENESS_NS while quiet. */
+		if (now - last > LIVENESS_NS && now - last_live > LIVENESS_NS) {
+			last_live = now;
+			if (pc_ctx_check_peers(ctx))
+				continue; /* reported at the top of the loop */
 		}
 		if (ctx->cfg.timeout_ms >= 0 &&
 		    now - last > (uint64_t)ctx->cfg.timeout_ms * 1000000ULL) {

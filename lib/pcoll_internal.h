@@ -18,6 +18,7 @@
 
 #ifndef PCOLL_NO_CTX
 #include "exec.h"
+#include "liveness.h"
 #include "round.h"
 #include "schedule.h"
 #include "topo.h"
@@ -47,7 +48,8 @@ struct pcoll_ctx {
 	int callers;		 /* user threads driving progress in a blocking call (under lock) */
 	uint64_t caller_exit_ns; /* when the last one returned */
 	int finalized;
-	int error; /* sticky fabric error, reported by the next call */
+	int error; /* sticky fabric or peer error, reported by the next call */
+	pc_proc_id_t *procs; /* [size]: who each rank is, for same-node liveness */
 	char errmsg[256];
 	pcoll_coll_t **colls; /* by collective id */
 	uint32_t ncolls_cap;
@@ -134,6 +136,8 @@ uint64_t pc_coll_ready_rounds(const pcoll_coll_t *c);
 
 /* ctx.c */
 void pc_ctx_free(pcoll_ctx_t *ctx);
+/* Under lock: set ctx->error if a same-node peer is gone; returns it. */
+int pc_ctx_check_peers(pcoll_ctx_t *ctx);
 
 /* coll.c */
 void pc_coll_release_fabric(pcoll_coll_t *c);

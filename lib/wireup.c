@@ -78,7 +78,12 @@ static int multi_process_env(char *msg, size_t len)
 
 int pc_wireup_init(pc_wireup_t *w, const pcoll_oob_t *oob, int timeout_ms)
 {
+	/* The context says whom to tell of a lost peer before the wireup starts. */
+	void (*lost)(void *, int, const char *) = w->peer_lost;
+	void *lost_arg = w->peer_lost_arg;
 	memset(w, 0, sizeof(*w));
+	w->peer_lost = lost;
+	w->peer_lost_arg = lost_arg;
 	const char *force = getenv("PCOLL_WIREUP");
 	if (force && *force && strcmp(force, "auto") && strcmp(force, "pmix") &&
 	    strcmp(force, "singleton"))

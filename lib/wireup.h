@@ -28,6 +28,10 @@ struct pc_wireup {
 	unsigned seq;  /* PMIx keys are unique per allgather: the calls are collective */
 	char nspace[256];
 	pcoll_oob_t oob;
+	/* Told when the wireup learns that a process is gone (PMIx events);
+	 * called from the wireup's own thread. */
+	void (*peer_lost)(void *arg, int rank, const char *why);
+	void *peer_lost_arg;
 };
 
 /* Choose and start the wireup: cfg.oob when its allgather is set, else PMIx

@@ -27,6 +27,29 @@ int pc_wireup_pmix_present(void)
 	       getenv("PMIX_SERVER_URI2") || getenv("PMIX_SERVER_URI21");
 }
 
+#include <stdatomic.h>
+
+static _Atomic(pc_wireup_t *) events_to; /* PMIx handlers are process-wide */
+
+/* A process of the job terminated or aborted: tell the context at once, so
+ * that blocked calls fail within milliseconds instead of at the timeout. */
+static void on_proc_event(size_t id, pmix_status_t status, const pmix_proc_t *source,
+			  pmix_info_t info[], size_t ninfo, pmix_info_t results[], size_t nresults,
+			  pmix_event_notification_cbfunc_fn_t cbfunc, void *cbdata)
+{
+	(void)id, (void)results, (void)nresults;
+	long rank = source ? (long)source->rank : -1;
+	for (size_t i = 0; i < ninfo; i++)
+		if (PMIX_CHECK_KEY(&info[i], PMIX_EVENT_AFFECTED_PROC) &&
+		    info[i].value.type == PMIX_PROC && info[i].value.data.proc)
+			rank = (long)info[i].value.data.proc->rank;
+	pc_wireup_t *w = events_to;
+	if (w && w->peer_lost && rank >= 0 && rank < w->size && rank != w->rank)
+		w->peer_lost(w->peer_lost_arg, (int)rank, PMIx_Error_string(status));
+	if (cbfunc)
+		cbfunc(PMIX_EVENT_ACTION_COMPLETE, NULL, 0, NULL, NULL, cbdata);
+}
+
 int pc_wireup_pmix_init(pc_wireup_t *w, int timeout_ms)
 {
 	/* Fences follow the no-progress timeout (whole seconds: PMIx counts in
@@ -51,6 +74,17 @@ int pc_wireup_pmix_init(pc_wireup_t *w, int timeout_ms)
 	}
 	w->size = (int)val->data.uint32;
 	PMIX_VALUE_RELEASE(val);
+	events_to = w;
+	pmix_status_t codes[] = {PMIX_PROC_TERMINATED, PMIX_ERR_PROC_ABORTED,
+				 PMIX_ERR_PROC_TERM_WO_SYNC, PMIX_EVENT_PROC_TERMINATED,
+				 PMIX_ERR_PROC_ABORTING};
+	/* Without events the timeout still reports a dead process: not fatal. */
+	/* Open MPI 4.1's server drops these events (it logs BAD-PARAM when a
+	 * process dies), SLURM's and PRRTE's deliver them; without them the
+	 * same-node liveness check, fabric errors and the timeout still report
+	 * a dead process, so a failed registration is not fatal. */
+	PMIx_Register_event_handler(codes, sizeof(codes) / sizeof(codes[0]), NULL, 0, on_proc_event,
+				    NULL, NULL);
 	return 0;
 }
 
@@ -124,5 +158,6 @@ static int pmix_barrier(pc_wireup_t *w)
 static void pmix_fini(pc_wireup_t *w)
 {
 	(void)w;
+	events_to = NULL;
 	PMIx_Finalize(NULL, 0);
 }

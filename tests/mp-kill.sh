@@ -1,0 +1,48 @@
+#!/bin/bash
+# Peer death: one process killed with SIGKILL under a launcher that keeps the
+# job alive (Open MPI's mpirun with orte_enable_recovery); every survivor must
+# get PCOLL_ERR_PEER naming the dead job rank within 2 s and tear down within
+# 1 s (tests/mp_kill.c asserts both), on shm and tcp, in sync and solo.
+. "$(dirname "$0")/mp_lib.sh"
+case "$("$RUN" -n 1 --dry-run -- true 2>/dev/null)" in
+*mpirun* | *mpiexec*) ;;
+*)
+	echo "SKIP: the kill test needs Open MPI's mpirun (keeps the job alive with orte_enable_recovery)"
+	exit 77
+	;;
+esac
+keep=(--launcher-arg=--mca --launcher-arg=orte_enable_recovery --launcher-arg=1
+	--launcher-arg=--mca --launcher-arg=orte_abort_on_non_zero_status --launcher-arg=0)
+# The run fails as a whole (a process died); what counts is every survivor's line.
+kill_launch() { # NAME NP VICTIM ENV... -- args
+	local name=$1 np=$2 victim=$3
+	shift 3
+	local envs=()
+	while [ "$1" != "--" ]; do
+		envs+=("$1")
+		shift
+	done
+	shift
+	local log t0=$SECONDS
+	log=$(mktemp)
+	env PCOLL_TIMEOUT_MS=30000 "${envs[@]}" "$RUN" -n "$np" --timeout "$MP_TIMEOUT" "${keep[@]}" \
+		-- "$top_builddir/tests/mp_kill" -r "$victim" "$@" >"$log" 2>&1
+	local nok
+	nok=$(grep -c "^ok   rank .*naming job rank $victim " "$log")
+	if [ "$nok" -eq $((np - 1)) ] && ! grep -q 'FAIL' "$log"; then
+		npass=$((npass + 1))
+		echo "PASS: $name ($((SECONDS - t0)) s)"
+		grep '^ok' "$log" | sed 's/^/      /'
+	else
+		nfail=$((nfail + 1))
+		failed="$failed
+  $name"
+		echo "FAIL: $name: $nok of $((np - 1)) survivors reported PCOLL_ERR_PEER in time"
+		grep -v 'PMIX ERROR' "$log" | sed 's/^/      /' | head -30
+	fi
+	rm -f "$log"
+}
+kill_launch "kill -9 rank 2 of 4, shm, sync" 4 2 FI_PROVIDER=shm -- -k 20
+kill_launch "kill -9 rank 1 of 4, tcp, solo" 4 1 FI_PROVIDER=tcp -- -k 20 -m solo
+kill_launch "kill -9 rank 0 of 3, shm, majority" 3 0 FI_PROVIDER=shm -- -k 15 -m majority
+finish
