@@ -323,6 +323,16 @@ int pcoll_test(pcoll_coll_t *coll);
 int pcoll_next_round(pcoll_coll_t *coll, pcoll_round_t *round);
 
 /**
+ * As pcoll_next_round, but copies the round's count elements into `out`
+ * (caller memory, count elements of the collective's datatype) and sets
+ * round->data = out, so the data stays valid as long as the caller keeps
+ * `out` -- one copy, for callers that keep rounds or hand them to another
+ * runtime. Returns 1, 0 when there is no round (out untouched), or an error;
+ * PCOLL_ERR_INVAL when out or round is NULL.
+ */
+int pcoll_next_round_into(pcoll_coll_t *coll, void *out, pcoll_round_t *round);
+
+/**
  * The meeting point: this process has nothing newer to contribute. Blocks
  * until every process has flushed and a final synchronous round has emptied
  * every pending accumulator. Rounds completed meanwhile (including the final

@@ -392,7 +392,7 @@ static int sticky(pcoll_coll_t *c)
 	if (c->error)
 		return pc_error(c->error, "rank %d: collective failed: %s", c->rank, c->errmsg);
 	if (c->ctx->error)
-		return pc_error(c->ctx->error, "rank %d: fabric failed: %s", c->rank,
+		return pc_error(c->ctx->error, "rank %d: context failed: %s", c->rank,
 				c->ctx->errmsg);
 	return 0;
 }
@@ -513,13 +513,16 @@ int pcoll_step(pcoll_coll_t *c, const void *g)
 	return rc;
 }
 
-int pcoll_next_round(pcoll_coll_t *c, pcoll_round_t *round)
+/* Both ways of taking a round. With out, the data is copied while the lock
+ * holds the buffer, and the buffer is released at once: the caller keeps its
+ * copy, so nothing needs to outlive this call. */
+static int take_round(pcoll_coll_t *c, pcoll_round_t *round, void *out, const char *fn)
 {
-	int rc = enter(c, "pcoll_next_round");
+	int rc = enter(c, fn);
 	if (rc)
 		return rc;
 	if (!round)
-		return pc_error(PCOLL_ERR_INVAL, "pcoll_next_round: round is NULL");
+		return pc_error(PCOLL_ERR_INVAL, "%s: round is NULL", fn);
 	pthread_mutex_lock(&c->ctx->lock);
 	release_given(c);
 	if (c->rs.version == give_limit(c)) {
@@ -553,8 +556,27 @@ int pcoll_next_round(pcoll_coll_t *c, pcoll_round_t *round)
 	rc = h->round == r ? 1
 			   : pc_error(PCOLL_ERR_INTERNAL, "round buffer holds %llu, expected %llu",
 				      (unsigned long long)h->round, (unsigned long long)r);
+	if (out) {
+		memcpy(out, round->data, c->nbytes);
+		round->data = out;
+		release_given(c);
+	}
 	pthread_mutex_unlock(&c->ctx->lock);
 	return rc;
+}
+
+int pcoll_next_round(pcoll_coll_t *c, pcoll_round_t *round)
+{
+	return take_round(c, round, NULL, "pcoll_next_round");
+}
+
+int pcoll_next_round_into(pcoll_coll_t *c, void *out, pcoll_round_t *round)
+{
+	if (!out) {
+		pc_error_clear();
+		return pc_error(PCOLL_ERR_INVAL, "pcoll_next_round_into: out is NULL");
+	}
+	return take_round(c, round, out, "pcoll_next_round_into");
 }
 
 int pcoll_flush_post(pcoll_coll_t *c)

@@ -23,6 +23,9 @@ done
 # The other schedule for even P, and staleness 0 and 5.
 launch "invariants P=4 shm/cntr rsag S=5" 4 FI_PROVIDER=shm PCOLL_NOTIFY=cntr -- "$BIN" -c 8192 -S 5
 launch "invariants P=6 tcp/cqdata rd S=0" 6 FI_PROVIDER=tcp -- "$BIN" -c 100 -S 0 -m solo,majority,quorum
+# Rounds taken with pcoll_next_round_into into kept caller buffers.
+launch "invariants P=3 shm into" 3 FI_PROVIDER=shm -- "$BIN" -c 4096 -n 12 --into
+launch "invariants P=4 tcp into int32" 4 FI_PROVIDER=tcp -- "$BIN" -t int32 -c 1000 -n 12 --into
 # Every datatype (exact integer-valued data), both schedules.
 for t in float32 float16 bfloat16 int32 int64; do
 	launch "invariants P=3 shm $t" 3 FI_PROVIDER=shm -- "$BIN" -t "$t" -c 9000 -n 12

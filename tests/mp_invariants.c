@@ -8,6 +8,9 @@
  *  4. progress: in solo/quorum the fast processes do not wait for a
  *     transient straggler (and in sync they do, which shows the check bites);
  *  5. equivalence: sync rounds equal a reference allreduce round by round.
+ * With --into the rounds are taken with pcoll_next_round_into into buffers
+ * the test keeps, and every kept round is checked again after the flush:
+ * caller memory must keep its data, unlike pcoll_next_round's pointer.
  * Launch under a PMIx launcher with any P; every failure exits non-zero.
  */
 #include <getopt.h>
@@ -26,6 +29,7 @@ static int nsteps = 24;
 static size_t count = 1000;
 static pcoll_datatype_t dt = PCOLL_FLOAT64;
 static int S_opt = 2;
+static int into;
 static pcoll_ctx_t *ctx;
 
 static int steps_of(int p)
@@ -129,14 +133,69 @@ typedef struct {
 	int last_final;
 	double *total;
 	int mode, S;
+	/* --into: every round's buffer and the hash of its data when taken */
+	void **kept;
+	uint64_t *kept_hash;
+	size_t nkept, cap;
 } tally_t;
+
+/* The next round into a fresh buffer that the tally keeps. */
+static int next_into(pcoll_coll_t *c, tally_t *t, pcoll_round_t *r)
+{
+	size_t bytes = count * pcoll_datatype_size(dt);
+	if (t->nkept == t->cap) {
+		t->cap = t->cap ? 2 * t->cap : 64;
+		t->kept = realloc(t->kept, t->cap * sizeof(*t->kept));
+		t->kept_hash = realloc(t->kept_hash, t->cap * sizeof(*t->kept_hash));
+		MP_EXPECT(t->kept && t->kept_hash, "out of memory");
+	}
+	unsigned char *out = malloc(bytes);
+	MP_EXPECT(out, "out of memory");
+	memset(out, 0xa5, bytes);
+	int rc = pcoll_next_round_into(c, out, r);
+	if (rc != 1) {
+		/* no round: out stays untouched */
+		MP_EXPECT(rc < 0 || (out[0] == 0xa5 && out[bytes - 1] == 0xa5),
+			  "pcoll_next_round_into wrote into out without a round");
+		free(out);
+		return rc;
+	}
+	MP_EXPECT(r->data == out, "round %llu: data %p is not the caller's buffer %p",
+		  (unsigned long long)r->index, r->data, (void *)out);
+	t->kept[t->nkept] = out;
+	t->kept_hash[t->nkept++] = fnv(0xcbf29ce484222325ULL, out, bytes);
+	return 1;
+}
+
+/* --into: the kept rounds still hold their data after every later call. */
+static void check_kept(tally_t *t)
+{
+	size_t bytes = count * pcoll_datatype_size(dt);
+	MP_EXPECT(t->nkept == t->nrounds, "%s: %zu rounds kept, %llu taken",
+		  pcoll_mode_name(t->mode), t->nkept, (unsigned long long)t->nrounds);
+	double *sum = calloc(count, sizeof(double));
+	for (size_t i = 0; i < t->nkept; i++) {
+		MP_EXPECT(fnv(0xcbf29ce484222325ULL, t->kept[i], bytes) == t->kept_hash[i],
+			  "%s: kept round %zu changed after it was taken", pcoll_mode_name(t->mode),
+			  i + 1);
+		for (size_t e = 0; e < count; e++)
+			sum[e] += get_elem(t->kept[i], e);
+		free(t->kept[i]);
+	}
+	for (size_t e = 0; e < count; e++)
+		MP_EXPECT(sum[e] == t->total[e], "%s: kept rounds sum to %g at %zu, taken %g",
+			  pcoll_mode_name(t->mode), sum[e], e, t->total[e]);
+	free(sum);
+	free(t->kept);
+	free(t->kept_hash);
+}
 
 static void take_rounds(pcoll_coll_t *c, tally_t *t)
 {
 	pcoll_round_t r;
 	int rc;
 	size_t es = pcoll_datatype_size(dt);
-	while ((rc = pcoll_next_round(c, &r)) == 1) {
+	while ((rc = into ? next_into(c, t, &r) : pcoll_next_round(c, &r)) == 1) {
 		MP_EXPECT(r.index == t->last_index + 1, "%s: round %llu after %llu",
 			  pcoll_mode_name(t->mode), (unsigned long long)r.index,
 			  (unsigned long long)t->last_index);
@@ -298,12 +357,14 @@ static void run_invariants(int mode)
 	}
 	check_agreement(&t);
 	MP_OK(pcoll_destroy(c));
+	if (into)
+		check_kept(&t);
 	if (me == 0)
-		printf("ok   invariants %-8s P=%d %s count=%zu S=%d: %llu rounds, %llu short, "
+		printf("ok   invariants %-8s P=%d %s count=%zu S=%d%s: %llu rounds, %llu short, "
 		       "max staleness %lld\n",
 		       pcoll_mode_name(mode), P, pcoll_datatype_name(dt), count, t.S,
-		       (unsigned long long)t.nrounds, (unsigned long long)t.short_rounds,
-		       (long long)t.max_staleness);
+		       into ? " into" : "", (unsigned long long)t.nrounds,
+		       (unsigned long long)t.short_rounds, (long long)t.max_staleness);
 	free(g);
 	free(t.total);
 }
@@ -375,8 +436,9 @@ int main(int argc, char **argv)
 {
 	const char *modes = "sync,solo,majority,quorum";
 	int eager = 0, opt;
-	static const struct option lo[] = {{"eager", no_argument, 0, 'e'}, {0, 0, 0, 0}};
-	while ((opt = getopt_long(argc, argv, "m:n:c:t:S:s:e", lo, NULL)) != -1) {
+	static const struct option lo[] = {
+	    {"eager", no_argument, 0, 'e'}, {"into", no_argument, 0, 'i'}, {0, 0, 0, 0}};
+	while ((opt = getopt_long(argc, argv, "m:n:c:t:S:s:ei", lo, NULL)) != -1) {
 		switch (opt) {
 		case 'm':
 			modes = optarg;
@@ -401,10 +463,13 @@ int main(int argc, char **argv)
 		case 'e':
 			eager = 1;
 			break;
+		case 'i':
+			into = 1;
+			break;
 		default:
 			fprintf(stderr,
 				"usage: %s [-m modes] [-n steps] [-c count] [-t dtype] "
-				"[-S staleness] [-s seed] [--eager]\n",
+				"[-S staleness] [-s seed] [--eager] [--into]\n",
 				argv[0]);
 			return 2;
 		}
