@@ -199,6 +199,15 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **ctx);
  */
 int pcoll_finalize(pcoll_ctx_t *ctx);
 
+/**
+ * Local teardown for a process that wants to exit at once (after an error,
+ * or on a signal): not collective, waits for no peer. Stops the progress
+ * thread, closes the endpoint and frees the context as pcoll_finalize does;
+ * collectives still open are invalidated (pcoll_destroy only frees them).
+ * The peers see this process as gone (PCOLL_ERR_PEER or the timeout).
+ */
+int pcoll_abort(pcoll_ctx_t *ctx);
+
 /** This process's rank in [0, size), or PCOLL_ERR_INVAL for NULL. */
 int pcoll_rank(const pcoll_ctx_t *ctx);
 

@@ -668,7 +668,9 @@ int pcoll_destroy(pcoll_coll_t *c)
 		int trc = pc_engine_wait(ctx, c, tx_idle);
 		if (!rc)
 			rc = trc;
-		int brc = pc_wireup_barrier(&ctx->wu);
+		/* After a failure there is no one to meet: a fence with a dead
+		 * peer lasts until the fence timeout. The others fail too. */
+		int brc = (c->error || ctx->error) ? 0 : pc_wireup_barrier(&ctx->wu);
 		if (!rc)
 			rc = brc;
 		pthread_mutex_lock(&ctx->lock);

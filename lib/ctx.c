@@ -247,8 +247,13 @@ int pcoll_finalize(pcoll_ctx_t *ctx)
 	if (ctx->finalized)
 		return pc_error(PCOLL_ERR_STATE, "pcoll_finalize: already finalized");
 	pc_engine_stop_thread(ctx);
-	/* Everyone stops writing before anyone closes its endpoint. */
-	int rc = pc_wireup_barrier(&ctx->wu);
+	/* Everyone stops writing before anyone closes its endpoint -- unless
+	 * the context has failed (a peer gone, or pcoll_abort): then nobody is
+	 * to be met, and waiting would only last until the fence timeout. */
+	pthread_mutex_lock(&ctx->lock);
+	int failed = ctx->error;
+	pthread_mutex_unlock(&ctx->lock);
+	int rc = failed ? 0 : pc_wireup_barrier(&ctx->wu);
 	pthread_mutex_lock(&ctx->lock);
 	for (uint32_t i = 0; i < ctx->ncolls_cap; i++) {
 		pcoll_coll_t *c = ctx->colls[i];
@@ -273,6 +278,23 @@ int pcoll_finalize(pcoll_ctx_t *ctx)
 	if (live == 0)
 		pc_ctx_free(ctx);
 	return rc;
+}
+
+int pcoll_abort(pcoll_ctx_t *ctx)
+{
+	pc_error_clear();
+	if (!ctx)
+		return pc_error(PCOLL_ERR_INVAL, "pcoll_abort: ctx is NULL");
+	if (ctx->finalized)
+		return pc_error(PCOLL_ERR_STATE, "pcoll_abort: already finalized");
+	pthread_mutex_lock(&ctx->lock);
+	if (!ctx->error) {
+		ctx->error = PCOLL_ERR_STATE;
+		snprintf(ctx->errmsg, sizeof(ctx->errmsg), "job rank %d aborted its context",
+			 ctx->rank);
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	return pcoll_finalize(ctx);
 }
 
 int pcoll_rank(const pcoll_ctx_t *ctx)

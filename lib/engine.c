@@ -289,6 +289,10 @@ int pc_engine_progress(pcoll_ctx_t *ctx)
 		}
 		return ev;
 	}
+	/* Fail together: once a peer is gone no collective of the context moves
+	 * again here, so no peer can complete rounds on this process's behalf. */
+	if (ctx->error)
+		return ev;
 	for (uint32_t i = 0; i < ctx->ncolls_cap; i++)
 		if (ctx->colls[i])
 			ev += pc_engine_coll(ctx->colls[i]);
@@ -313,14 +317,44 @@ static void sleep_us(unsigned us)
 /* How often a quiet blocked caller looks whether a same-node peer is gone. */
 #define LIVENESS_NS 200000000ULL
 
+/*
+ * The timeout rule, seen from the other side: a process that itself did not
+ * run for longer than the timeout (SIGSTOP, a frozen VM) must assume that its
+ * peers have given up on it, and fail before it completes another round --
+ * else, once resumed, it could finish rounds its peers never will. prev and
+ * now are successive wake-ups of one loop that never sleeps longer than the
+ * idle backoff (4x idle_sleep_max_us) or 100 ms.
+ */
+static int self_stalled(pcoll_ctx_t *ctx, uint64_t prev, uint64_t now)
+{
+	if (ctx->error || ctx->cfg.timeout_ms < 0)
+		return ctx->error;
+	uint64_t lim = (uint64_t)ctx->cfg.timeout_ms * 1000000ULL +
+		       4ULL * ctx->cfg.idle_sleep_max_us * 1000ULL + 100000000ULL;
+	if (now - prev <= lim)
+		return 0;
+	ctx->error = PCOLL_ERR_TIMEOUT;
+	snprintf(ctx->errmsg, sizeof(ctx->errmsg),
+		 "job rank %d did not run for %.1f s, longer than the timeout (%d ms): its peers "
+		 "have given up on it",
+		 ctx->rank, (double)(now - prev) * 1e-9, ctx->cfg.timeout_ms);
+	return ctx->error;
+}
+
 int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *))
 {
-	uint64_t t0 = pc_now_ns(), last = t0, last_live = t0;
+	uint64_t t0 = pc_now_ns(), last = t0, last_live = t0, woke = t0;
 	unsigned idle = 0;
 	int rc = 0, slack = -1;
 	pthread_mutex_lock(&ctx->lock);
 	ctx->callers++;
 	for (;;) {
+		uint64_t prev = woke;
+		woke = pc_now_ns();
+		if (self_stalled(ctx, prev, woke)) {
+			rc = pc_error(ctx->error, "rank %d: %s", ctx->rank, ctx->errmsg);
+			break;
+		}
 		int ev = pc_engine_progress(ctx);
 		if (done(c))
 			break;
@@ -358,6 +392,10 @@ int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *
 				      (unsigned long long)c->rs.triggered,
 				      (long long)c->rs.last_arrival, op ? c->ex.pc : 0,
 				      op ? op->kind : -1, op ? op->flag : 0, op ? op->peer : -1);
+			/* Sticky: the progress thread must not go on taking part in
+			 * rounds for a caller that has given up, or a stalled peer,
+			 * once resumed, would run on alone with it (split brain). */
+			fail(c, rc);
 			break;
 		}
 		/* Spin for up to SPIN_NS since the last event (the answer is
@@ -414,7 +452,11 @@ static void *progress_main(void *arg)
 	pthread_mutex_lock(&ctx->lock);
 	snprintf(ctx->progress_cpuset, sizeof(ctx->progress_cpuset), "%s", where);
 	unsigned idle = 0, maxs = ctx->cfg.idle_sleep_max_us;
+	uint64_t woke = pc_now_ns();
 	while (!atomic_load(&ctx->stop)) {
+		uint64_t prev = woke;
+		woke = pc_now_ns();
+		self_stalled(ctx, prev, woke); /* then the engine moves nothing */
 		/* A caller blocked in step drives progress itself: stay out of its
 		 * way, and for a moment after it returns too -- it is most likely
 		 * about to call again (or compute, when nothing is due for a while).

@@ -98,6 +98,14 @@ int main(void)
 	MP_EXPECT(out == 15.0f, "rounds summed to %g, expected 15", out);
 	MP_OK(pcoll_destroy(c));
 	MP_OK(pcoll_finalize(ctx));
+
+	/* pcoll_abort: local teardown; open collectives are invalidated. */
+	MP_OK(pcoll_init(NULL, &ctx));
+	MP_OK(pcoll_allreduce_create(ctx, 16, PCOLL_FLOAT32, NULL, &c));
+	MP_OK(pcoll_abort(ctx));
+	rc = pcoll_step(c, g);
+	MP_EXPECT(rc == PCOLL_ERR_FINALIZED, "step after abort: %d (%s)", rc, pcoll_last_error());
+	pcoll_destroy(c);
 	printf("ok   api: version %d.%d.%d, struct sizes, oob (%d allgathers)\n", ma, mi, pa,
 	       calls);
 	return 0;

@@ -45,4 +45,37 @@ kill_launch() { # NAME NP VICTIM ENV... -- args
 kill_launch "kill -9 rank 2 of 4, shm, sync" 4 2 FI_PROVIDER=shm -- -k 20
 kill_launch "kill -9 rank 1 of 4, tcp, solo" 4 1 FI_PROVIDER=tcp -- -k 20 -m solo
 kill_launch "kill -9 rank 0 of 3, shm, majority" 3 0 FI_PROVIDER=shm -- -k 15 -m majority
+
+# SIGSTOP past the timeout, then SIGCONT: the others fail with the timeout;
+# the stopped process must fail too on resuming, with no step completed alone.
+stop_launch() { # NAME NP VICTIM ENV... -- args
+	local name=$1 np=$2 victim=$3
+	shift 3
+	local envs=()
+	while [ "$1" != "--" ]; do
+		envs+=("$1")
+		shift
+	done
+	shift
+	local log t0=$SECONDS
+	log=$(mktemp)
+	env PCOLL_TIMEOUT_MS=1500 "${envs[@]}" "$RUN" -n "$np" --timeout "$MP_TIMEOUT" "${keep[@]}" \
+		-- "$top_builddir/tests/mp_kill" -r "$victim" -s 4 "$@" >"$log" 2>&1
+	local nok
+	nok=$(grep -c "^ok   rank .*stop: failed with .* 0 steps alone\|^ok   rank .*stop: failed with .* -1 steps alone" "$log")
+	if [ "$nok" -eq "$np" ] && ! grep -q 'FAIL' "$log"; then
+		npass=$((npass + 1))
+		echo "PASS: $name ($((SECONDS - t0)) s)"
+		grep '^#' "$log" | sed 's/^/      /'
+	else
+		nfail=$((nfail + 1))
+		failed="$failed
+  $name"
+		echo "FAIL: $name: $nok of $np processes failed without going on alone"
+		grep -v 'PMIX ERROR' "$log" | sed 's/^/      /' | head -30
+	fi
+	rm -f "$log"
+}
+stop_launch "SIGSTOP rank 1 of 3 for 4 s (timeout 1.5 s), shm, sync" 3 1 FI_PROVIDER=shm -- -k 20
+stop_launch "SIGSTOP rank 2 of 3 for 4 s (timeout 1.5 s), tcp, solo" 3 2 FI_PROVIDER=tcp -- -k 20 -m solo
 finish

@@ -3,7 +3,10 @@
  * collective; every survivor's blocked step must fail with PCOLL_ERR_PEER
  * naming job rank R within 2 s, and destroy and finalize must then return
  * within 1 s. Launch under a launcher that keeps the job alive.
- *   mp_kill -r R -k N [-m mode] [-d ms]
+ * With -s SEC rank R stops itself (SIGSTOP) for SEC seconds instead, longer
+ * than PCOLL_TIMEOUT_MS: the others fail, and the stopped one, once resumed,
+ * must fail at once too instead of going on alone.
+ *   mp_kill -r R -k N [-m mode] [-d ms] [-s SEC]
  */
 #include <getopt.h>
 #include <signal.h>
@@ -16,10 +19,12 @@
 int main(int argc, char **argv)
 {
 	int victim = 1, kill_step = 20, opt;
-	double delay_ms = 5;
+	double delay_ms = 5, stop_s = 0;
 	pcoll_mode_t mode = PCOLL_SYNC;
-	while ((opt = getopt(argc, argv, "r:k:m:d:")) != -1) {
-		if (opt == 'r')
+	while ((opt = getopt(argc, argv, "r:k:m:d:s:")) != -1) {
+		if (opt == 's')
+			stop_s = atof(optarg);
+		else if (opt == 'r')
 			victim = atoi(optarg);
 		else if (opt == 'k')
 			kill_step = atoi(optarg);
@@ -42,10 +47,20 @@ int main(int argc, char **argv)
 	float g[1024] = {1};
 	MP_OK(pcoll_allreduce_create(ctx, 1024, PCOLL_FLOAT32, &a, &c));
 	double last_ok = mp_now();
-	int rc = 0;
+	int rc = 0, after_stop = -1;
 	for (int s = 0; s < 100000; s++) {
-		if (me == victim && s == kill_step)
+		if (me == victim && s == kill_step && stop_s > 0) {
+			pid_t parent = getpid();
+			if (fork() == 0) { /* wakes the parent up after stop_s */
+				mp_sleep_ms(stop_s * 1e3);
+				kill(parent, SIGCONT);
+				_exit(0);
+			}
+			kill(parent, SIGSTOP);
+			after_stop = 0;
+		} else if (me == victim && s == kill_step) {
 			kill(getpid(), SIGKILL);
+		}
 		mp_sleep_ms(delay_ms);
 		rc = pcoll_step(c, g);
 		if (rc < 0)
@@ -56,6 +71,20 @@ int main(int argc, char **argv)
 		if (rc < 0)
 			break;
 		last_ok = mp_now();
+		if (after_stop >= 0)
+			after_stop++;
+	}
+	if (stop_s > 0) {
+		printf("# rank %d: %s (%s); %d steps succeeded after the stop\n", me,
+		       pcoll_strerror(rc), pcoll_last_error(), after_stop);
+		MP_EXPECT(rc < 0, "no error");
+		MP_EXPECT(after_stop <= 0, "rank %d went on alone for %d steps after its stop", me,
+			  after_stop);
+		pcoll_destroy(c);
+		pcoll_finalize(ctx);
+		printf("ok   rank %d: stop: failed with %s, %d steps alone\n", me,
+		       pcoll_strerror(rc), after_stop);
+		return 0;
 	}
 	double t_err = mp_now() - last_ok - delay_ms * 1e-3;
 	char want[32];

@@ -19,4 +19,5 @@ launch "valgrind invariants P=2 shm/cntr" 2 FI_PROVIDER=shm PCOLL_NOTIFY=cntr --
 launch "valgrind invariants P=2 tcp/cqdata" 2 FI_PROVIDER=tcp -- \
 	"${VG[@]}" "$top_builddir/tests/mp_invariants" -n 6 -c 300 -m majority,quorum
 launch "valgrind bad input P=2 shm" 2 FI_PROVIDER=shm -- "${VG[@]}" "$top_builddir/tests/mp_badinput"
+launch "valgrind api (oob, abort) P=1" 1 FI_PROVIDER=shm -- "${VG[@]}" "$top_builddir/tests/api"
 finish
