@@ -382,16 +382,23 @@ int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *
 			const pc_op_t *op = c->rs.in_round && c->ex.pc < c->sched.nops
 						? &c->sched.ops[c->ex.pc]
 						: NULL;
+			char who[96];
+			if (op)
+				snprintf(who, sizeof(who),
+					 "the round waits for data from job rank %d", op->peer);
+			else
+				snprintf(who, sizeof(who),
+					 "no round was triggered (peers not arrived)");
 			rc = pc_error(PCOLL_ERR_TIMEOUT,
-				      "rank %d: no progress from the peers for %d ms (round %llu, "
-				      "%s, triggered %llu, last arrival %lld, waiting in op %zu "
-				      "kind %d slot %u peer %d)",
-				      ctx->rank, ctx->cfg.timeout_ms,
+				      "rank %d: no progress from the peers for %d ms: %s (round "
+				      "%llu, %s, triggered %llu, last arrival %lld, op %zu kind %d "
+				      "slot %u)",
+				      ctx->rank, ctx->cfg.timeout_ms, who,
 				      (unsigned long long)(c->rs.completed + 1),
 				      c->rs.in_round ? "joined" : "not joined",
 				      (unsigned long long)c->rs.triggered,
 				      (long long)c->rs.last_arrival, op ? c->ex.pc : 0,
-				      op ? op->kind : -1, op ? op->flag : 0, op ? op->peer : -1);
+				      op ? op->kind : -1, op ? op->flag : 0);
 			/* Sticky: the progress thread must not go on taking part in
 			 * rounds for a caller that has given up, or a stalled peer,
 			 * once resumed, would run on alone with it (split brain). */
