@@ -2,7 +2,8 @@
 # Install what pcoll needs on Debian 12 / Ubuntu 22.04+: the build tools, the
 # libraries it links (libfabric, PMIx, hwloc), Check for the unit tests, a
 # PMIx launcher (Open MPI's mpirun, used only as a launcher), MPICH and Open
-# MPI development files for the peer benchmark, and gnuplot for the plots.
+# MPI development files for the peer benchmark, gnuplot for the plots, and
+# numpy and pytest for the Python binding and its tests.
 set -e
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -12,4 +13,5 @@ $SUDO apt-get install -y -q --no-install-recommends \
 	build-essential autoconf automake libtool pkg-config \
 	libfabric-dev libfabric-bin libpmix-dev libhwloc-dev hwloc check \
 	openmpi-bin libopenmpi-dev mpich libmpich-dev \
-	gnuplot-nox valgrind procps
+	gnuplot-nox valgrind procps \
+	python3-numpy python3-pytest
