@@ -70,8 +70,10 @@ int pc_sched_fold_out(pc_sched_builder_t *b, uint32_t res_slot)
 				.cnt = s->count,
 				.dst_off = 0};
 	op = pc_sched_push(b, PC_OP_WAIT);
-	if (op)
+	if (op) {
 		op->flag = res_slot;
+		op->peer = s->rank + 1; /* who writes it: named when a wait times out */
+	}
 	s->res_hdr_from_peer = 1;
 	return 0;
 }
@@ -80,8 +82,10 @@ int pc_sched_fold_out(pc_sched_builder_t *b, uint32_t res_slot)
 void pc_sched_fold_in(pc_sched_builder_t *b)
 {
 	pc_op_t *op = pc_sched_push(b, PC_OP_WAIT);
-	if (op)
+	if (op) {
 		op->flag = 0;
+		op->peer = b->s->rank - 1;
+	}
 	op = pc_sched_push(b, PC_OP_REDUCE);
 	if (op)
 		*op = (pc_op_t){.kind = PC_OP_REDUCE,

@@ -61,8 +61,10 @@ int pc_sched_build_rd(pc_sched_builder_t *b)
 					.cnt = n,
 					.dst_off = rx_off};
 		op = pc_sched_push(b, PC_OP_WAIT);
-		if (op)
+		if (op) {
 			op->flag = (uint32_t)k + 1;
+			op->peer = peer; /* pairwise: the partner writes it */
+		}
 		int dst = k == L - 1 ? PC_BUF_RES : other;
 		if (dst == other && dst != PC_BUF_RES && sent_from[dst]) {
 			/* `other` was the source of an earlier send. Sends complete in

@@ -86,8 +86,10 @@ int pc_sched_build_rsag(pc_sched_builder_t *b)
 					.cnt = slen,
 					.dst_off = rs_off[j]};
 		op = pc_sched_push(b, PC_OP_WAIT);
-		if (op)
+		if (op) {
 			op->flag = (uint32_t)j + 1;
+			op->peer = peer; /* pairwise: the partner writes it */
+		}
 		op = pc_sched_push(b, PC_OP_REDUCE);
 		if (op)
 			*op = (pc_op_t){.kind = PC_OP_REDUCE,
@@ -122,8 +124,10 @@ int pc_sched_build_rsag(pc_sched_builder_t *b)
 					.cnt = len,
 					.dst_off = PC_HDR_BYTES + st * ds};
 		op = pc_sched_push(b, PC_OP_WAIT);
-		if (op)
+		if (op) {
 			op->flag = (uint32_t)(L + 1 + j);
+			op->peer = peer;
+		}
 	}
 	if (rank < 2 * rem)
 		pc_sched_fold_result(b, fold_res_slot);

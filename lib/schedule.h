@@ -45,7 +45,7 @@ typedef struct pc_op {
 	uint8_t hdr;	 /* SEND: header goes first; REDUCE: merge the received header */
 	uint8_t src_buf; /* SEND: source buffer; REDUCE/COPY: buffer of operand a */
 	uint8_t dst_buf; /* SEND: region at the peer (RX or RES); REDUCE/COPY: dst */
-	int peer;	 /* SEND */
+	int peer;	 /* SEND: target; WAIT: the process that writes the flag */
 	uint32_t flag;	 /* SEND: flag slot at the peer; WAIT: local flag slot */
 	size_t off;	 /* elements: SEND source offset; REDUCE/COPY dst offset */
 	size_t a_off;	 /* elements: REDUCE/COPY operand a offset */
