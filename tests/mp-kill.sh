@@ -78,4 +78,25 @@ stop_launch() { # NAME NP VICTIM ENV... -- args
 }
 stop_launch "SIGSTOP rank 1 of 3 for 4 s (timeout 1.5 s), shm, sync" 3 1 FI_PROVIDER=shm -- -k 20
 stop_launch "SIGSTOP rank 2 of 3 for 4 s (timeout 1.5 s), tcp, solo" 3 2 FI_PROVIDER=tcp -- -k 20 -m solo
+
+# shm across nodes is refused at init on every process, with the reason.
+if unshare --pid --fork true 2>/dev/null; then
+	log=$(mktemp)
+	FI_PROVIDER=shm "$RUN" -n 2 --timeout 60 -- "$top_srcdir/tests/other-node.sh" \
+		"$top_builddir/tests/mp_invariants" -n 2 >"$log" 2>&1
+	n=$(grep -c 'provider shm reaches only processes on one node' "$log")
+	if [ "$n" -eq 2 ]; then
+		npass=$((npass + 1))
+		echo "PASS: shm across nodes refused at init on both ranks"
+	else
+		nfail=$((nfail + 1))
+		failed="$failed
+  shm across nodes"
+		echo "FAIL: shm across nodes: $n of 2 ranks refused it"
+		sed 's/^/      /' "$log" | head -20
+	fi
+	rm -f "$log"
+else
+	echo "skip: shm across nodes (unshare --pid needs root)"
+fi
 finish
