@@ -166,7 +166,8 @@ typedef struct pcoll_config {
 	 * binding, on an SMT sibling where there is one. */
 	int bind_progress_thread;
 	/** Longest sleep, in microseconds, of an idle progress thread on providers
-	 * without a blocking wait object (shm). 0: PCOLL_IDLE_SLEEP_US or 1000. */
+	 * without a blocking wait object (shm). 0: PCOLL_IDLE_SLEEP_US or 1000;
+	 * at most 1000000. */
 	unsigned idle_sleep_max_us;
 	/** Wireup by the host (see pcoll_oob_t); zeroed by pcoll_config_init. */
 	pcoll_oob_t oob;

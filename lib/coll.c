@@ -256,7 +256,13 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 			algo = PC_ALGO_RD;
 		else if (a && !strcmp(a, "rsag"))
 			algo = PC_ALGO_RSAG;
-		local = pc_sched_build(&c->sched, c->P, c->rank, count, c->dtsize, algo);
+		else if (a && *a && strcmp(a, "auto"))
+			/* Taken part in the exchange like a bad argument: with the
+			 * same environment every process fails with this. */
+			local = pc_error(PCOLL_ERR_INVAL,
+					 "PCOLL_ALGORITHM=%s: expected rd, rsag or auto", a);
+		if (!local)
+			local = pc_sched_build(&c->sched, c->P, c->rank, count, c->dtsize, algo);
 		if (!local)
 			local = layout(c);
 		if (!local)

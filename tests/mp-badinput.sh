@@ -10,4 +10,7 @@ launch "peer stops answering P=3 tcp" 3 FI_PROVIDER=tcp PCOLL_TIMEOUT_MS=1000 --
 launch "peer stops answering P=2 shm" 2 FI_PROVIDER=shm PCOLL_TIMEOUT_MS=1000 -- "$BIN" --timeout-case
 launch "unusable notification path, every rank P=2" 2 -- "$BIN" --init-case all
 launch "unusable notification path, one rank P=3" 3 -- "$BIN" --init-case one
+# Every PCOLL_* variable with bad values (the program sets them in turn; the
+# launcher forwards PCOLL_ALGORITHM, read at create): PCOLL_ERR_INVAL naming it.
+launch "bad PCOLL_* environment P=2" 2 FI_PROVIDER=shm PCOLL_ALGORITHM=xyz -- "$BIN" --env-cases
 finish

@@ -4,7 +4,8 @@
  * every rank, or on one rank only), processes that disagree, calls in the
  * wrong order, a collective of a finalized context, a peer that stops
  * answering (with --timeout-case), a notification path the provider cannot
- * honour (with --init-case). Each check prints what it got.
+ * honour (with --init-case), a bad PCOLL_* environment variable (with
+ * --env-cases). Each check prints what it got.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -265,8 +266,92 @@ static int init_case(const char *which)
 	return 0;
 }
 
+/* Bad PCOLL_* values: each is set here on every process in turn (the
+ * library reads them with getenv, as it reads what the launcher forwards)
+ * and pcoll_init must fail on every process with PCOLL_ERR_INVAL, leave no
+ * context and name the variable and the value. PCOLL_ALGORITHM is read at
+ * create: mp-badinput.sh sets it to a bad value through the launcher, and the
+ * create must fail the same way on every process. */
+static void expect_env_inval(int rc, const char *var, const char *val, const char *call)
+{
+	char want[128];
+	snprintf(want, sizeof(want), "%s=%s", var, val);
+	MP_EXPECT(rc == PCOLL_ERR_INVAL,
+		  "%s with %s returned %d (%s), expected PCOLL_ERR_INVAL; "
+		  "detail: %s",
+		  call, want, rc, pcoll_strerror(rc), pcoll_last_error());
+	MP_EXPECT(strstr(pcoll_last_error(), want), "%s with %s: the message does not name it: %s",
+		  call, want, pcoll_last_error());
+	if (mp_rank == 0)
+		printf("ok   %-30s -> %s: %s\n", want, pcoll_strerror(rc), pcoll_last_error());
+	nchecks++;
+}
+
+static int env_cases(void)
+{
+	const char *r = getenv("PMIX_RANK"); /* set by every PMIx launcher */
+	mp_rank = r ? atoi(r) : 0;
+	static const struct {
+		const char *var, *val;
+	} bad[] = {
+	    {"PCOLL_TIMEOUT_MS", "abc"},
+	    {"PCOLL_TIMEOUT_MS", "0"},
+	    {"PCOLL_TIMEOUT_MS", "-2"},
+	    {"PCOLL_TIMEOUT_MS", "100ms"},
+	    {"PCOLL_TIMEOUT_MS", "99999999999"},
+	    {"PCOLL_IDLE_SLEEP_US", "-5"},
+	    {"PCOLL_IDLE_SLEEP_US", "0"},
+	    {"PCOLL_IDLE_SLEEP_US", "1000001"},
+	    {"PCOLL_IDLE_SLEEP_US", "x"},
+	    {"PCOLL_PROGRESS_THREAD", "abc"},
+	    {"PCOLL_PROGRESS_THREAD", "2"},
+	    {"PCOLL_NOTIFY", "xyz"},
+	    {"PCOLL_WIREUP", "xyz"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv(bad[i].var, bad[i].val, 1);
+		ctx = (pcoll_ctx_t *)0x1;
+		int rc = pcoll_init(NULL, &ctx);
+		MP_EXPECT(ctx == NULL, "a failed pcoll_init left a context");
+		expect_env_inval(rc, bad[i].var, bad[i].val, "pcoll_init");
+		unsetenv(bad[i].var);
+	}
+	/* The edges of the ranges are accepted and in force. */
+	setenv("PCOLL_TIMEOUT_MS", "-1", 1);
+	setenv("PCOLL_IDLE_SLEEP_US", "1", 1);
+	setenv("PCOLL_PROGRESS_THREAD", "0", 1);
+	MP_OK(pcoll_init(NULL, &ctx));
+	pcoll_ctx_info_t info;
+	MP_OK(pcoll_ctx_query(ctx, &info));
+	MP_EXPECT(info.timeout_ms == -1 && info.idle_sleep_max_us == 1 && !info.progress_thread,
+		  "PCOLL_TIMEOUT_MS=-1 PCOLL_IDLE_SLEEP_US=1 PCOLL_PROGRESS_THREAD=0 gave "
+		  "timeout %d, idle sleep %u, progress thread %d",
+		  info.timeout_ms, info.idle_sleep_max_us, info.progress_thread);
+	const char *algo = getenv("PCOLL_ALGORITHM");
+	MP_EXPECT(algo && *algo, "mp-badinput.sh sets no PCOLL_ALGORITHM");
+	char val[64];
+	snprintf(val, sizeof(val), "%s", algo);
+	pcoll_coll_t *c = (pcoll_coll_t *)0x1;
+	int rc = pcoll_allreduce_create(ctx, 1024, PCOLL_FLOAT32, NULL, &c);
+	MP_EXPECT(c == NULL, "a failed create left a handle");
+	expect_env_inval(rc, "PCOLL_ALGORITHM", val, "pcoll_allreduce_create");
+	/* The context still works, with each valid name. */
+	static const char *good[] = {"rd", "rsag", "auto"};
+	for (int i = 0; i < 3; i++) {
+		setenv("PCOLL_ALGORITHM", good[i], 1);
+		MP_OK(pcoll_allreduce_create(ctx, 1024, PCOLL_FLOAT32, NULL, &c));
+		MP_OK(pcoll_destroy(c));
+	}
+	MP_OK(pcoll_finalize(ctx));
+	if (mp_rank == 0)
+		printf("%d environment checks passed on every process\n", nchecks);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "--env-cases"))
+		return env_cases();
 	if (argc > 2 && !strcmp(argv[1], "--init-case"))
 		return init_case(argv[2]);
 	int timeout_case = argc > 1 && !strcmp(argv[1], "--timeout-case");
