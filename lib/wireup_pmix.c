@@ -113,16 +113,32 @@ static int fence(pc_wireup_t *w, int collect)
 	return 0;
 }
 
+/*
+ * Keys are reused round robin: the PMIx datastore keeps every key it was
+ * given and looks keys up by scanning, so a fresh key per allgather (one per
+ * create and destroy) made each create slower than the last (quadratic
+ * churn). A value carries its allgather's sequence number, so a stale one
+ * left by an earlier allgather under the same key would be caught, never used.
+ */
+#define PMIX_KEYS 4
+
 static int pmix_allgather(pc_wireup_t *w, const void *mine, size_t len, void *all)
 {
 	char key[PMIX_MAX_KEYLEN + 1];
-	snprintf(key, sizeof(key), "pcoll.%u", w->seq++);
+	uint32_t seq = w->seq++;
+	snprintf(key, sizeof(key), "pcoll.%u", seq % PMIX_KEYS);
+	char *buf = malloc(sizeof(seq) + len);
+	if (!buf)
+		return pc_error(PCOLL_ERR_NOMEM, "PMIx allgather: out of memory");
+	memcpy(buf, &seq, sizeof(seq));
+	memcpy(buf + sizeof(seq), mine, len);
 	pmix_value_t v;
 	PMIX_VALUE_CONSTRUCT(&v);
 	v.type = PMIX_BYTE_OBJECT;
-	v.data.bo.bytes = (char *)mine;
-	v.data.bo.size = len;
+	v.data.bo.bytes = buf;
+	v.data.bo.size = sizeof(seq) + len;
 	pmix_status_t rc = PMIx_Put(PMIX_GLOBAL, key, &v);
+	free(buf);
 	if (rc != PMIX_SUCCESS)
 		return pc_error(PCOLL_ERR_PMIX, "PMIx_Put: %s", PMIx_Error_string(rc));
 	if ((rc = PMIx_Commit()) != PMIX_SUCCESS)
@@ -134,17 +150,29 @@ static int pmix_allgather(pc_wireup_t *w, const void *mine, size_t len, void *al
 		pmix_proc_t p;
 		PMIX_LOAD_PROCID(&p, myproc.nspace, (pmix_rank_t)r);
 		pmix_value_t *out = NULL;
-		rc = PMIx_Get(&p, key, NULL, 0, &out);
+		/* The client caches a peer's old value under a reused key. */
+		pmix_info_t refresh;
+		bool yes = true;
+		PMIX_INFO_CONSTRUCT(&refresh);
+		PMIX_INFO_LOAD(&refresh, PMIX_GET_REFRESH_CACHE, &yes, PMIX_BOOL);
+		rc = PMIx_Get(&p, key, r == w->rank ? NULL : &refresh, r == w->rank ? 0 : 1, &out);
+		PMIX_INFO_DESTRUCT(&refresh);
 		if (rc != PMIX_SUCCESS)
 			return pc_error(PCOLL_ERR_PMIX, "PMIx_Get(%s) from rank %d: %s", key, r,
 					PMIx_Error_string(rc));
-		if (out->type != PMIX_BYTE_OBJECT || out->data.bo.size != len) {
+		size_t got = out->type == PMIX_BYTE_OBJECT ? out->data.bo.size : 0;
+		uint32_t theirs = 0;
+		if (got == sizeof(seq) + len)
+			memcpy(&theirs, out->data.bo.bytes, sizeof(theirs));
+		if (got != sizeof(seq) + len || theirs != seq) {
 			PMIX_VALUE_RELEASE(out);
-			return pc_error(PCOLL_ERR_MISMATCH,
-					"rank %d published %zu bytes under %s, expected %zu", r,
-					out ? out->data.bo.size : 0, key, len);
+			return pc_error(
+			    got == sizeof(seq) + len ? PCOLL_ERR_INTERNAL : PCOLL_ERR_MISMATCH,
+			    "rank %d published %zu bytes of allgather %u under %s, expected "
+			    "%zu of allgather %u",
+			    r, got > sizeof(seq) ? got - sizeof(seq) : 0, theirs, key, len, seq);
 		}
-		memcpy((char *)all + (size_t)r * len, out->data.bo.bytes, len);
+		memcpy((char *)all + (size_t)r * len, out->data.bo.bytes + sizeof(seq), len);
 		PMIX_VALUE_RELEASE(out);
 	}
 	return 0;
