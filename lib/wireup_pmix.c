@@ -114,19 +114,17 @@ static int fence(pc_wireup_t *w, int collect)
 }
 
 /*
- * Keys are reused round robin: the PMIx datastore keeps every key it was
- * given and looks keys up by scanning, so a fresh key per allgather (one per
- * create and destroy) made each create slower than the last (quadratic
- * churn). A value carries its allgather's sequence number, so a stale one
- * left by an earlier allgather under the same key would be caught, never used.
+ * A fresh key per allgather: PMIx clients keep serving a peer's old value
+ * under a reused key (a ring of four keys read with PMIX_GET_REFRESH_CACHE
+ * passed at P = 2 and returned stale values at P = 3). The value carries its
+ * allgather's sequence number all the same, so a stale one is caught. The
+ * cost: the PMIx datastore grows by one key per create and destroy.
  */
-#define PMIX_KEYS 4
-
 static int pmix_allgather(pc_wireup_t *w, const void *mine, size_t len, void *all)
 {
 	char key[PMIX_MAX_KEYLEN + 1];
 	uint32_t seq = w->seq++;
-	snprintf(key, sizeof(key), "pcoll.%u", seq % PMIX_KEYS);
+	snprintf(key, sizeof(key), "pcoll.%u", seq);
 	char *buf = malloc(sizeof(seq) + len);
 	if (!buf)
 		return pc_error(PCOLL_ERR_NOMEM, "PMIx allgather: out of memory");
@@ -150,13 +148,7 @@ static int pmix_allgather(pc_wireup_t *w, const void *mine, size_t len, void *al
 		pmix_proc_t p;
 		PMIX_LOAD_PROCID(&p, myproc.nspace, (pmix_rank_t)r);
 		pmix_value_t *out = NULL;
-		/* The client caches a peer's old value under a reused key. */
-		pmix_info_t refresh;
-		bool yes = true;
-		PMIX_INFO_CONSTRUCT(&refresh);
-		PMIX_INFO_LOAD(&refresh, PMIX_GET_REFRESH_CACHE, &yes, PMIX_BOOL);
-		rc = PMIx_Get(&p, key, r == w->rank ? NULL : &refresh, r == w->rank ? 0 : 1, &out);
-		PMIX_INFO_DESTRUCT(&refresh);
+		rc = PMIx_Get(&p, key, NULL, 0, &out);
 		if (rc != PMIX_SUCCESS)
 			return pc_error(PCOLL_ERR_PMIX, "PMIx_Get(%s) from rank %d: %s", key, r,
 					PMIx_Error_string(rc));

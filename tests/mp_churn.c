@@ -1,0 +1,66 @@
+/*
+ * Create/step/flush/destroy churn: the cost of a cycle and the process's
+ * memory must stay flat (DESIGN: memory is bounded). 2000 cycles; the last
+ * quarter may not take more than 3x the second, and RSS may not grow by more
+ * than 1 MiB between cycle 500 and the end.
+ */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "mp_common.h"
+
+static long rss_kib(void)
+{
+	long pages = 0, res = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f) {
+		if (fscanf(f, "%ld %ld", &pages, &res) != 2)
+			res = 0;
+		fclose(f);
+	}
+	return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+int main(int argc, char **argv)
+{
+	int n = argc > 1 ? atoi(argv[1]) : 2000;
+	pcoll_ctx_t *ctx;
+	MP_OK(pcoll_init(NULL, &ctx));
+	mp_rank = pcoll_rank(ctx);
+	float g[256];
+	for (int i = 0; i < 256; i++)
+		g[i] = 1;
+	double q[4] = {0}, t0 = mp_now();
+	long rss500 = 0;
+	for (int i = 1; i <= n; i++) {
+		pcoll_attr_t a;
+		pcoll_attr_init(&a);
+		a.mode = (pcoll_mode_t)(i % 3);
+		pcoll_coll_t *c;
+		MP_OK(pcoll_allreduce_create(ctx, 256, PCOLL_FLOAT32, &a, &c));
+		MP_OK(pcoll_step(c, g));
+		pcoll_round_t r;
+		while (pcoll_next_round(c, &r) == 1)
+			;
+		MP_OK(pcoll_flush(c));
+		while (pcoll_next_round(c, &r) == 1)
+			;
+		MP_OK(pcoll_destroy(c));
+		if (i % (n / 4) == 0) {
+			q[i / (n / 4) - 1] = mp_now() - t0;
+			t0 = mp_now();
+		}
+		if (i == n / 4)
+			rss500 = rss_kib();
+	}
+	long rss_end = rss_kib();
+	if (mp_rank == 0)
+		printf(
+		    "ok   churn: %d cycles, quarters %.2f %.2f %.2f %.2f s, RSS %ld -> %ld KiB\n",
+		    n, q[0], q[1], q[2], q[3], rss500, rss_end);
+	MP_EXPECT(q[3] <= 3 * q[1] + 0.05, "the last quarter took %.2f s, the second %.2f s", q[3],
+		  q[1]);
+	MP_EXPECT(rss_end - rss500 <= 1024, "RSS grew from %ld to %ld KiB", rss500, rss_end);
+	MP_OK(pcoll_finalize(ctx));
+	return 0;
+}
