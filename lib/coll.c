@@ -170,6 +170,32 @@ static void retire_values(pcoll_ctx_t *ctx, pcoll_coll_t *c)
 	c->vmem = NULL;
 }
 
+/*
+ * Free the value regions retired before `upto` was the list head. Called
+ * after a completed wireup exchange (a create's allgather): every process
+ * had returned from the destroys that retired them before it entered the
+ * exchange, so no engine anywhere still writes into them. This keeps at most
+ * one generation retired, instead of every destroyed collective's region
+ * until finalize (which made create/destroy churn slower with every cycle).
+ */
+static void reap_retired(pcoll_ctx_t *ctx, pc_retired_t *upto)
+{
+	if (!upto)
+		return;
+	pc_retired_t **pp = &ctx->retired;
+	while (*pp && *pp != upto)
+		pp = &(*pp)->next;
+	pc_retired_t *t = *pp;
+	*pp = NULL;
+	while (t) {
+		pc_retired_t *n = t->next;
+		pc_tp_mr_dereg(t->mr);
+		free(t->mem);
+		free(t);
+		t = n;
+	}
+}
+
 void pc_coll_free(pcoll_coll_t *c)
 {
 	pc_coll_release_fabric(c);
@@ -279,11 +305,17 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 	mine.err = local;
 	if (local)
 		snprintf(why, sizeof(why), "%s", pcoll_last_error());
+	pc_retired_t *reapable = ctx->retired;
 	pthread_mutex_unlock(&ctx->lock);
 
 	create_blob_t *all = calloc((size_t)ctx->size, sizeof(*all));
 	int rc = all ? pc_wireup_allgather(&ctx->wu, &mine, sizeof(mine), all)
 		     : pc_error(PCOLL_ERR_NOMEM, "out of memory");
+	if (!rc) {
+		pthread_mutex_lock(&ctx->lock);
+		reap_retired(ctx, reapable);
+		pthread_mutex_unlock(&ctx->lock);
+	}
 	if (!rc && local)
 		rc = pc_error(local, "%s", why);
 	for (int r = 0; !rc && r < ctx->size; r++) {

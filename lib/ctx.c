@@ -27,10 +27,32 @@ void pcoll_config_init(pcoll_config_t *cfg)
 	cfg->idle_sleep_max_us = 0;
 }
 
-static int env_int(const char *name, int dflt)
+/* Upper bound of PCOLL_TIMEOUT_MS: about 23 days, and far enough below
+ * INT_MAX that rounding it up to seconds cannot overflow. */
+#define PC_ENV_TIMEOUT_MS_MAX	 2000000000L
+#define PC_ENV_IDLE_SLEEP_US_MAX 1000000L
+
+/* An integer PCOLL_* variable: 0 (and *val untouched) when it is unset or
+ * empty, 1 when the whole value is a decimal integer in [lo, hi], -1 when it
+ * is not (no atoi: "abc" or "5ms" is an error, not 0 or 5). strtol saturates
+ * out of range values at LONG_MIN/LONG_MAX, which the bounds then refuse. */
+static int env_int(const char *name, long lo, long hi, int *val)
 {
 	const char *v = getenv(name);
-	return v && *v ? atoi(v) : dflt;
+	if (!v || !*v)
+		return 0;
+	char *end;
+	long x = strtol(v, &end, 10);
+	if (end == v || *end || x < lo || x > hi)
+		return -1;
+	*val = (int)x;
+	return 1;
+}
+
+/* PCOLL_ERR_INVAL naming the variable, its value and what was expected. */
+static int env_error(const char *name, const char *expected)
+{
+	return pc_error(PCOLL_ERR_INVAL, "%s=%s: expected %s", name, getenv(name), expected);
 }
 
 static int resolve_config(pcoll_config_t *c, const pcoll_config_t *in)
@@ -58,16 +80,31 @@ static int resolve_config(pcoll_config_t *c, const pcoll_config_t *in)
 		return pc_error(PCOLL_ERR_INVAL, "config.notify %d is not a pcoll_notify_t",
 				(int)c->notify);
 	}
-	if (c->timeout_ms == 0)
-		c->timeout_ms = env_int("PCOLL_TIMEOUT_MS", 300000);
-	if (c->timeout_ms == 0)
-		c->timeout_ms = -1;
-	if (c->idle_sleep_max_us == 0)
-		c->idle_sleep_max_us = (unsigned)env_int("PCOLL_IDLE_SLEEP_US", 1000);
-	if (c->idle_sleep_max_us == 0)
-		c->idle_sleep_max_us = 1;
-	if (getenv("PCOLL_PROGRESS_THREAD"))
-		c->progress_thread = env_int("PCOLL_PROGRESS_THREAD", 1);
+	/* Every variable is checked where it is read: a bad value is an error,
+	 * never a silent default (atoi made "abc" and 0 "no timeout", and -5 us
+	 * an idle sleep of 71 minutes). */
+	if (c->timeout_ms == 0) {
+		int t = 300000;
+		if (env_int("PCOLL_TIMEOUT_MS", -1, PC_ENV_TIMEOUT_MS_MAX, &t) < 0 || t == 0)
+			return env_error("PCOLL_TIMEOUT_MS",
+					 "an integer number of milliseconds (1 to 2000000000, "
+					 "or -1 for no timeout)");
+		c->timeout_ms = t;
+	}
+	if (c->idle_sleep_max_us == 0) {
+		int us = 1000;
+		if (env_int("PCOLL_IDLE_SLEEP_US", 1, PC_ENV_IDLE_SLEEP_US_MAX, &us) < 0)
+			return env_error("PCOLL_IDLE_SLEEP_US",
+					 "an integer number of microseconds (1 to 1000000)");
+		c->idle_sleep_max_us = (unsigned)us;
+	} else if (c->idle_sleep_max_us > PC_ENV_IDLE_SLEEP_US_MAX) {
+		return pc_error(PCOLL_ERR_INVAL,
+				"config.idle_sleep_max_us %u: expected 1 to 1000000 "
+				"microseconds (0: PCOLL_IDLE_SLEEP_US or 1000)",
+				c->idle_sleep_max_us);
+	}
+	if (env_int("PCOLL_PROGRESS_THREAD", 0, 1, &c->progress_thread) < 0)
+		return env_error("PCOLL_PROGRESS_THREAD", "0 or 1");
 	return 0;
 }
 
@@ -83,6 +120,13 @@ static void ctx_peer_lost(void *arg, int rank, const char *why)
 			 rank, why);
 	}
 	pthread_mutex_unlock(&ctx->lock);
+}
+
+static int shm_provider(pc_tp_t *tp)
+{
+	pc_tp_info_t ti;
+	pc_tp_query(tp, &ti);
+	return !strncmp(ti.provider, "shm", 3);
 }
 
 int pc_ctx_check_peers(pcoll_ctx_t *ctx)
@@ -203,6 +247,17 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 			rc = pc_error(PCOLL_ERR_MISMATCH,
 				      "rank %d uses notification path %u, rank %d uses %u", r,
 				      all[r].notify, ctx->rank, mine.notify);
+			goto fail;
+		}
+		/* shm reaches only this kernel's processes: across nodes it would
+		 * wait for writes that can never arrive, until the timeout. Every
+		 * process sees the same table, so every one fails here. */
+		if (all[r].proc.kernel != mine.proc.kernel && shm_provider(ctx->tp)) {
+			rc = pc_error(PCOLL_ERR_UNSUPPORTED,
+				      "rank %d: provider shm reaches only processes on one node, "
+				      "but rank %d runs on another; choose a network provider "
+				      "(PCOLL_PROVIDER=tcp, verbs, ...)",
+				      ctx->rank, r);
 			goto fail;
 		}
 	}
