@@ -40,7 +40,8 @@ void pcoll_attr_init(pcoll_attr_t *attr)
 typedef struct {
 	uint64_t count, seed;
 	int32_t dt, mode, quorum, staleness;
-	int32_t err; /* nonzero: this process rejected its own arguments */
+	int32_t algo; /* the schedule chosen: PCOLL_ALGORITHM may differ by process */
+	int32_t err;  /* nonzero: this process rejected its own arguments */
 	uint32_t id;
 	pc_tp_rkey_t rkey, vkey;
 } create_blob_t;
@@ -216,9 +217,10 @@ void pc_coll_free(pcoll_coll_t *c)
 
 static const char *describe(const create_blob_t *b, char *buf, size_t len)
 {
-	snprintf(buf, len, "count=%llu datatype=%s mode=%s quorum=%d staleness=%d seed=%llu",
+	snprintf(buf, len,
+		 "count=%llu datatype=%s mode=%s quorum=%d staleness=%d seed=%llu algorithm=%s",
 		 (unsigned long long)b->count, pcoll_datatype_name(b->dt), pcoll_mode_name(b->mode),
-		 b->quorum, b->staleness, (unsigned long long)b->seed);
+		 b->quorum, b->staleness, (unsigned long long)b->seed, pc_sched_algo_name(b->algo));
 	return buf;
 }
 
@@ -289,8 +291,10 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 					 "PCOLL_ALGORITHM=%s: expected rd, rsag or auto", a);
 		if (!local)
 			local = pc_sched_build(&c->sched, c->P, c->rank, count, c->dtsize, algo);
-		if (!local)
+		if (!local) {
+			mine.algo = c->sched.algo;
 			local = layout(c);
+		}
 		if (!local)
 			local = pc_tp_mr_reg(ctx->tp, c->mem, c->memlen, ++ctx->next_mr_key, &c->mr,
 					     &mine.rkey);
@@ -326,7 +330,8 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 				      describe(&all[r], b1, sizeof(b1)));
 		else if (all[r].count != mine.count || all[r].dt != mine.dt ||
 			 all[r].mode != mine.mode || all[r].quorum != mine.quorum ||
-			 all[r].staleness != mine.staleness || all[r].seed != mine.seed)
+			 all[r].staleness != mine.staleness || all[r].seed != mine.seed ||
+			 all[r].algo != mine.algo)
 			rc = pc_error(PCOLL_ERR_MISMATCH, "rank %d has %s; rank %d has %s", r,
 				      describe(&all[r], b1, sizeof(b1)), ctx->rank,
 				      describe(&mine, b2, sizeof(b2)));

@@ -13,4 +13,20 @@ launch "unusable notification path, one rank P=3" 3 -- "$BIN" --init-case one
 # Every PCOLL_* variable with bad values (the program sets them in turn; the
 # launcher forwards PCOLL_ALGORITHM, read at create): PCOLL_ERR_INVAL naming it.
 launch "bad PCOLL_* environment P=2" 2 FI_PROVIDER=shm PCOLL_ALGORITHM=xyz -- "$BIN" --env-cases
+# Valid but different PCOLL_ALGORITHM on different processes: the schedules
+# would silently differ, so create must fail on both with the mismatch.
+log=$(mktemp)
+FI_PROVIDER=shm "$RUN" -n 2 --timeout 60 -- "$top_srcdir/tests/rank-env.sh" PCOLL_ALGORITHM=rd \
+	PCOLL_ALGORITHM=rsag "$top_builddir/tests/mp_invariants" -c 8192 -n 2 >"$log" 2>&1
+if [ "$(grep -c 'disagree.*algorithm=recursive-doubling.*algorithm=reduce-scatter\|disagree.*algorithm=reduce-scatter.*algorithm=recursive-doubling' "$log")" -eq 2 ]; then
+	npass=$((npass + 1))
+	echo "PASS: PCOLL_ALGORITHM rd on rank 0, rsag on rank 1: mismatch on both"
+else
+	nfail=$((nfail + 1))
+	failed="$failed
+  PCOLL_ALGORITHM per rank"
+	echo "FAIL: PCOLL_ALGORITHM rd on rank 0, rsag on rank 1"
+	sed 's/^/      /' "$log" | head -20
+fi
+rm -f "$log"
 finish
