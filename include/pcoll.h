@@ -8,7 +8,7 @@
  * failure, which pcoll_strerror() turns into text. pcoll_last_error() gives the
  * detailed message of the last failure on the calling thread.
  *
- * Semantics in brief (see README.md and DESIGN.md for the full contract):
+ * Semantics in brief (see README.md and docs/DESIGN.md for the full contract):
  * a collective is a persistent SUM-allreduce of one flat buffer on the P
  * processes of the job. It proceeds in global rounds 1, 2, 3, ...; every process
  * is given every round, in order, exactly once, with bit-identical data. A

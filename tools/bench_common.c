@@ -3,6 +3,8 @@
  * pcoll_bench and the MPI peer benchmark (pcoll_mpi_bench). No pcoll.h here.
  */
 #define _GNU_SOURCE
+#include "config.h"
+
 #include "bench_common.h"
 
 #include <errno.h>
@@ -77,7 +79,8 @@ void bench_usage(FILE *f, const char *prog, unsigned allowed)
 		"  --plot PNG     with -c: render FILE to PNG with gnuplot (plot_bench.gp)\n"
 		"  -f             full statistics (min, max, iterations, per-rank values)\n"
 		"  -q             quick: small sizes, few iterations, short runs (for tests)\n"
-		"  -h, --help     this help\n",
+		"  -h, --help     this help\n"
+		"  -V, --version  print the version and exit\n",
 		mpi ? ", float64, int32, int64" : ", float64, float16, bfloat16, int32, int64");
 	if (!mpi)
 		fprintf(
@@ -195,6 +198,7 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 {
 	static const struct option longopts[] = {
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
 	    {"full", no_argument, NULL, 'f'},
 	    {"quick", no_argument, NULL, 'q'},
 	    {"plot", required_argument, NULL, OPT_PLOT},
@@ -224,7 +228,7 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":m:i:x:p:M:S:k:t:c:fqb:n:T:s:h", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, ":m:i:x:p:M:S:k:t:c:fqb:n:T:s:hV", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'm': {
@@ -326,6 +330,10 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 		case 'h':
 			if (talk())
 				bench_usage(stdout, prog, allowed);
+			return 1;
+		case 'V':
+			if (talk())
+				printf("%s (%s) %s\n", prog, PACKAGE, PACKAGE_VERSION);
 			return 1;
 		case ':':
 			complain(prog, "option %s needs an argument (see --help)",
@@ -596,6 +604,12 @@ static int find_plot_script(char *out, size_t len)
 				return 0;
 		}
 	}
+#ifdef PCOLL_PKGDATADIR
+	/* Installed: make install puts the script in $(pkgdatadir). */
+	snprintf(out, len, "%s/plot_bench.gp", PCOLL_PKGDATADIR);
+	if (readable(out))
+		return 0;
+#endif
 	env = getenv("top_srcdir");
 	if (env && *env) {
 		snprintf(out, len, "%s/tools/plot_bench.gp", env);
@@ -628,7 +642,7 @@ int bench_plot(const char *csv, const char *png)
 		return -1;
 	}
 	if (find_plot_script(script, sizeof(script))) {
-		fprintf(stderr, "plot: plot_bench.gp not found (next to the executable, in "
+		fprintf(stderr, "plot: plot_bench.gp not found (next to the executable, in the pkgdatadir, in "
 				"$top_srcdir/tools, or set PCOLL_PLOT_SCRIPT)\n");
 		return -1;
 	}

@@ -3,6 +3,8 @@
  * its completion path, the endpoint and NIC, and where the progress thread
  * runs. Under a launcher every rank prints one block, in rank order.
  */
+#include "config.h"
+
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,12 +15,14 @@
 
 static void usage(const char *prog)
 {
-	printf("usage: %s [-p provider] [-n cntr|cqdata] [-a] [-h]\n"
+	printf("usage: %s [-p provider] [-n cntr|cqdata] [-a] [-h] [-V]\n"
 	       "  -p NAME  libfabric provider (default: PCOLL_PROVIDER, FI_PROVIDER, or "
 	       "libfabric's choice)\n"
 	       "  -n PATH  notification path: cntr (remote counters) or cqdata (remote CQ "
 	       "data)\n"
-	       "  -a       all ranks print (default: rank 0 only)\n",
+	       "  -a       all ranks print (default: rank 0 only)\n"
+	       "  -h, --help     this help\n"
+	       "  -V, --version  print the version and exit\n",
 	       prog);
 }
 
@@ -34,7 +38,15 @@ int main(int argc, char **argv)
 	pcoll_config_t cfg;
 	pcoll_config_init(&cfg);
 	int all = 0, opt;
-	while ((opt = getopt(argc, argv, "p:n:ah")) != -1) {
+	static const struct option longopts[] = {
+	    {"provider", required_argument, NULL, 'p'},
+	    {"notify", required_argument, NULL, 'n'},
+	    {"all", no_argument, NULL, 'a'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
+	while ((opt = getopt_long(argc, argv, "p:n:ahV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'p':
 			cfg.provider = optarg;
@@ -55,8 +67,11 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(argv[0]);
 			return 0;
+		case 'V':
+			printf("pcoll_info (%s) %s\n", PACKAGE, PACKAGE_VERSION);
+			return 0;
 		default:
-			usage(argv[0]);
+			fprintf(stderr, "Try 'pcoll_info --help'.\n");
 			return 2;
 		}
 	}

@@ -281,6 +281,7 @@ static void usage(FILE *f)
 	    "                         next to the executable or its source)\n"
 	    "      --no-plot          do not run gnuplot\n"
 	    "  -h, --help             this help\n"
+	    "  -V, --version          print the version and exit\n"
 	    "\n"
 	    "Outputs in DIR: WORKLOAD_MODE.csv per run (time_s,step,round,loss,accuracy,\n"
 	    "contributions,staleness; one row per round, loss and accuracy at evaluation\n"
@@ -402,6 +403,7 @@ static void parse_opts(int argc, char **argv, opts_t *o)
 	    {"plot-script", required_argument, NULL, OPT_PLOT_SCRIPT},
 	    {"no-plot", no_argument, NULL, OPT_NO_PLOT},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
 	memset(o, 0, sizeof(*o));
@@ -417,7 +419,7 @@ static void parse_opts(int argc, char **argv, opts_t *o)
 	parse_modes("sync,solo,majority", o);
 
 	int c;
-	while ((c = getopt_long(argc, argv, "w:M:S:k:n:d:D:I:s:o:p:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "w:M:S:k:n:d:D:I:s:o:p:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'w':
 			o->workload = (wl_kind_t)parse_name(optarg, wl_names, 3, "workload");
@@ -486,6 +488,9 @@ static void parse_opts(int argc, char **argv, opts_t *o)
 			break;
 		case 'h':
 			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("pcoll_sgd (%s) %s\n", PACKAGE, PACKAGE_VERSION);
 			exit(0);
 		default:
 			fprintf(stderr, "Try 'pcoll_sgd --help'.\n");
@@ -1831,6 +1836,12 @@ static int find_plot_script(const opts_t *o, char *buf, size_t n)
 	}
 	if ((size_t)snprintf(buf, n, "%s/%s", srcdir, PLOT_SCRIPT_NAME) < n && file_exists(buf))
 		return 1;
+#ifdef PCOLL_PKGDATADIR
+	/* Installed: make install puts the script in $(pkgdatadir). */
+	if ((size_t)snprintf(buf, n, "%s/%s", PCOLL_PKGDATADIR, PLOT_SCRIPT_NAME) < n &&
+	    file_exists(buf))
+		return 1;
+#endif
 	if ((size_t)snprintf(buf, n, "tools/%s", PLOT_SCRIPT_NAME) < n && file_exists(buf))
 		return 1;
 	return 0;
