@@ -9,6 +9,8 @@
 typedef struct {
 	uint32_t len;
 	uint32_t notify;
+	int32_t err; /* nonzero: this process failed its configuration or endpoint */
+	int32_t pad;
 	pc_proc_id_t proc;
 	char addr[ADDR_MAX];
 } addr_blob_t;
@@ -189,11 +191,19 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 				"pcoll_thread_level_t",
 				(int)full.thread_level);
 	}
-	int rc = resolve_config(&ctx->cfg, &full);
-	if (rc) {
-		pc_ctx_free(ctx);
-		return rc;
+	/* A bad configuration on some processes only (one rank's environment)
+	 * must not leave the others in the fence until it times out: take part
+	 * in the wireup with the defaults and publish the error instead. */
+	char cfg_why[256] = "";
+	int bad_cfg = resolve_config(&ctx->cfg, &full);
+	if (bad_cfg) {
+		snprintf(cfg_why, sizeof(cfg_why), "%s", pcoll_last_error());
+		pcoll_config_init(&ctx->cfg);
+		ctx->cfg.oob = full.oob;
+		ctx->cfg.timeout_ms = 300000;
+		ctx->cfg.idle_sleep_max_us = 1000;
 	}
+	int rc;
 	ctx->wu.peer_lost = ctx_peer_lost;
 	ctx->wu.peer_lost_arg = ctx;
 	rc = pc_wireup_init(&ctx->wu, &ctx->cfg.oob, ctx->cfg.timeout_ms);
@@ -209,7 +219,7 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 			  .timeout_ms = ctx->cfg.timeout_ms,
 			  .notify_fn = pc_coll_notify,
 			  .notify_arg = ctx};
-	int local = pc_tp_open(&tc, &ctx->tp);
+	int local = bad_cfg ? bad_cfg : pc_tp_open(&tc, &ctx->tp);
 	/* Publish the address even on failure, so every process learns that one
 	 * failed instead of hanging in the fence. */
 	addr_blob_t mine = {0};
@@ -224,8 +234,9 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 		mine.notify = (uint32_t)ti.notify;
 		ctx->mr_local = ti.mr_local;
 	}
+	mine.err = local;
 	if (local)
-		snprintf(why, sizeof(why), "%s", pcoll_last_error());
+		snprintf(why, sizeof(why), "%s", bad_cfg ? cfg_why : pcoll_last_error());
 	addr_blob_t *all = calloc((size_t)ctx->size, sizeof(*all));
 	if (!all) {
 		rc = pc_error(PCOLL_ERR_NOMEM, "pcoll_init: out of memory");
@@ -239,8 +250,13 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 		goto fail;
 	}
 	for (int r = 0; r < ctx->size; r++) {
+		if (all[r].err == PCOLL_ERR_INVAL) {
+			rc = pc_error(PCOLL_ERR_MISMATCH, "rank %d rejected its configuration", r);
+			goto fail;
+		}
 		if (all[r].len == 0) {
-			rc = pc_error(PCOLL_ERR_PEER, "rank %d failed to open its endpoint", r);
+			rc = pc_error(PCOLL_ERR_PEER, "rank %d failed to open its endpoint (%s)", r,
+				      pcoll_strerror(all[r].err));
 			goto fail;
 		}
 		if (all[r].notify != mine.notify) {

@@ -29,4 +29,23 @@ else
 	sed 's/^/      /' "$log" | head -20
 fi
 rm -f "$log"
+# A bad variable on one process only: every process fails at init, at once
+# (the others used to wait in the fence until it timed out).
+log=$(mktemp)
+t0=$SECONDS
+FI_PROVIDER=shm "$RUN" -n 3 --timeout 60 -- "$top_srcdir/tests/rank-env.sh" PCOLL_TIMEOUT_MS=abc \
+	PCOLL_TIMEOUT_MS=300000 "$top_builddir/tests/mp_invariants" -n 2 >"$log" 2>&1
+nbad=$(grep -c 'PCOLL_TIMEOUT_MS=abc: expected' "$log")
+nother=$(grep -c 'rank 0 rejected its configuration' "$log")
+if [ "$nbad" -eq 1 ] && [ "$nother" -eq 2 ] && [ $((SECONDS - t0)) -lt 30 ]; then
+	npass=$((npass + 1))
+	echo "PASS: bad PCOLL_TIMEOUT_MS on rank 0 only: every rank fails at init ($((SECONDS - t0)) s)"
+else
+	nfail=$((nfail + 1))
+	failed="$failed
+  bad variable on one rank"
+	echo "FAIL: bad variable on rank 0 only: $nbad + $nother of 3 ranks reported it"
+	sed 's/^/      /' "$log" | head -20
+fi
+rm -f "$log"
 finish
