@@ -1807,7 +1807,8 @@ static void dir_of(const char *p, char *buf, size_t n)
 		snprintf(buf, n, "%.*s", (int)(slash - p), p);
 }
 
-/* The gnuplot script: --plot-script, $PCOLL_SGD_PLOT, next to the executable, next to the
+/* The gnuplot script: --plot-script, $PCOLL_SGD_PLOT, next to the executable, in $(pkgdatadir)
+ * when installed, next to the
  * source (relative to the build tree or the current directory). */
 static int find_plot_script(const opts_t *o, char *buf, size_t n)
 {
@@ -1829,6 +1830,16 @@ static int find_plot_script(const opts_t *o, char *buf, size_t n)
 		if ((size_t)snprintf(buf, n, "%s/%s", exedir, PLOT_SCRIPT_NAME) < n &&
 		    file_exists(buf))
 			return 1;
+#ifdef PCOLL_PKGDATADIR
+		/* Installed (not the build tree's .libs/): make install puts the script in
+		 * $(pkgdatadir); prefer it to a source tree that may have moved on. */
+		size_t el = strlen(exedir);
+		int build_tree = el >= 6 && strcmp(exedir + el - 6, "/.libs") == 0;
+		if (!build_tree &&
+		    (size_t)snprintf(buf, n, "%s/%s", PCOLL_PKGDATADIR, PLOT_SCRIPT_NAME) < n &&
+		    file_exists(buf))
+			return 1;
+#endif
 		if (srcdir[0] != '/' &&
 		    (size_t)snprintf(buf, n, "%s/../%s/%s", exedir, srcdir, PLOT_SCRIPT_NAME) < n &&
 		    file_exists(buf))
@@ -1837,7 +1848,6 @@ static int find_plot_script(const opts_t *o, char *buf, size_t n)
 	if ((size_t)snprintf(buf, n, "%s/%s", srcdir, PLOT_SCRIPT_NAME) < n && file_exists(buf))
 		return 1;
 #ifdef PCOLL_PKGDATADIR
-	/* Installed: make install puts the script in $(pkgdatadir). */
 	if ((size_t)snprintf(buf, n, "%s/%s", PCOLL_PKGDATADIR, PLOT_SCRIPT_NAME) < n &&
 	    file_exists(buf))
 		return 1;
