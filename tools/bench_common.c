@@ -605,10 +605,14 @@ static int find_plot_script(char *out, size_t len)
 		}
 	}
 #ifdef PCOLL_PKGDATADIR
-	/* Installed: make install puts the script in $(pkgdatadir). */
-	snprintf(out, len, "%s/plot_bench.gp", PCOLL_PKGDATADIR);
-	if (readable(out))
-		return 0;
+	/* Installed: make install puts the script in $(pkgdatadir). A build tree's
+	 * tool (in .libs/) takes the source tree's first. */
+	size_t el = n > 0 ? strlen(exe) : 0;
+	if (!(el >= 6 && strcmp(exe + el - 6, "/.libs") == 0)) {
+		snprintf(out, len, "%s/plot_bench.gp", PCOLL_PKGDATADIR);
+		if (readable(out))
+			return 0;
+	}
 #endif
 	env = getenv("top_srcdir");
 	if (env && *env) {
@@ -617,7 +621,14 @@ static int find_plot_script(char *out, size_t len)
 			return 0;
 	}
 	snprintf(out, len, "tools/plot_bench.gp");
-	return readable(out) ? 0 : -1;
+	if (readable(out))
+		return 0;
+#ifdef PCOLL_PKGDATADIR
+	snprintf(out, len, "%s/plot_bench.gp", PCOLL_PKGDATADIR);
+	if (readable(out))
+		return 0;
+#endif
+	return -1;
 }
 
 int bench_csv_finish(FILE *csv, const struct bench_opts *o, const char *prog, int rank)
