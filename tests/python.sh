@@ -9,6 +9,13 @@ if [ ! -x "$PY" ]; then
 	echo "SKIP: $PY not found"
 	exit 77
 fi
+if [ -n "${PCOLL_SAN_FLAGS:-}" ]; then
+	# A sanitizer runtime must be the first library of the process, which an
+	# interpreter loading libpcoll through ctypes cannot give it; the C tests
+	# cover the library under the sanitizers.
+	echo "SKIP: sanitizer build ($PCOLL_SAN_FLAGS): python cannot load an instrumented libpcoll"
+	exit 77
+fi
 for m in numpy pytest; do
 	if ! "$PY" -c "import $m" >/dev/null 2>&1; then
 		echo "SKIP: $PY lacks $m (apt-get install python3-numpy python3-pytest)"
