@@ -54,10 +54,10 @@ def broadcast_parameters(params, root=0, context=None):
     out = np.empty(n, np.float32)
     with ctx.allreduce(n, dtype=np.float32, mode="sync") as c:
         c.step(flat)
-        while c.next_round(out) is not None:
-            pass
-        c.flush()
-        while c.next_round(out) is not None:
+        r = c.next_round(out)  # the one round with contributions
+        assert r is not None and r.contributions == ctx.size
+        c.flush()  # the final round (empty) goes elsewhere, not into out
+        for _ in c.rounds():
             pass
     o = 0
     with torch.no_grad():
