@@ -34,6 +34,8 @@ def test_sgd_conservation_identical(mode, tmp_path):
     lines = launch(mode, "sgd", tmp_path)
     assert len({l[0] for l in lines}) == 1, "replicas differ: %r" % lines
     assert int(lines[0][1]) >= 3, "expected several buckets"
+    inits = {open(os.path.join(tmp_path, "i%d" % r)).read() for r in range(P)}
+    assert len(inits) == 1, "broadcast_parameters left replicas different"
     tot = sum(np.load(os.path.join(tmp_path, "t%d.npz" % r))["arr_%d" % i].sum()
               for r in range(P) for i in range(4))
     upd = np.load(os.path.join(tmp_path, "u0.npz"))

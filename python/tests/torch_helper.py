@@ -3,9 +3,11 @@ mode, optname, outdir = sys.argv[1], sys.argv[2], sys.argv[3]
 ctx = pcoll.init()
 r, P = ctx.rank, ctx.size
 torch.manual_seed(r)  # different on purpose: broadcast must fix it
-ps = [torch.nn.Parameter(torch.randn(s)) for s in [(7,), (300,), (5, 40), (1000,)]]
+ps = [torch.nn.Parameter(torch.randint(-50, 50, s).float()) for s in [(7,), (300,), (5, 40), (1000,)]]
 pcoll.torch.broadcast_parameters(ps, root=0)
 init = [p.detach().clone() for p in ps]
+with open(os.path.join(outdir, "i%d" % r), "w") as f:
+    f.write(hashlib.sha256(b"".join(p.numpy().tobytes() for p in init)).hexdigest())
 if optname == "sgd":
     o = torch.optim.SGD(ps, lr=1.0)
 elif optname == "momentum":
