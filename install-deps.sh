@@ -14,4 +14,4 @@ $SUDO apt-get install -y -q --no-install-recommends \
 	libfabric-dev libfabric-bin libpmix-dev libhwloc-dev hwloc check \
 	openmpi-bin libopenmpi-dev mpich libmpich-dev \
 	gnuplot-nox valgrind procps \
-	python3-numpy python3-pytest python3-sklearn python3-matplotlib
+	python3-numpy python3-pytest python3-sklearn python3-matplotlib python3-torch
