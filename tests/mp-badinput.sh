@@ -16,41 +16,25 @@ launch "bad PCOLL_* environment P=2" 2 FI_PROVIDER=shm PCOLL_ALGORITHM=xyz -- "$
 # Valid but different PCOLL_ALGORITHM on different processes: the schedules
 # would silently differ, so create must fail on both with the mismatch.
 log=$(mktemp)
-FI_PROVIDER=shm "$RUN" -n 2 --timeout 60 -- "$top_srcdir/tests/rank-env.sh" PCOLL_ALGORITHM=rd \
-	PCOLL_ALGORITHM=rsag "$top_builddir/tests/mp_invariants" -c 8192 -n 2 >"$log" 2>&1
-if [ "$(grep -c 'disagree.*algorithm=recursive-doubling.*algorithm=reduce-scatter\|disagree.*algorithm=reduce-scatter.*algorithm=recursive-doubling' "$log")" -eq 2 ]; then
-	npass=$((npass + 1))
-	echo "PASS: PCOLL_ALGORITHM rd on rank 0, rsag on rank 1: mismatch on both"
-else
-	nfail=$((nfail + 1))
-	failed="$failed
-  PCOLL_ALGORITHM per rank"
-	echo "FAIL: PCOLL_ALGORITHM rd on rank 0, rsag on rank 1"
-	sed 's/^/      /' "$log" | head -20
-fi
-rm -f "$log"
+launch_log "$log" 2 FI_PROVIDER=shm -- "$top_srcdir/tests/rank-env.sh" PCOLL_ALGORITHM=rd \
+	PCOLL_ALGORITHM=rsag "$top_builddir/tests/mp_invariants" -c 8192 -n 2
+n=$(grep -c 'disagree.*algorithm=recursive-doubling.*algorithm=reduce-scatter\|disagree.*algorithm=reduce-scatter.*algorithm=recursive-doubling' "$log")
+verdict $((n == 2)) "PCOLL_ALGORITHM rd on rank 0, rsag on rank 1: mismatch on both" "$log" "$n of 2"
+
 # A bad variable on one process only: every process fails at init, at once
-# (the others used to wait in the fence until it timed out).
-log=$(mktemp)
-t0=$SECONDS
-# Open MPI's mpirun would kill the others as soon as rank 0 exits: keep them.
+# (the others used to wait in the fence until it timed out). Open MPI's
+# mpirun would kill the others as soon as rank 0 exits: keep them.
 keep=()
 case "$("$RUN" -n 1 --dry-run -- true 2>/dev/null)" in
 *mpirun* | *mpiexec*) keep=(--launcher-arg=--mca --launcher-arg=orte_abort_on_non_zero_status --launcher-arg=0) ;;
 esac
-FI_PROVIDER=shm "$RUN" -n 3 --timeout 60 "${keep[@]}" -- "$top_srcdir/tests/rank-env.sh" PCOLL_TIMEOUT_MS=abc \
-	PCOLL_TIMEOUT_MS=300000 "$top_builddir/tests/mp_invariants" -n 2 >"$log" 2>&1
+log=$(mktemp)
+t0=$SECONDS
+launch_log "$log" 3 FI_PROVIDER=shm -- "${keep[@]}" -- "$top_srcdir/tests/rank-env.sh" \
+	PCOLL_TIMEOUT_MS=abc PCOLL_TIMEOUT_MS=300000 "$top_builddir/tests/mp_invariants" -n 2
 nbad=$(grep -c 'PCOLL_TIMEOUT_MS=abc: expected' "$log")
 nother=$(grep -c 'rank 0 rejected its configuration' "$log")
-if [ "$nbad" -eq 1 ] && [ "$nother" -eq 2 ] && [ $((SECONDS - t0)) -lt 30 ]; then
-	npass=$((npass + 1))
-	echo "PASS: bad PCOLL_TIMEOUT_MS on rank 0 only: every rank fails at init ($((SECONDS - t0)) s)"
-else
-	nfail=$((nfail + 1))
-	failed="$failed
-  bad variable on one rank"
-	echo "FAIL: bad variable on rank 0 only: $nbad + $nother of 3 ranks reported it"
-	sed 's/^/      /' "$log" | head -20
-fi
-rm -f "$log"
+verdict $((nbad == 1 && nother == 2 && SECONDS - t0 < 30)) \
+	"bad PCOLL_TIMEOUT_MS on rank 0 only: every rank fails at init" "$log" \
+	"$nbad + $nother of 3 ranks reported it, in $((SECONDS - t0)) s"
 finish

@@ -15,32 +15,20 @@ keep=(--launcher-arg=--mca --launcher-arg=orte_enable_recovery --launcher-arg=1
 	--launcher-arg=--mca --launcher-arg=orte_abort_on_non_zero_status --launcher-arg=0)
 # The run fails as a whole (a process died); what counts is every survivor's line.
 kill_launch() { # NAME NP VICTIM ENV... -- args
-	local name=$1 np=$2 victim=$3
+	local name=$1 np=$2 victim=$3 log nok
 	shift 3
+	log=$(mktemp)
 	local envs=()
 	while [ "$1" != "--" ]; do
 		envs+=("$1")
 		shift
 	done
 	shift
-	local log t0=$SECONDS
-	log=$(mktemp)
-	env PCOLL_TIMEOUT_MS=30000 "${envs[@]}" "$RUN" -n "$np" --timeout "$MP_TIMEOUT" "${keep[@]}" \
-		-- "$top_builddir/tests/mp_kill" -r "$victim" "$@" >"$log" 2>&1
-	local nok
+	launch_log "$log" "$np" PCOLL_TIMEOUT_MS=30000 "${envs[@]}" -- "${keep[@]}" -- \
+		"$top_builddir/tests/mp_kill" -r "$victim" "$@"
 	nok=$(grep -c "^ok   rank .*naming job rank $victim " "$log")
-	if [ "$nok" -eq $((np - 1)) ] && ! grep -q 'FAIL' "$log"; then
-		npass=$((npass + 1))
-		echo "PASS: $name ($((SECONDS - t0)) s)"
-		grep '^ok' "$log" | sed 's/^/      /'
-	else
-		nfail=$((nfail + 1))
-		failed="$failed
-  $name"
-		echo "FAIL: $name: $nok of $((np - 1)) survivors reported PCOLL_ERR_PEER in time"
-		grep -v 'PMIX ERROR' "$log" | sed 's/^/      /' | head -30
-	fi
-	rm -f "$log"
+	[ "$nok" -eq $((np - 1)) ] && ! grep -q 'FAIL' "$log"
+	verdict $((! $?)) "$name" "$log" "$nok of $((np - 1)) survivors reported PCOLL_ERR_PEER in time"
 }
 kill_launch "kill -9 rank 2 of 4, shm, sync" 4 2 FI_PROVIDER=shm -- -k 20
 kill_launch "kill -9 rank 1 of 4, tcp, solo" 4 1 FI_PROVIDER=tcp -- -k 20 -m solo
@@ -49,32 +37,20 @@ kill_launch "kill -9 rank 0 of 3, shm, majority" 3 0 FI_PROVIDER=shm -- -k 15 -m
 # SIGSTOP past the timeout, then SIGCONT: the others fail with the timeout;
 # the stopped process must fail too on resuming, with no step completed alone.
 stop_launch() { # NAME NP VICTIM ENV... -- args
-	local name=$1 np=$2 victim=$3
+	local name=$1 np=$2 victim=$3 log nok
 	shift 3
+	log=$(mktemp)
 	local envs=()
 	while [ "$1" != "--" ]; do
 		envs+=("$1")
 		shift
 	done
 	shift
-	local log t0=$SECONDS
-	log=$(mktemp)
-	env PCOLL_TIMEOUT_MS=1500 "${envs[@]}" "$RUN" -n "$np" --timeout "$MP_TIMEOUT" "${keep[@]}" \
-		-- "$top_builddir/tests/mp_kill" -r "$victim" -s 4 "$@" >"$log" 2>&1
-	local nok
-	nok=$(grep -c "^ok   rank .*stop: failed with .* 0 steps alone\|^ok   rank .*stop: failed with .* -1 steps alone" "$log")
-	if [ "$nok" -eq "$np" ] && ! grep -q 'FAIL' "$log"; then
-		npass=$((npass + 1))
-		echo "PASS: $name ($((SECONDS - t0)) s)"
-		grep '^#' "$log" | sed 's/^/      /'
-	else
-		nfail=$((nfail + 1))
-		failed="$failed
-  $name"
-		echo "FAIL: $name: $nok of $np processes failed without going on alone"
-		grep -v 'PMIX ERROR' "$log" | sed 's/^/      /' | head -30
-	fi
-	rm -f "$log"
+	launch_log "$log" "$np" PCOLL_TIMEOUT_MS=1500 "${envs[@]}" -- "${keep[@]}" -- \
+		"$top_builddir/tests/mp_kill" -r "$victim" -s 4 "$@"
+	nok=$(grep -c '^ok   rank .*stop: failed with .* \(0\|-1\) steps alone' "$log")
+	[ "$nok" -eq "$np" ] && ! grep -q 'FAIL' "$log"
+	verdict $((! $?)) "$name" "$log" "$nok of $np processes failed without going on alone"
 }
 stop_launch "SIGSTOP rank 1 of 3 for 4 s (timeout 1.5 s), shm, sync" 3 1 FI_PROVIDER=shm -- -k 20
 stop_launch "SIGSTOP rank 2 of 3 for 4 s (timeout 1.5 s), tcp, solo" 3 2 FI_PROVIDER=tcp -- -k 20 -m solo
@@ -82,20 +58,10 @@ stop_launch "SIGSTOP rank 2 of 3 for 4 s (timeout 1.5 s), tcp, solo" 3 2 FI_PROV
 # shm across nodes is refused at init on every process, with the reason.
 if unshare --pid --fork true 2>/dev/null; then
 	log=$(mktemp)
-	FI_PROVIDER=shm "$RUN" -n 2 --timeout 60 -- "$top_srcdir/tests/other-node.sh" \
-		"$top_builddir/tests/mp_invariants" -n 2 >"$log" 2>&1
+	launch_log "$log" 2 FI_PROVIDER=shm -- "$top_srcdir/tests/other-node.sh" \
+		"$top_builddir/tests/mp_invariants" -n 2
 	n=$(grep -c 'provider shm reaches only processes on one node' "$log")
-	if [ "$n" -eq 2 ]; then
-		npass=$((npass + 1))
-		echo "PASS: shm across nodes refused at init on both ranks"
-	else
-		nfail=$((nfail + 1))
-		failed="$failed
-  shm across nodes"
-		echo "FAIL: shm across nodes: $n of 2 ranks refused it"
-		sed 's/^/      /' "$log" | head -20
-	fi
-	rm -f "$log"
+	verdict $((n == 2)) "shm across nodes refused at init on both ranks" "$log" "$n of 2 ranks refused it"
 else
 	echo "skip: shm across nodes (unshare --pid needs root)"
 fi

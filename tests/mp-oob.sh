@@ -22,29 +22,13 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 # oob_launch NAME LAUNCHER NP ENV... -- prog args: passes when every rank
 # that runs pcoll passes and rank 0 reports the oob wireup.
 oob_launch() {
-	local name=$1 launcher=$2 np=$3
+	local name=$1 launcher=$2 np=$3 log
 	shift 3
-	local envs=()
-	while [ "$1" != "--" ]; do
-		envs+=("$1")
-		shift
-	done
-	shift
-	local log t0=$SECONDS
 	log=$(mktemp)
-	if env PCOLL_LAUNCHER="$launcher" "${envs[@]}" "$RUN" -n "$np" --timeout "$MP_TIMEOUT" \
-		-- "$@" >"$log" 2>&1 && grep -q 'wireup=oob' "$log"; then
-		npass=$((npass + 1))
-		echo "PASS: $name ($((SECONDS - t0)) s)"
-		grep -E '^(ok|#)' "$log" | sed 's/^/      /'
-	else
-		nfail=$((nfail + 1))
-		failed="$failed
-  $name"
-		echo "FAIL: $name (after $((SECONDS - t0)) s; no 'wireup=oob' or a rank failed)"
-		sed 's/^/      /' "$log" | head -40
-	fi
-	rm -f "$log"
+	launch_log "$log" "$np" PCOLL_LAUNCHER="$launcher" "$@"
+	local rc=$?
+	[ "$rc" = 0 ] && grep -q 'wireup=oob' "$log"
+	verdict $((! $?)) "$name" "$log" "exit $rc, or no 'wireup=oob'"
 }
 
 ran=0
@@ -60,20 +44,12 @@ if [ -x "$B/mp_invariants_mpich" ] && "$RUN" --launcher mpich -n 1 --dry-run -- 
 
 	# No PMIx, no oob, PMI_SIZE=3: every rank must fail, naming the variable.
 	log=$(mktemp)
-	env PCOLL_LAUNCHER=mpich "$RUN" -n 3 --timeout 60 -- "$B/mp_invariants" -n 2 >"$log" 2>&1
+	launch_log "$log" 3 PCOLL_LAUNCHER=mpich -- "$B/mp_invariants" -n 2
 	rc=$?
-	nerr=$(grep -c 'PCOLL_ERR_WIREUP\|wireup failed.*PMI_SIZE=3' "$log")
-	if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$nerr" -ge 3 ] && ! grep -q '^ok' "$log"; then
-		npass=$((npass + 1))
-		echo "PASS: plain program under hydra fails on all 3 ranks naming PMI_SIZE"
-	else
-		nfail=$((nfail + 1))
-		failed="$failed
-  plain program under hydra"
-		echo "FAIL: plain program under hydra: exit $rc, $nerr of 3 ranks named PMI_SIZE"
-		sed 's/^/      /' "$log" | head -20
-	fi
-	rm -f "$log"
+	nerr=$(grep -c 'wireup failed.*PMI_SIZE=3' "$log")
+	[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$nerr" -ge 3 ] && ! grep -q '^ok' "$log"
+	verdict $((! $?)) "plain program under hydra fails on all 3 ranks naming PMI_SIZE" "$log" \
+		"exit $rc, $nerr of 3 ranks named PMI_SIZE"
 fi
 if [ -x "$B/mp_invariants_openmpi" ]; then
 	ran=1

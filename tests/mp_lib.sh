@@ -49,3 +49,35 @@ finish() {
 	fi
 	exit 0
 }
+
+# verdict OK NAME LOG [WHY]: count a check made outside launch() (OK is 1 or
+# 0); on failure print WHY and the log. The log is removed.
+verdict() {
+	local ok=$1 name=$2 log=$3 why=${4:-}
+	if [ "$ok" = 1 ]; then
+		npass=$((npass + 1))
+		echo "PASS: $name"
+		grep -E '^(ok|#)' "$log" | sed 's/^/      /'
+	else
+		nfail=$((nfail + 1))
+		failed="$failed
+  $name"
+		echo "FAIL: $name${why:+: $why}"
+		grep -v 'PMIX ERROR' "$log" | sed 's/^/      /' | head -30
+	fi
+	rm -f "$log"
+}
+
+# launch_log LOG NP ENV... -- prog args: run under the launcher into LOG,
+# whatever its exit status (for checks that expect some processes to fail).
+launch_log() {
+	local log=$1 np=$2
+	shift 2
+	local envs=()
+	while [ "$1" != "--" ]; do
+		envs+=("$1")
+		shift
+	done
+	shift
+	env "${envs[@]}" "$RUN" -n "$np" --timeout "$MP_TIMEOUT" "$@" >"$log" 2>&1
+}
