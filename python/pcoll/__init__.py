@@ -154,7 +154,21 @@ def _as_array(obj, what):
 _default = None
 
 
-class Context:
+class _Closes:
+    """`with` closes the handle; a close error does not hide one already raised."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            self.close()
+        except Error:
+            if exc_type is None:
+                raise
+
+
+class Context(_Closes):
     """A pcoll context (pcoll_init). Use init() to make one."""
 
     def __init__(self, provider=None, timeout_ms=0, progress_thread=True):
@@ -195,16 +209,6 @@ class Context:
         if _default is self:
             _default = None
         _check(_L.pcoll_finalize(h))
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        try:
-            self.close()
-        except Error:
-            if exc_type is None:
-                raise
 
     def __repr__(self):
         if self._h is None:
@@ -252,7 +256,7 @@ class Round:
         )
 
 
-class Collective:
+class Collective(_Closes):
     """A persistent partial allreduce (pcoll_allreduce_create)."""
 
     def __init__(self, ctx, array_or_count, dtype, mode, staleness, quorum, seed):
@@ -401,16 +405,6 @@ class Collective:
         h, self._h = self._h, None
         self._posted = None
         _check(_L.pcoll_destroy(h))
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        try:
-            self.close()
-        except Error:
-            if exc_type is None:
-                raise
 
     def __repr__(self):
         return "<pcoll.Collective %s %d x %s S=%d%s>" % (
