@@ -43,7 +43,7 @@ extern "C" {
  * (set by their init functions), so fields added at the end default for
  * callers that did not know them. pcoll_version() gives the library's. */
 #define PCOLL_VERSION_MAJOR			0
-#define PCOLL_VERSION_MINOR			2
+#define PCOLL_VERSION_MINOR			3
 #define PCOLL_VERSION_PATCH			0
 #define PCOLL_VERSION_CODE(major, minor, patch) (((major) << 16) | ((minor) << 8) | (patch))
 #define PCOLL_VERSION                                                                              \
@@ -237,6 +237,45 @@ typedef struct pcoll_ctx_info {
 /** Fill info with what this context uses. */
 int pcoll_ctx_query(const pcoll_ctx_t *ctx, pcoll_ctx_info_t *info);
 
+/* ------------------------------------------------------------------ teams */
+
+/**
+ * A team: an ordered subset of the context's processes that collectives run
+ * on, in the manner of an MPI communicator or a UCC team. Team rank t is job
+ * rank pcoll_team_job_rank(team, t). Collectives on different teams (even
+ * overlapping ones) are in flight at once, each with its own mode and S.
+ */
+typedef struct pcoll_team pcoll_team_t;
+
+/** The color of a process that joins no team in pcoll_team_split. */
+#define PCOLL_UNDEFINED (-32766)
+
+/**
+ * Split the context into teams, as MPI_Comm_split: collective over the
+ * context (every process calls it, in the same order relative to the other
+ * collective calls). Processes passing the same color form one team, ranked
+ * by key, then by job rank; color PCOLL_UNDEFINED gives *team = NULL. color
+ * must be >= 0 or PCOLL_UNDEFINED (else PCOLL_ERR_INVAL, on every process).
+ * The exchange runs over the fabric (no PMIx fence).
+ */
+int pcoll_team_split(pcoll_ctx_t *ctx, int color, int key, pcoll_team_t **team);
+
+/** This process's rank in the team, or PCOLL_ERR_INVAL for NULL. */
+int pcoll_team_rank(const pcoll_team_t *team);
+
+/** Number of processes in the team, or PCOLL_ERR_INVAL for NULL. */
+int pcoll_team_size(const pcoll_team_t *team);
+
+/** Job rank (pcoll_rank) of team rank t, or PCOLL_ERR_INVAL out of range. */
+int pcoll_team_job_rank(const pcoll_team_t *team, int t);
+
+/**
+ * Destroy a team. Collective over its members. PCOLL_ERR_STATE while
+ * collectives on it are open (destroy them first). After a peer failure it
+ * is local and returns at once; the memory is freed in every case but that.
+ */
+int pcoll_team_destroy(pcoll_team_t *team);
+
 /* ------------------------------------------------------------ collective */
 
 typedef struct pcoll_coll pcoll_coll_t;
@@ -263,6 +302,10 @@ typedef struct pcoll_attr {
 	 * in PCOLL_SYNC. */
 	int staleness;
 	uint64_t seed; /**< seed of the majority initiator sequence; same on all */
+	/** The processes the collective runs on: a team from pcoll_team_split
+	 * (ranks, P, quorum and initiators are the team's), or NULL for the
+	 * whole context (the default). Since 0.3. */
+	pcoll_team_t *team;
 } pcoll_attr_t;
 
 /** Fill attributes with defaults. */

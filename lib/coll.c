@@ -42,12 +42,16 @@ typedef struct {
 	int32_t dt, mode, quorum, staleness;
 	int32_t algo; /* the schedule chosen: PCOLL_ALGORITHM may differ by process */
 	int32_t err;  /* nonzero: this process rejected its own arguments */
-	uint32_t id;
+	uint32_t id;  /* its id of the collective: the CQ data of writes to it */
 	pc_tp_rkey_t rkey, vkey;
 } create_blob_t;
 
 static int check_args(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt, const pcoll_attr_t *a)
 {
+	if (a->team && a->team->ctx != ctx)
+		return pc_error(PCOLL_ERR_INVAL, "rank %d: attr.team belongs to another context",
+				ctx->rank);
+	int P = a->team ? a->team->size : ctx->size;
 	if (count == 0)
 		return pc_error(PCOLL_ERR_INVAL, "rank %d: count is 0", ctx->rank);
 	if ((unsigned)dt >= PCOLL_DATATYPE_COUNT)
@@ -59,9 +63,9 @@ static int check_args(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt, const
 	if (a->staleness < 0 || a->staleness > PCOLL_STALENESS_MAX)
 		return pc_error(PCOLL_ERR_INVAL, "rank %d: staleness %d outside [0, %d]", ctx->rank,
 				a->staleness, PCOLL_STALENESS_MAX);
-	if (a->mode == PCOLL_QUORUM && (a->quorum < 1 || a->quorum > ctx->size))
+	if (a->mode == PCOLL_QUORUM && (a->quorum < 1 || a->quorum > P))
 		return pc_error(PCOLL_ERR_INVAL, "rank %d: quorum %d outside [1, %d]", ctx->rank,
-				a->quorum, ctx->size);
+				a->quorum, P);
 	if (count > ((size_t)1 << 40) / pc_dt_size(dt))
 		return pc_error(PCOLL_ERR_INVAL, "rank %d: count %zu too large", ctx->rank, count);
 	return 0;
@@ -138,8 +142,8 @@ static int ctx_table_add(pcoll_ctx_t *ctx, pcoll_coll_t *c)
 		ctx->colls = n;
 		ctx->ncolls_cap = ncap;
 	}
-	if (id >= (1u << 24))
-		return pc_error(PCOLL_ERR_NOMEM, "more than 2^24 live collectives");
+	if (id >= PC_TEAM_ID_BIT)
+		return pc_error(PCOLL_ERR_NOMEM, "more than 2^23 live collectives");
 	c->id = id;
 	ctx->colls[id] = c;
 	return 0;
@@ -157,44 +161,19 @@ void pc_coll_release_fabric(pcoll_coll_t *c)
 	}
 }
 
-/* Keep a destroyed collective's value region registered until finalize. */
-static void retire_values(pcoll_ctx_t *ctx, pcoll_coll_t *c)
+/* Keep a destroyed collective's value region registered until the team's
+ * next exchange (pc_team_reap): peers may still inject into it. */
+static void retire_values(pcoll_coll_t *c)
 {
 	pc_retired_t *t = malloc(sizeof(*t));
 	if (!t)
 		return; /* then it is simply deregistered now */
 	t->mr = c->vmr;
 	t->mem = c->vmem;
-	t->next = ctx->retired;
-	ctx->retired = t;
+	t->next = c->team->retired;
+	c->team->retired = t;
 	c->vmr = NULL;
 	c->vmem = NULL;
-}
-
-/*
- * Free the value regions retired before `upto` was the list head. Called
- * after a completed wireup exchange (a create's allgather): every process
- * had returned from the destroys that retired them before it entered the
- * exchange, so no engine anywhere still writes into them. This keeps at most
- * one generation retired, instead of every destroyed collective's region
- * until finalize (which made create/destroy churn slower with every cycle).
- */
-static void reap_retired(pcoll_ctx_t *ctx, pc_retired_t *upto)
-{
-	if (!upto)
-		return;
-	pc_retired_t **pp = &ctx->retired;
-	while (*pp && *pp != upto)
-		pp = &(*pp)->next;
-	pc_retired_t *t = *pp;
-	*pp = NULL;
-	while (t) {
-		pc_retired_t *n = t->next;
-		pc_tp_mr_dereg(t->mr);
-		free(t->mem);
-		free(t);
-		t = n;
-	}
 }
 
 void pc_coll_free(pcoll_coll_t *c)
@@ -209,6 +188,7 @@ void pc_coll_free(pcoll_coll_t *c)
 	pc_sched_free(&c->sched);
 	free(c->rkeys);
 	free(c->vkeys);
+	free(c->peer_ids);
 	free(c->act_seen);
 	free(c->mem);
 	free(c->vmem);
@@ -251,8 +231,21 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 	if (attr.mode != PCOLL_QUORUM)
 		attr.quorum = 0;
 
+	/* The team decides who takes part in the exchange: without a valid one
+	 * there is nobody to tell, so that error is local. */
+	if (!bad_size && attr.team && attr.team->ctx != ctx)
+		return pc_error(PCOLL_ERR_INVAL,
+				"pcoll_allreduce_create: attr.team belongs to another context");
+	pcoll_team_t *team = bad_size || !attr.team ? ctx->world : attr.team;
+	pthread_mutex_lock(&ctx->lock);
+	int failed = team->error ? team->error : ctx->error;
+	const char *fmsg = team->error ? team->errmsg : ctx->errmsg;
+	int rc = failed ? pc_error(failed, "pcoll_allreduce_create: %s", fmsg) : 0;
+	pthread_mutex_unlock(&ctx->lock);
+	if (rc)
+		return rc;
 	/* Bad arguments still take part in the exchange, so that every process
-	 * learns of them instead of waiting in the fence. */
+	 * learns of them instead of waiting for this one. */
 	int local = bad_size ? bad_size : check_args(ctx, count, dt, &attr);
 	char why[256] = "";
 	pcoll_coll_t *c = NULL;
@@ -275,8 +268,9 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 		c->dtsize = pc_dt_size(dt);
 		c->nbytes = count * c->dtsize;
 		c->attr = attr;
-		c->P = ctx->size;
-		c->rank = ctx->rank;
+		c->team = team;
+		c->P = team->size;
+		c->rank = team->rank;
 		c->nslots_res = (uint32_t)attr.staleness + 1;
 		int algo = PC_ALGO_AUTO;
 		const char *a = getenv("PCOLL_ALGORITHM");
@@ -309,46 +303,48 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 	mine.err = local;
 	if (local)
 		snprintf(why, sizeof(why), "%s", pcoll_last_error());
-	pc_retired_t *reapable = ctx->retired;
+	pc_retired_t *reapable = team->retired;
 	pthread_mutex_unlock(&ctx->lock);
 
-	create_blob_t *all = calloc((size_t)ctx->size, sizeof(*all));
-	int rc = all ? pc_wireup_allgather(&ctx->wu, &mine, sizeof(mine), all)
-		     : pc_error(PCOLL_ERR_NOMEM, "out of memory");
+	int P = team->size;
+	create_blob_t *all = calloc((size_t)P, sizeof(*all));
+	rc = all ? pc_team_allgather(team, PC_X_CREATE, &mine, sizeof(mine), all)
+		 : pc_error(PCOLL_ERR_NOMEM, "out of memory");
 	if (!rc) {
 		pthread_mutex_lock(&ctx->lock);
-		reap_retired(ctx, reapable);
+		pc_team_reap(team, reapable);
 		pthread_mutex_unlock(&ctx->lock);
 	}
 	if (!rc && local)
 		rc = pc_error(local, "%s", why);
-	for (int r = 0; !rc && r < ctx->size; r++) {
+	for (int r = 0; !rc && r < P; r++) {
 		char b1[160], b2[160];
 		if (all[r].err)
-			rc = pc_error(PCOLL_ERR_MISMATCH, "rank %d rejected its arguments (%s): %s",
-				      r, pcoll_strerror(all[r].err),
+			rc = pc_error(PCOLL_ERR_MISMATCH,
+				      "team rank %d (job rank %d) rejected its arguments (%s): %s",
+				      r, team->members[r], pcoll_strerror(all[r].err),
 				      describe(&all[r], b1, sizeof(b1)));
 		else if (all[r].count != mine.count || all[r].dt != mine.dt ||
 			 all[r].mode != mine.mode || all[r].quorum != mine.quorum ||
 			 all[r].staleness != mine.staleness || all[r].seed != mine.seed ||
 			 all[r].algo != mine.algo)
-			rc = pc_error(PCOLL_ERR_MISMATCH, "rank %d has %s; rank %d has %s", r,
-				      describe(&all[r], b1, sizeof(b1)), ctx->rank,
-				      describe(&mine, b2, sizeof(b2)));
-		else if (all[r].id != mine.id)
-			rc = pc_error(PCOLL_ERR_MISMATCH,
-				      "rank %d created collective #%u, rank %d #%u: creates and "
-				      "destroys must be called in the same order everywhere",
-				      r, all[r].id, ctx->rank, mine.id);
+			rc = pc_error(
+			    PCOLL_ERR_MISMATCH,
+			    "team rank %d (job rank %d) has %s; team rank %d (job rank %d) "
+			    "has %s",
+			    r, team->members[r], describe(&all[r], b1, sizeof(b1)), team->rank,
+			    ctx->rank, describe(&mine, b2, sizeof(b2)));
 	}
 	if (!rc) {
-		c->rkeys = calloc((size_t)ctx->size, sizeof(pc_tp_rkey_t));
-		c->vkeys = calloc((size_t)ctx->size, sizeof(pc_tp_rkey_t));
-		if (!c->rkeys || !c->vkeys)
+		c->rkeys = calloc((size_t)P, sizeof(pc_tp_rkey_t));
+		c->vkeys = calloc((size_t)P, sizeof(pc_tp_rkey_t));
+		c->peer_ids = calloc((size_t)P, sizeof(uint32_t));
+		if (!c->rkeys || !c->vkeys || !c->peer_ids)
 			rc = pc_error(PCOLL_ERR_NOMEM, "out of memory");
-		for (int r = 0; !rc && r < ctx->size; r++) {
+		for (int r = 0; !rc && r < P; r++) {
 			c->rkeys[r] = all[r].rkey;
 			c->vkeys[r] = all[r].vkey;
+			c->peer_ids[r] = all[r].id;
 		}
 	}
 	free(all);
@@ -373,6 +369,7 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 	c->env.arg = c;
 	pthread_mutex_lock(&ctx->lock);
 	ctx->live_colls++;
+	team->ncolls++;
 	c->ready = 1;
 	pthread_mutex_unlock(&ctx->lock);
 	*out = c;
@@ -390,9 +387,9 @@ static int send_cb(void *arg, const pc_op_t *op, const struct iovec *iov, int n,
 			   : c->res_off + (round % c->nslots_res) * c->res_stride + op->dst_off;
 	uint64_t idx = par * c->sched.nslots + op->flag;
 	c->tx_posted++;
-	return pc_tp_put(c->ctx->tp, op->peer, iov, n, c->mr, &c->rkeys[op->peer], off,
-			 c->flags_off + idx * 8, (round + 1) / 2,
-			 pc_cq_encode(c->id, PC_CQ_KIND_COUNT, idx), &c->tx_done);
+	return pc_tp_put(c->ctx->tp, c->team->members[op->peer], iov, n, c->mr, &c->rkeys[op->peer],
+			 off, c->flags_off + idx * 8, (round + 1) / 2,
+			 pc_cq_encode(c->peer_ids[op->peer], PC_CQ_KIND_COUNT, idx), &c->tx_done);
 }
 
 /* Every round of one parity writes each receive slot exactly once, so the
@@ -430,14 +427,29 @@ static void release_given(pcoll_coll_t *c)
 	c->given_spill = NULL;
 }
 
+int pc_coll_failed(const pcoll_coll_t *c, const char **msg)
+{
+	const char *m = NULL;
+	int e = 0;
+	if (c->error)
+		e = c->error, m = c->errmsg;
+	else if (c->team->error)
+		e = c->team->error, m = c->team->errmsg;
+	else if (c->ctx->error)
+		e = c->ctx->error, m = c->ctx->errmsg;
+	if (msg)
+		*msg = m;
+	return e;
+}
+
 static int sticky(pcoll_coll_t *c)
 {
-	if (c->error)
-		return pc_error(c->error, "rank %d: collective failed: %s", c->rank, c->errmsg);
-	if (c->ctx->error)
-		return pc_error(c->ctx->error, "rank %d: context failed: %s", c->rank,
-				c->ctx->errmsg);
-	return 0;
+	const char *msg;
+	int e = pc_coll_failed(c, &msg);
+	if (!e)
+		return 0;
+	return pc_error(e, "team rank %d (job rank %d): collective failed: %s", c->rank,
+			c->ctx->rank, msg);
 }
 
 /* Rounds the user may take now: up to the final round of the last flush
@@ -704,16 +716,22 @@ int pcoll_destroy(pcoll_coll_t *c)
 		/* Destroy is collective: flush so that no round is left half done
 		 * and nobody writes into this region after it is freed. */
 		rc = c->step_posted ? pc_engine_wait(ctx, c, step_done) : 0;
-		if (!rc && !(c->error || ctx->error))
+		pthread_mutex_lock(&ctx->lock);
+		int failed = pc_coll_failed(c, NULL);
+		pthread_mutex_unlock(&ctx->lock);
+		if (!rc && !failed)
 			rc = pcoll_flush(c);
 		/* Completions of our last sends point into this collective: collect
 		 * them before it is freed. */
 		int trc = pc_engine_wait(ctx, c, tx_idle);
 		if (!rc)
 			rc = trc;
-		/* After a failure there is no one to meet: a fence with a dead
-		 * peer lasts until the fence timeout. The others fail too. */
-		int brc = (c->error || ctx->error) ? 0 : pc_wireup_barrier(&ctx->wu);
+		/* After a failure there is no one to meet: a barrier with a dead
+		 * peer lasts until the timeout. The others fail too. */
+		pthread_mutex_lock(&ctx->lock);
+		failed = pc_coll_failed(c, NULL);
+		pthread_mutex_unlock(&ctx->lock);
+		int brc = failed ? 0 : pc_team_barrier(c->team, PC_X_DESTROY);
 		if (!rc)
 			rc = brc;
 		pthread_mutex_lock(&ctx->lock);
@@ -738,11 +756,13 @@ int pcoll_destroy(pcoll_coll_t *c)
 				      (unsigned long long)lost);
 		ctx->colls[c->id] = NULL;
 		pc_tp_forget(ctx->tp, &c->tx_done);
-		retire_values(ctx, c);
+		retire_values(c);
 		pthread_mutex_unlock(&ctx->lock);
 	}
 	pthread_mutex_lock(&ctx->lock);
-	int last = --ctx->live_colls == 0 && ctx->finalized;
+	if (c->ready)
+		c->team->ncolls--;
+	int last = --ctx->live_colls == 0 && ctx->live_teams == 0 && ctx->finalized;
 	pthread_mutex_unlock(&ctx->lock);
 	pc_coll_free(c);
 	if (last)

@@ -9,8 +9,9 @@
 typedef struct {
 	uint32_t len;
 	uint32_t notify;
-	int32_t err; /* nonzero: this process failed its configuration or endpoint */
-	int32_t pad;
+	int32_t err;	   /* nonzero: this process failed its configuration or endpoint */
+	uint32_t world_id; /* the id of the context's team here (CQ data) */
+	pc_tp_rkey_t xkey; /* that team's exchange region */
 	pc_proc_id_t proc;
 	char addr[ADDR_MAX];
 } addr_blob_t;
@@ -111,17 +112,24 @@ static int resolve_config(pcoll_config_t *c, const pcoll_config_t *in)
 }
 
 /* The wireup learnt that a process is gone: every blocked and later call on
- * this context fails with PCOLL_ERR_PEER naming it (sticky). */
+ * the teams it is in fails with PCOLL_ERR_PEER naming it (sticky). */
 static void ctx_peer_lost(void *arg, int rank, const char *why)
 {
 	pcoll_ctx_t *ctx = arg;
+	char msg[128];
+	snprintf(msg, sizeof(msg), "PMIx event: %s", why);
 	pthread_mutex_lock(&ctx->lock);
-	if (!ctx->error) {
-		ctx->error = PCOLL_ERR_PEER;
-		snprintf(ctx->errmsg, sizeof(ctx->errmsg), "job rank %d is gone (PMIx event: %s)",
-			 rank, why);
-	}
+	pc_ctx_peer_gone(ctx, rank, msg);
 	pthread_mutex_unlock(&ctx->lock);
+}
+
+void pc_ctx_peer_gone(pcoll_ctx_t *ctx, int r, const char *why)
+{
+	if (r < 0 || r >= ctx->size || !ctx->gone || ctx->gone[r])
+		return;
+	ctx->gone[r] = 1;
+	ctx->ngone++;
+	pc_team_member_gone(ctx, r, why);
 }
 
 static int shm_provider(pc_tp_t *tp)
@@ -133,27 +141,36 @@ static int shm_provider(pc_tp_t *tp)
 
 int pc_ctx_check_peers(pcoll_ctx_t *ctx)
 {
-	if (ctx->error || !ctx->procs)
-		return ctx->error;
+	int found = 0;
+	if (!ctx->procs || !ctx->gone)
+		return 0;
 	for (int r = 0; r < ctx->size; r++) {
-		if (r == ctx->rank || !pc_liveness_gone(&ctx->procs[r], &ctx->procs[ctx->rank]))
+		if (r == ctx->rank || ctx->gone[r] ||
+		    !pc_liveness_gone(&ctx->procs[r], &ctx->procs[ctx->rank]))
 			continue;
-		ctx->error = PCOLL_ERR_PEER;
-		snprintf(ctx->errmsg, sizeof(ctx->errmsg),
-			 "job rank %d (pid %d on this node) is gone", r, (int)ctx->procs[r].pid);
-		break;
+		char why[64];
+		snprintf(why, sizeof(why), "pid %d on this node has exited",
+			 (int)ctx->procs[r].pid);
+		pc_ctx_peer_gone(ctx, r, why);
+		found++;
 	}
-	return ctx->error;
+	return found;
 }
 
 void pc_ctx_free(pcoll_ctx_t *ctx)
 {
+	if (ctx->world) {
+		pc_team_free(ctx->world);
+		ctx->world = NULL;
+	}
 	pc_tp_close(ctx->tp);
 	pc_topo_fini(&ctx->topo);
 	pthread_mutex_destroy(&ctx->lock);
 	pthread_cond_destroy(&ctx->cv);
 	free(ctx->colls);
+	free(ctx->teams);
 	free(ctx->procs);
+	free(ctx->gone);
 	free(ctx);
 }
 
@@ -234,6 +251,16 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 		mine.notify = (uint32_t)ti.notify;
 		ctx->mr_local = ti.mr_local;
 	}
+	/* The context's team: its exchange region goes out with the address. */
+	if (local == 0) {
+		pthread_mutex_lock(&ctx->lock);
+		local = pc_team_alloc(ctx, ctx->size, ctx->rank, &ctx->world, &mine.xkey);
+		pthread_mutex_unlock(&ctx->lock);
+		if (local)
+			mine.len = 0; /* counts as a failed endpoint everywhere */
+		else
+			mine.world_id = ctx->world->id;
+	}
 	mine.err = local;
 	if (local)
 		snprintf(why, sizeof(why), "%s", bad_cfg ? cfg_why : pcoll_last_error());
@@ -279,7 +306,8 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 	}
 	/* Addresses are fixed-size per provider; insert with the common length. */
 	ctx->procs = calloc((size_t)ctx->size, sizeof(*ctx->procs));
-	char *addrs = ctx->procs ? malloc((size_t)ctx->size * ADDR_MAX) : NULL;
+	ctx->gone = calloc((size_t)ctx->size, 1);
+	char *addrs = ctx->procs && ctx->gone ? malloc((size_t)ctx->size * ADDR_MAX) : NULL;
 	if (!addrs) {
 		rc = pc_error(PCOLL_ERR_NOMEM, "pcoll_init: out of memory");
 		goto fail;
@@ -287,6 +315,9 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 	for (int r = 0; r < ctx->size; r++) {
 		memcpy(addrs + (size_t)r * ADDR_MAX, all[r].addr, ADDR_MAX);
 		ctx->procs[r] = all[r].proc;
+		ctx->world->members[r] = r;
+		ctx->world->peer_ids[r] = all[r].world_id;
+		ctx->world->xkeys[r] = all[r].xkey;
 	}
 	rc = pc_tp_set_peers(ctx->tp, addrs, ADDR_MAX, ctx->size);
 	free(addrs);
@@ -322,7 +353,7 @@ int pcoll_finalize(pcoll_ctx_t *ctx)
 	 * the context has failed (a peer gone, or pcoll_abort): then nobody is
 	 * to be met, and waiting would only last until the fence timeout. */
 	pthread_mutex_lock(&ctx->lock);
-	int failed = ctx->error;
+	int failed = ctx->error || ctx->ngone;
 	pthread_mutex_unlock(&ctx->lock);
 	int rc = failed ? 0 : pc_wireup_barrier(&ctx->wu);
 	pthread_mutex_lock(&ctx->lock);
@@ -333,17 +364,21 @@ int pcoll_finalize(pcoll_ctx_t *ctx)
 			c->dead = 1;
 		}
 	}
-	while (ctx->retired) {
-		pc_retired_t *t = ctx->retired;
-		ctx->retired = t->next;
-		pc_tp_mr_dereg(t->mr);
-		free(t->mem);
-		free(t);
+	/* Teams the user has not destroyed stay allocated until they are (their
+	 * destroy then only frees); their regions go now, with the endpoint. */
+	for (uint32_t i = 0; i < ctx->nteams_cap; i++) {
+		pcoll_team_t *t = ctx->teams[i];
+		if (!t)
+			continue;
+		pc_team_reap(t, t->retired);
+		pc_tp_forget(ctx->tp, &t->tx_done);
+		pc_tp_mr_dereg(t->xmr);
+		t->xmr = NULL;
 	}
 	ctx->finalized = 1;
 	pc_tp_close(ctx->tp);
 	ctx->tp = NULL;
-	int live = ctx->live_colls;
+	int live = ctx->live_colls + ctx->live_teams;
 	pthread_mutex_unlock(&ctx->lock);
 	pc_wireup_fini(&ctx->wu);
 	if (live == 0)

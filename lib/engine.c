@@ -23,6 +23,10 @@ void pc_coll_notify(void *arg, uint64_t data)
 {
 	pcoll_ctx_t *ctx = arg;
 	uint32_t id = (uint32_t)(data >> 40);
+	if (id & PC_TEAM_ID_BIT) {
+		pc_team_notify(ctx, id & ~PC_TEAM_ID_BIT, data & ((1ULL << 39) - 1));
+		return;
+	}
 	if (id >= ctx->ncolls_cap || !ctx->colls[id])
 		return; /* cannot happen: regions live from create's fence to destroy's */
 	pcoll_coll_t *c = ctx->colls[id];
@@ -42,10 +46,12 @@ static void fail(pcoll_coll_t *c, int rc)
 	}
 }
 
+/* peer is a team rank; the transport knows job ranks, and the CQ data
+ * names the collective by the peer's own id of it. */
 static int put_value(pcoll_coll_t *c, int peer, const void *v, size_t len, size_t off)
 {
-	return pc_tp_put_value(c->ctx->tp, peer, v, len, &c->vkeys[peer], off,
-			       pc_cq_encode(c->id, PC_CQ_KIND_VALUE, 0));
+	return pc_tp_put_value(c->ctx->tp, c->team->members[peer], v, len, &c->vkeys[peer], off,
+			       pc_cq_encode(c->peer_ids[peer], PC_CQ_KIND_VALUE, 0));
 }
 
 /* The peer of this rank's first send in a round (-1: none). */
@@ -226,7 +232,9 @@ int pc_coll_join_now(pcoll_coll_t *c, const void *src)
 int pc_engine_coll(pcoll_coll_t *c)
 {
 	int moved = 0;
-	if (c->error || c->dead || !c->ready)
+	/* Fail together: once a member of its team is gone a collective never
+	 * moves again here, so no peer can complete rounds on our behalf. */
+	if (c->error || c->team->error || c->dead || !c->ready)
 		return 0;
 	if (c->rs.mode != PCOLL_SYNC)
 		scan_activations(c);
@@ -289,8 +297,7 @@ int pc_engine_progress(pcoll_ctx_t *ctx)
 		}
 		return ev;
 	}
-	/* Fail together: once a peer is gone no collective of the context moves
-	 * again here, so no peer can complete rounds on this process's behalf. */
+	/* A failed context (this process stalled, pcoll_abort) moves nothing. */
 	if (ctx->error)
 		return ev;
 	for (uint32_t i = 0; i < ctx->ncolls_cap; i++)
@@ -341,7 +348,7 @@ static int self_stalled(pcoll_ctx_t *ctx, uint64_t prev, uint64_t now)
 	return ctx->error;
 }
 
-int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *))
+int pc_engine_wait_on(pcoll_ctx_t *ctx, const pc_wait_t *w)
 {
 	uint64_t t0 = pc_now_ns(), last = t0, last_live = t0, woke = t0;
 	unsigned idle = 0;
@@ -356,12 +363,12 @@ int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *
 			break;
 		}
 		int ev = pc_engine_progress(ctx);
-		if (done(c))
+		if (w->done(w->arg))
 			break;
-		if (c->error || ctx->error || ev < 0) {
-			rc = c->error ? c->error : ctx->error ? ctx->error : ev;
-			rc = pc_error(rc, "rank %d: %s", ctx->rank,
-				      c->error ? c->errmsg : ctx->errmsg);
+		const char *msg = ctx->errmsg;
+		int err = w->failed(w->arg, &msg);
+		if (err || ev < 0) {
+			rc = pc_error(err ? err : ev, "rank %d: %s", ctx->rank, msg);
 			break;
 		}
 		uint64_t now = pc_now_ns();
@@ -379,30 +386,7 @@ int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *
 		}
 		if (ctx->cfg.timeout_ms >= 0 &&
 		    now - last > (uint64_t)ctx->cfg.timeout_ms * 1000000ULL) {
-			const pc_op_t *op = c->rs.in_round && c->ex.pc < c->sched.nops
-						? &c->sched.ops[c->ex.pc]
-						: NULL;
-			char who[96];
-			if (op)
-				snprintf(who, sizeof(who),
-					 "the round waits for data from job rank %d", op->peer);
-			else
-				snprintf(who, sizeof(who),
-					 "no round was triggered (peers not arrived)");
-			rc = pc_error(PCOLL_ERR_TIMEOUT,
-				      "rank %d: no progress from the peers for %d ms: %s (round "
-				      "%llu, %s, triggered %llu, last arrival %lld, op %zu kind %d "
-				      "slot %u)",
-				      ctx->rank, ctx->cfg.timeout_ms, who,
-				      (unsigned long long)(c->rs.completed + 1),
-				      c->rs.in_round ? "joined" : "not joined",
-				      (unsigned long long)c->rs.triggered,
-				      (long long)c->rs.last_arrival, op ? c->ex.pc : 0,
-				      op ? op->kind : -1, op ? op->flag : 0);
-			/* Sticky: the progress thread must not go on taking part in
-			 * rounds for a caller that has given up, or a stalled peer,
-			 * once resumed, would run on alone with it (split brain). */
-			fail(c, rc);
+			rc = w->timed_out(w->arg, ctx->cfg.timeout_ms);
 			break;
 		}
 		/* Spin for up to SPIN_NS since the last event (the answer is
@@ -438,9 +422,67 @@ int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *
 		prctl(PR_SET_TIMERSLACK, (unsigned long)slack, 0, 0, 0);
 	ctx->callers--;
 	ctx->caller_exit_ns = pc_now_ns();
-	c->wait_s += (double)(ctx->caller_exit_ns - t0) * 1e-9;
+	if (w->wait_s)
+		*w->wait_s += (double)(ctx->caller_exit_ns - t0) * 1e-9;
 	pthread_mutex_unlock(&ctx->lock);
 	return rc;
+}
+
+/* ---- blocking waits on a collective */
+
+typedef struct {
+	pcoll_coll_t *c;
+	int (*done)(pcoll_coll_t *);
+} coll_wait_t;
+
+static int cw_done(void *arg)
+{
+	coll_wait_t *w = arg;
+	return w->done(w->c);
+}
+
+static int cw_failed(void *arg, const char **msg)
+{
+	return pc_coll_failed(((coll_wait_t *)arg)->c, msg);
+}
+
+static int cw_timed_out(void *arg, int timeout_ms)
+{
+	pcoll_coll_t *c = ((coll_wait_t *)arg)->c;
+	pcoll_ctx_t *ctx = c->ctx;
+	const pc_op_t *op =
+	    c->rs.in_round && c->ex.pc < c->sched.nops ? &c->sched.ops[c->ex.pc] : NULL;
+	char who[96];
+	if (op)
+		snprintf(who, sizeof(who),
+			 "the round waits for data from team rank %d (job rank %d)", op->peer,
+			 c->team->members[op->peer]);
+	else
+		snprintf(who, sizeof(who), "no round was triggered (peers not arrived)");
+	int rc =
+	    pc_error(PCOLL_ERR_TIMEOUT,
+		     "team rank %d (job rank %d): no progress from the peers for %d ms: %s "
+		     "(round %llu, %s, triggered %llu, last arrival %lld, op %zu kind %d slot %u)",
+		     c->rank, ctx->rank, timeout_ms, who, (unsigned long long)(c->rs.completed + 1),
+		     c->rs.in_round ? "joined" : "not joined", (unsigned long long)c->rs.triggered,
+		     (long long)c->rs.last_arrival, op ? c->ex.pc : 0, op ? op->kind : -1,
+		     op ? op->flag : 0);
+	/* Sticky: the progress thread must not go on taking part in rounds for
+	 * a caller that has given up, or a stalled peer, once resumed, would run
+	 * on alone with it (split brain). */
+	fail(c, rc);
+	return rc;
+}
+
+int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *))
+{
+	coll_wait_t cw = {c, done};
+	pc_wait_t w = {.done = cw_done,
+		       .arg = &cw,
+		       .failed = cw_failed,
+		       .timed_out = cw_timed_out,
+		       .wait_s = &c->wait_s};
+	return pc_engine_wait_on(ctx, &w);
 }
 
 /* How long the progress thread leaves the engine to a caller that just returned. */

@@ -21,18 +21,12 @@
 #include "liveness.h"
 #include "round.h"
 #include "schedule.h"
+#include "team.h"
 #include "topo.h"
 #include "transport.h"
 #include "wireup.h"
 
 typedef struct pcoll_coll pcoll_coll_t;
-
-/* A destroyed collective's value region, registered until finalize. */
-typedef struct pc_retired {
-	struct pc_retired *next;
-	pc_tp_mr_t *mr;
-	void *mem;
-} pc_retired_t;
 
 struct pcoll_ctx {
 	int rank, size;
@@ -48,16 +42,24 @@ struct pcoll_ctx {
 	int callers;		 /* user threads driving progress in a blocking call (under lock) */
 	uint64_t caller_exit_ns; /* when the last one returned */
 	int finalized;
-	int error; /* sticky fabric or peer error, reported by the next call */
-	pc_proc_id_t *procs; /* [size]: who each rank is, for same-node liveness */
+	/* Sticky error of the whole context (an unattributed fabric error, this
+	 * process stalled past the timeout, pcoll_abort), reported by the next
+	 * call on any collective. A lost peer fails only the teams it is in. */
+	int error;
 	char errmsg[256];
+	pc_proc_id_t *procs; /* [size]: who each rank is, for same-node liveness */
+	uint8_t *gone;	     /* [size]: ranks known to be gone */
+	int ngone;
 	pcoll_coll_t **colls; /* by collective id */
 	uint32_t ncolls_cap;
 	int live_colls;
+	pcoll_team_t *world;  /* the whole context */
+	pcoll_team_t **teams; /* by team id (world is 0) */
+	uint32_t nteams_cap;
+	int live_teams;	      /* user teams not yet destroyed */
 	uint64_t next_mr_key; /* requested keys must be unique per process (mr_mode 0) */
 	char progress_cpuset[64];
 	int mr_local; /* the provider needs local buffers registered: no zero copy */
-	pc_retired_t *retired;
 };
 
 /* A completed round that had to leave the ring (only while flushed). */
@@ -69,7 +71,9 @@ typedef struct pc_spill {
 
 struct pcoll_coll {
 	pcoll_ctx_t *ctx;
+	pcoll_team_t *team; /* P and rank are the team's; peers are its members */
 	uint32_t id;
+	uint32_t *peer_ids; /* [P] each member's id of this collective (CQ data) */
 	size_t count, dtsize, nbytes;
 	pcoll_datatype_t dt;
 	pcoll_attr_t attr;
@@ -122,9 +126,22 @@ struct pcoll_coll {
 	uint64_t last_progress_ns;
 };
 
+/* A blocking wait on one object (a collective or a team exchange). */
+typedef struct pc_wait {
+	int (*done)(void *arg); /* under lock */
+	void *arg;
+	/* Under lock: the first sticky error that concerns the object (0 if none),
+	 * with its message. */
+	int (*failed)(void *arg, const char **msg);
+	/* The timeout fired: record it (sticky) and return the error. */
+	int (*timed_out)(void *arg, int timeout_ms);
+	double *wait_s; /* time spent blocked is added here (may be NULL) */
+} pc_wait_t;
+
 /* engine.c */
 int pc_engine_progress(pcoll_ctx_t *ctx); /* under ctx->lock: returns >0 if anything moved */
 int pc_engine_coll(pcoll_coll_t *c);	  /* under lock: advance one collective */
+int pc_engine_wait_on(pcoll_ctx_t *ctx, const pc_wait_t *w);
 int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *));
 int pc_engine_start_thread(pcoll_ctx_t *ctx);
 void pc_engine_stop_thread(pcoll_ctx_t *ctx);
@@ -136,8 +153,13 @@ uint64_t pc_coll_ready_rounds(const pcoll_coll_t *c);
 
 /* ctx.c */
 void pc_ctx_free(pcoll_ctx_t *ctx);
-/* Under lock: set ctx->error if a same-node peer is gone; returns it. */
+/* Under lock: mark same-node peers that are gone (failing their teams);
+ * returns the number newly found. */
 int pc_ctx_check_peers(pcoll_ctx_t *ctx);
+/* Under lock: job rank r is gone (why says how we know). */
+void pc_ctx_peer_gone(pcoll_ctx_t *ctx, int r, const char *why);
+/* Under lock: the first sticky error of a collective, its team or the context. */
+int pc_coll_failed(const pcoll_coll_t *c, const char **msg);
 
 /* coll.c */
 void pc_coll_release_fabric(pcoll_coll_t *c);

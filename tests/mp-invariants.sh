@@ -23,6 +23,13 @@ done
 # The other schedule for even P, and staleness 0 and 5.
 launch "invariants P=4 shm/cntr rsag S=5" 4 FI_PROVIDER=shm PCOLL_NOTIFY=cntr -- "$BIN" -c 8192 -S 5
 launch "invariants P=6 tcp/cqdata rd S=0" 6 FI_PROVIDER=tcp -- "$BIN" -c 100 -S 0 -m solo,majority,quorum
+# Teams: split with reversed keys (team ranks are not job ranks), every mode
+# on each team at once, with a solo collective over the whole context in
+# flight alongside (overlapping teams), on both notification paths.
+launch "invariants P=5 teams of 3+2 shm/cntr overlap" 5 FI_PROVIDER=shm PCOLL_NOTIFY=cntr -- "$BIN" -c 4096 --team 2 --overlap --eager
+launch "invariants P=4 teams of 2+2 tcp/cqdata overlap" 4 FI_PROVIDER=tcp -- "$BIN" -c 1000 --team 2 --overlap
+launch "invariants P=6 teams of 2 shm/cqdata rsag" 6 FI_PROVIDER=shm PCOLL_NOTIFY=cqdata -- "$BIN" -c 8192 --team 3 -m solo,majority
+launch "invariants P=3 one reversed team tcp" 3 FI_PROVIDER=tcp -- "$BIN" -c 4096 --team 1 --overlap -m quorum,sync
 # Rounds taken with pcoll_next_round_into into kept caller buffers.
 launch "invariants P=3 shm into" 3 FI_PROVIDER=shm -- "$BIN" -c 4096 -n 12 --into
 launch "invariants P=4 tcp into int32" 4 FI_PROVIDER=tcp -- "$BIN" -t int32 -c 1000 -n 12 --into

@@ -204,6 +204,91 @@ static void wrong_order(void)
 	MP_OK(pcoll_destroy(c));
 }
 
+/* Teams: bad colors, disagreement naming team and job ranks, destroy with
+ * collectives open, team calls out of order, a NULL team from UNDEFINED. */
+static void team_errors(void)
+{
+	pcoll_team_t *t = (pcoll_team_t *)0x1;
+	EXPECT_RC(pcoll_team_split(NULL, 0, 0, &t), PCOLL_ERR_INVAL);
+	EXPECT_RC(pcoll_team_split(ctx, 0, 0, NULL), PCOLL_ERR_INVAL);
+	EXPECT_RC(pcoll_team_rank(NULL), PCOLL_ERR_INVAL);
+	EXPECT_RC(pcoll_team_size(NULL), PCOLL_ERR_INVAL);
+	EXPECT_RC(pcoll_team_destroy(NULL), PCOLL_ERR_INVAL);
+	/* A negative color on one rank: INVAL there, MISMATCH elsewhere, no team. */
+	int bad = me == P - 1;
+	t = (pcoll_team_t *)0x1;
+	EXPECT_RC(pcoll_team_split(ctx, bad ? -5 : 0, 0, &t), bad     ? PCOLL_ERR_INVAL
+							      : P > 1 ? PCOLL_ERR_MISMATCH
+								      : PCOLL_ERR_INVAL);
+	MP_EXPECT(t == NULL, "failed split left a team");
+	if (!bad)
+		MP_EXPECT(strstr(pcoll_last_error(), "color -5"),
+			  "split error does not name the "
+			  "color: %s",
+			  pcoll_last_error());
+	/* PCOLL_UNDEFINED: no team for rank 0; the others form one, reversed. */
+	MP_OK(pcoll_team_split(ctx, me == 0 ? PCOLL_UNDEFINED : 1, P - me, &t));
+	MP_EXPECT((me == 0) == (t == NULL), "PCOLL_UNDEFINED: team %p on rank %d", (void *)t, me);
+	if (t) {
+		MP_EXPECT(pcoll_team_size(t) == P - 1 && pcoll_team_rank(t) == P - 1 - me &&
+			      pcoll_team_job_rank(t, 0) == P - 1 &&
+			      pcoll_team_job_rank(t, P - 1) == PCOLL_ERR_INVAL,
+			  "team of ranks 1..%d: size %d, rank %d", P - 1, pcoll_team_size(t),
+			  pcoll_team_rank(t));
+		pcoll_attr_t a;
+		valid_attr(&a, PCOLL_QUORUM);
+		a.team = t;
+		a.quorum = P; /* more than the team has: INVAL on every member */
+		pcoll_coll_t *c = (pcoll_coll_t *)0x1;
+		EXPECT_RC(pcoll_allreduce_create(ctx, 16, PCOLL_FLOAT32, &a, &c), PCOLL_ERR_INVAL);
+		if (P > 2) {
+			/* Team rank 0 (job rank P-1) disagrees: the message names both. */
+			valid_attr(&a, PCOLL_SOLO);
+			a.team = t;
+			a.staleness = me == P - 1 ? 3 : 2;
+			EXPECT_RC(pcoll_allreduce_create(ctx, 16, PCOLL_FLOAT32, &a, &c),
+				  PCOLL_ERR_MISMATCH);
+			char want[64];
+			snprintf(want, sizeof(want), "team rank %d (job rank %d)",
+				 me == P - 1 ? 1 : 0, me == P - 1 ? P - 2 : P - 1);
+			MP_EXPECT(strstr(pcoll_last_error(), want),
+				  "mismatch message does not name %s: %s", want,
+				  pcoll_last_error());
+			if (me == 1)
+				printf("ok   team mismatch -> %s\n", pcoll_last_error());
+		}
+		valid_attr(&a, PCOLL_SOLO);
+		a.team = t;
+		MP_OK(pcoll_allreduce_create(ctx, 16, PCOLL_FLOAT32, &a, &c));
+		EXPECT_RC(pcoll_team_destroy(t), PCOLL_ERR_STATE); /* a collective is open */
+		MP_OK(pcoll_destroy(c));
+		MP_OK(pcoll_team_destroy(t));
+	}
+	/* Team calls out of order: one process creates where the others destroy
+	 * their team: MISMATCH everywhere, naming the call, and no hang. */
+	if (P > 1) {
+		MP_OK(pcoll_team_split(ctx, 0, me, &t));
+		pcoll_attr_t a;
+		valid_attr(&a, PCOLL_SOLO);
+		a.team = t;
+		pcoll_coll_t *c = NULL;
+		int rc = me == 0 ? pcoll_allreduce_create(ctx, 16, PCOLL_FLOAT32, &a, &c)
+				 : pcoll_team_destroy(t);
+		MP_EXPECT(rc == PCOLL_ERR_MISMATCH &&
+			      strstr(pcoll_last_error(), "pcoll_team_destroy") &&
+			      strstr(pcoll_last_error(), "pcoll_allreduce_create"),
+			  "team calls out of order: %d (%s)", rc, pcoll_last_error());
+		if (me == 0) {
+			printf("ok   team calls out of order -> %s\n", pcoll_last_error());
+			MP_OK(pcoll_team_destroy(t)); /* local: the team has failed */
+		}
+		nchecks++;
+	}
+	if (me == 0)
+		printf("ok   team errors: bad color, PCOLL_UNDEFINED, quorum > team size, destroy "
+		       "with collectives open\n");
+}
+
 static void peer_stops_answering(void)
 {
 	/* Rank 0 steps in sync while the others do not call pcoll for 3 s: rank 0
@@ -372,6 +457,7 @@ int main(int argc, char **argv)
 	bad_arguments();
 	disagreement();
 	wrong_order();
+	team_errors();
 	/* Finalize with a collective still open: it is invalidated, not a crash. */
 	pcoll_coll_t *c;
 	float g[4] = {0};

@@ -11,6 +11,11 @@
  * With --into the rounds are taken with pcoll_next_round_into into buffers
  * the test keeps, and every kept round is checked again after the flush:
  * caller memory must keep its data, unlike pcoll_next_round's pointer.
+ * With --team K the job is split into K teams (color = job rank mod K, key
+ * reversed, so team ranks differ from job ranks) and everything runs on each
+ * team at once; with --overlap a solo collective over the whole context is
+ * stepped alongside every team step (two overlapping teams in flight at
+ * once, each with its own mode and S) and checked for conservation.
  * Launch under a PMIx launcher with any P; every failure exits non-zero.
  */
 #include <getopt.h>
@@ -31,6 +36,46 @@ static pcoll_datatype_t dt = PCOLL_FLOAT64;
 static int S_opt = 2;
 static int into;
 static pcoll_ctx_t *ctx;
+static pcoll_team_t *team; /* NULL: the whole context */
+static int nteams, overlap;
+static int nmodes_run; /* run_invariants calls: each steps the overlap collective */
+
+/* Attributes for a collective on the team under test. */
+static void attr_init(pcoll_attr_t *a)
+{
+	pcoll_attr_init(a);
+	a->team = team;
+}
+
+/* --overlap: a solo collective over the whole context, stepped alongside. */
+static pcoll_coll_t *world;
+static int64_t world_sum, world_steps;
+
+static void world_post(void)
+{
+	int64_t g[4] = {1, pcoll_rank(ctx) + 1, 0, 0};
+	MP_OK(pcoll_step_post(world, g));
+}
+
+static void world_take(void)
+{
+	pcoll_round_t r;
+	int rc;
+	while ((rc = pcoll_next_round(world, &r)) == 1) {
+		world_steps += ((const int64_t *)r.data)[0];
+		world_sum += ((const int64_t *)r.data)[1];
+	}
+	MP_OK(rc);
+}
+
+static void world_wait(void)
+{
+	int rc;
+	while ((rc = pcoll_test(world)) == 0)
+		;
+	MP_OK(rc);
+	world_take();
+}
 
 static int steps_of(int p)
 {
@@ -250,7 +295,7 @@ static void take_rounds(pcoll_coll_t *c, tally_t *t)
 static void check_agreement(const tally_t *t)
 {
 	pcoll_attr_t a;
-	pcoll_attr_init(&a);
+	attr_init(&a);
 	pcoll_coll_t *c;
 	MP_OK(pcoll_allreduce_create(ctx, 2 * (size_t)P, PCOLL_INT64, &a, &c));
 	int64_t *v = calloc(2 * (size_t)P, sizeof(int64_t));
@@ -280,13 +325,14 @@ static void check_agreement(const tally_t *t)
 static void run_invariants(int mode)
 {
 	pcoll_attr_t a;
-	pcoll_attr_init(&a);
+	attr_init(&a);
 	a.mode = mode;
 	a.staleness = S_opt;
 	a.quorum = (P + 1) / 2;
 	a.seed = seed;
 	pcoll_coll_t *c;
 	MP_OK(pcoll_allreduce_create(ctx, count, dt, &a, &c));
+	nmodes_run++;
 	tally_t t = {.hash = 0xcbf29ce484222325ULL,
 		     .max_staleness = -1,
 		     .mode = mode,
@@ -320,13 +366,34 @@ static void run_invariants(int mode)
 		mp_sleep_ms(d);
 		for (size_t e = 0; e < count; e++)
 			put_elem(g, e, gval(me, s, e));
+		/* The overlapping collective is stepped the same number of times
+		 * everywhere. A process that stops stepping it holds the others'
+		 * rounds (the staleness rule) -- while it may wait for them in
+		 * this team's rounds: it flushes the overlapping one as soon as
+		 * it has nothing more for it (the flush is its meeting point). */
+		int w = world && s < nsteps;
+		if (w)
+			world_post();
+		else if (world && s == nsteps)
+			MP_OK(pcoll_flush_post(world));
 		int rc = pcoll_step(c, g);
 		MP_OK(rc);
 		MP_EXPECT(rc >= 1, "pcoll_step returned %d ready rounds", rc);
 		take_rounds(c, &t);
+		if (w)
+			world_wait();
 	}
+	if (world && steps_of(me) == nsteps)
+		MP_OK(pcoll_flush_post(world));
 	MP_OK(pcoll_flush(c));
 	take_rounds(c, &t);
+	if (world) {
+		int rc;
+		while ((rc = pcoll_flush_test(world)) == 0)
+			;
+		MP_OK(rc);
+		world_take();
+	}
 	MP_EXPECT(t.last_final, "%s: the last round after flush is not final",
 		  pcoll_mode_name(mode));
 	pcoll_coll_info_t qi;
@@ -374,7 +441,7 @@ static void run_invariants(int mode)
 static double eager_run(int mode, uint64_t *short_rounds)
 {
 	pcoll_attr_t a;
-	pcoll_attr_init(&a);
+	attr_init(&a);
 	a.mode = mode;
 	a.staleness = 40;
 	a.quorum = (P + 1) / 2;
@@ -432,13 +499,84 @@ static void run_eager(void)
 		       P, w_sync, w_solo, w_quorum, (unsigned long long)short_solo);
 }
 
+/* Split into nteams teams, ranked in reverse job order, and check the team:
+ * its size, ranks and the job ranks they stand for. P and me become the
+ * team's; printed lines name the team. */
+static void start_teams(void)
+{
+	int job = pcoll_rank(ctx), jobP = pcoll_size(ctx);
+	int color = job % nteams;
+	MP_OK(pcoll_team_split(ctx, color, -job, &team));
+	MP_EXPECT(team, "pcoll_team_split gave no team for color %d", color);
+	int n = 0;
+	for (int r = 0; r < jobP; r++)
+		n += r % nteams == color;
+	MP_EXPECT(pcoll_team_size(team) == n, "team %d has %d members, expected %d", color,
+		  pcoll_team_size(team), n);
+	for (int t = 0, r = jobP - 1; r >= 0; r--) {
+		if (r % nteams != color)
+			continue;
+		MP_EXPECT(pcoll_team_job_rank(team, t) == r,
+			  "team %d: team rank %d is job rank %d, expected %d", color, t,
+			  pcoll_team_job_rank(team, t), r);
+		if (r == job)
+			MP_EXPECT(pcoll_team_rank(team) == t,
+				  "job rank %d has team rank %d, not %d", job,
+				  pcoll_team_rank(team), t);
+		t++;
+	}
+	P = pcoll_team_size(team);
+	me = pcoll_team_rank(team);
+	if (overlap) {
+		pcoll_attr_t a;
+		pcoll_attr_init(&a);
+		a.mode = PCOLL_SOLO;
+		a.staleness = 3;
+		MP_OK(pcoll_allreduce_create(ctx, 4, PCOLL_INT64, &a, &world));
+	}
+	if (me == 0)
+		printf("#    team %d: %d of %d processes, team rank 0 = job rank %d\n", color, P,
+		       jobP, job);
+}
+
+/* --overlap: the whole context's collective conserved every contribution. */
+static void stop_teams(void)
+{
+	if (world) {
+		int64_t steps = 0, sum = 0, mine = 0;
+		MP_OK(pcoll_destroy(world));
+		/* Every process stepped it nsteps times per mode. */
+		for (int r = 0; r < pcoll_size(ctx); r++) {
+			int64_t n = (int64_t)nsteps * nmodes_run;
+			steps += n;
+			sum += n * (r + 1);
+			if (r == pcoll_rank(ctx))
+				mine = n;
+		}
+		MP_EXPECT(world_steps == steps && world_sum == sum,
+			  "overlapping whole-context collective: %lld contributions summing to "
+			  "%lld, expected %lld summing to %lld",
+			  (long long)world_steps, (long long)world_sum, (long long)steps,
+			  (long long)sum);
+		if (pcoll_rank(ctx) == 0)
+			printf("ok   overlap: the whole context's solo collective conserved %lld "
+			       "contributions (%lld of them this rank's) alongside the teams\n",
+			       (long long)steps, (long long)mine);
+	}
+	if (team)
+		MP_OK(pcoll_team_destroy(team));
+}
+
 int main(int argc, char **argv)
 {
 	const char *modes = "sync,solo,majority,quorum";
 	int eager = 0, opt;
-	static const struct option lo[] = {
-	    {"eager", no_argument, 0, 'e'}, {"into", no_argument, 0, 'i'}, {0, 0, 0, 0}};
-	while ((opt = getopt_long(argc, argv, "m:n:c:t:S:s:ei", lo, NULL)) != -1) {
+	static const struct option lo[] = {{"eager", no_argument, 0, 'e'},
+					   {"into", no_argument, 0, 'i'},
+					   {"team", required_argument, 0, 'T'},
+					   {"overlap", no_argument, 0, 'o'},
+					   {0, 0, 0, 0}};
+	while ((opt = getopt_long(argc, argv, "m:n:c:t:S:s:eiT:o", lo, NULL)) != -1) {
 		switch (opt) {
 		case 'm':
 			modes = optarg;
@@ -466,10 +604,17 @@ int main(int argc, char **argv)
 		case 'i':
 			into = 1;
 			break;
+		case 'T':
+			nteams = atoi(optarg);
+			break;
+		case 'o':
+			overlap = 1;
+			break;
 		default:
 			fprintf(stderr,
 				"usage: %s [-m modes] [-n steps] [-c count] [-t dtype] "
-				"[-S staleness] [-s seed] [--eager] [--into]\n",
+				"[-S staleness] [-s seed] [--eager] [--into] [--team K] "
+				"[--overlap]\n",
 				argv[0]);
 			return 2;
 		}
@@ -483,9 +628,12 @@ int main(int argc, char **argv)
 	if (me == 0) {
 		pcoll_ctx_info_t in;
 		MP_OK(pcoll_ctx_query(ctx, &in));
-		printf("#    P=%d provider=%s notify=%s wireup=%s\n", P, in.provider,
-		       in.notify == PCOLL_NOTIFY_CNTR ? "cntr" : "cqdata", in.wireup);
+		printf("#    P=%d provider=%s notify=%s wireup=%s%s\n", P, in.provider,
+		       in.notify == PCOLL_NOTIFY_CNTR ? "cntr" : "cqdata", in.wireup,
+		       nteams ? (overlap ? " teams+overlap" : " teams") : "");
 	}
+	if (nteams)
+		start_teams();
 	char *list = strdup(modes);
 	for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
 		int m;
@@ -499,6 +647,7 @@ int main(int argc, char **argv)
 	free(list);
 	if (eager)
 		run_eager();
+	stop_teams();
 	MP_OK(mp_stop(ctx));
 	return 0;
 }

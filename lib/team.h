@@ -1,0 +1,82 @@
+/*
+ * Teams: ordered subsets of the context's processes. Every team owns a small
+ * registered exchange region through which its members run their own
+ * allgathers over the fabric (create parameters and keys, destroy barriers,
+ * splits, shrink agreement): no PMIx fence after init, and exchanges on
+ * different teams never involve processes outside them. The context's own
+ * team (ctx->world) is wired up at init with the endpoint addresses.
+ */
+#ifndef PCOLL_TEAM_H
+#define PCOLL_TEAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pcoll.h"
+#include "transport.h"
+
+/* One exchange slot: a header and the payload. */
+#define PC_XCHG_SLOT 256
+#define PC_XCHG_MAX  (PC_XCHG_SLOT - 16)
+
+/* What an exchange is for: a process that calls another team-collective
+ * function than its peers is told so instead of reading their payloads. */
+enum pc_xchg_tag {
+	PC_X_CREATE = 1,
+	PC_X_DESTROY = 2,
+	PC_X_SPLIT = 3,
+	PC_X_TEAM_FREE = 4,
+	PC_X_SHRINK = 5,
+	PC_X_TAG_COUNT
+};
+
+/* A destroyed collective's value region, registered until every member has
+ * been through another exchange on the team (late injected writes). */
+typedef struct pc_retired {
+	struct pc_retired *next;
+	pc_tp_mr_t *mr;
+	void *mem;
+} pc_retired_t;
+
+struct pcoll_team {
+	pcoll_ctx_t *ctx;
+	uint32_t id; /* local id: the CQ data of writes into our exchange region */
+	int rank, size;
+	int *members;	    /* [size] job rank of each team rank */
+	uint32_t *peer_ids; /* [size] each member's local id of this team */
+	pc_tp_rkey_t *xkeys;
+	char *xmem; /* flags [2][size], slots [2][size], our send slot */
+	size_t xlen;
+	pc_tp_mr_t *xmr;
+	volatile uint64_t *xflags;
+	uint64_t xseq; /* exchanges completed */
+	uint64_t tx_posted, tx_done;
+	int ncolls; /* open collectives on the team */
+	pc_retired_t *retired;
+	int error; /* sticky: a member is gone (or the team failed an exchange) */
+	char errmsg[256];
+};
+
+/* Allocate a team of size with this process at rank, and its registered
+ * exchange region (key published by the caller); members etc. filled later. */
+int pc_team_alloc(pcoll_ctx_t *ctx, int size, int rank, pcoll_team_t **out, pc_tp_rkey_t *xkey);
+void pc_team_free(pcoll_team_t *t);
+/* Bytes of the exchange region of a team of size members. */
+size_t pc_team_xlen(int size);
+
+/* Allgather of len (<= PC_XCHG_MAX) bytes over the team's fabric exchange. */
+int pc_team_allgather(pcoll_team_t *t, int tag, const void *mine, size_t len, void *all);
+int pc_team_barrier(pcoll_team_t *t, int tag);
+/* Remote CQ data for slot idx of team id arrived (under the engine lock). */
+void pc_team_notify(pcoll_ctx_t *ctx, uint32_t id, uint64_t idx);
+/* Under lock: mark job rank r gone in every team that has it. */
+void pc_team_member_gone(pcoll_ctx_t *ctx, int r, const char *why);
+/* Team rank of job rank r in t, or -1. */
+int pc_team_find(const pcoll_team_t *t, int r);
+/* Free the value regions retired before `upto` was the head (see coll.c). */
+void pc_team_reap(pcoll_team_t *t, pc_retired_t *upto);
+
+/* CQ data ids of team exchange regions: collective ids stay below this. */
+#define PC_TEAM_ID_BIT (1u << 23)
+
+#endif
