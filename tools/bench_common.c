@@ -649,17 +649,20 @@ int bench_find_data_file(const char *name, char *out, size_t len)
 		if (!try_path(out, len, exedir, NULL, name) ||
 		    !try_path(out, len, exedir, "../share/pcoll", name))
 			return 0;
+		/* A libtool build tree runs the tools from tools/.libs/. */
+		size_t el = strlen(exedir);
+		int libs = el >= 6 && strcmp(exedir + el - 6, "/.libs") == 0;
 #ifdef PCOLL_PKGDATADIR
 		/* Installed: make install puts the scripts in $(pkgdatadir); prefer them to a
-		 * source tree that may have moved on. A build tree's tool (in .libs/) takes the
-		 * source tree's first. */
-		size_t el = strlen(exedir);
-		if (!(el >= 6 && strcmp(exedir + el - 6, "/.libs") == 0) &&
-		    !try_path(out, len, PCOLL_PKGDATADIR, NULL, name))
+		 * source tree that may have moved on. A build tree's tool takes the source
+		 * tree's first. */
+		if (!libs && !try_path(out, len, PCOLL_PKGDATADIR, NULL, name))
 			return 0;
 #endif
+		/* The top build directory is the one above the tool's (tools/), and a relative
+		 * __FILE__ is relative to it: found from any working directory. */
 		char up[PATH_MAX + 4];
-		snprintf(up, sizeof(up), "%s/..", exedir);
+		snprintf(up, sizeof(up), "%.*s/..", (int)(libs ? el - 6 : el), exedir);
 		if (srcdir[0] != '/' && !try_path(out, len, up, srcdir, name))
 			return 0;
 	}
