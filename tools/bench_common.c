@@ -1,6 +1,7 @@
 /*
- * bench_common.c -- argument parsing, timing, statistics and output shared by
- * pcoll_bench and the MPI peer benchmark (pcoll_mpi_bench). No pcoll.h here.
+ * bench_common.c -- argument parsing, timing, statistics, random streams,
+ * output and gnuplot shared by the tools (pcoll_bench, pcoll_sgd and the MPI
+ * peer benchmark pcoll_mpi_bench). No pcoll.h here.
  */
 #define _GNU_SOURCE
 #include "config.h"
@@ -10,6 +11,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,28 +142,28 @@ static int parse_size(const char *s, size_t *out)
 	return 0;
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out)
+int bench_parse_long(const char *s, int base, long lo, long hi, long *out)
 {
 	char *end;
 	errno = 0;
-	long v = strtol(s, &end, 0);
+	long v = strtol(s, &end, base);
 	if (errno || end == s || *end != '\0' || v < lo || v > hi)
 		return -1;
 	*out = v;
 	return 0;
 }
 
-/* parse_int for option -opt, complaining when arg is not an integer in [lo, hi]. */
+/* bench_parse_long (C prefixes) for option -opt, complaining when arg is not in [lo, hi]. */
 static int int_opt(const char *prog, int opt, const char *arg, long lo, long hi, long *out)
 {
-	if (!parse_int(arg, lo, hi, out))
+	if (!bench_parse_long(arg, 0, lo, hi, out))
 		return 0;
 	complain(prog, "-%c %s: expected a %s integer", opt, arg,
 		 lo > 0 ? "positive" : "non-negative");
 	return -1;
 }
 
-static int parse_double(const char *s, double lo, double hi, double *out)
+int bench_parse_double(const char *s, double lo, double hi, double *out)
 {
 	char *end;
 	errno = 0;
@@ -303,7 +305,7 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 			o->quick = 1;
 			break;
 		case 'b':
-			if (parse_double(optarg, 0.0, 3600e3, &o->base_ms)) {
+			if (bench_parse_double(optarg, 0.0, 3600e3, &o->base_ms)) {
 				complain(prog, "-b %s: expected milliseconds >= 0", optarg);
 				return -1;
 			}
@@ -316,7 +318,7 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 			n_set = 1;
 			break;
 		case 'T':
-			if (parse_double(optarg, 0.0, 86400.0, &o->idle_s)) {
+			if (bench_parse_double(optarg, 0.0, 86400.0, &o->idle_s)) {
 				complain(prog, "-T %s: expected seconds >= 0", optarg);
 				return -1;
 			}
@@ -478,7 +480,7 @@ double bench_percentile(const double *v, int n, double p)
 }
 
 /* splitmix64 finalizer */
-static uint64_t mix64(uint64_t z)
+uint64_t bench_mix64(uint64_t z)
 {
 	z += 0x9e3779b97f4a7c15ull;
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -488,12 +490,43 @@ static uint64_t mix64(uint64_t z)
 
 uint64_t bench_hash3(uint64_t seed, uint64_t a, uint64_t b)
 {
-	return mix64(mix64(mix64(seed) ^ a) ^ b);
+	return bench_mix64(bench_mix64(bench_mix64(seed) ^ a) ^ b);
 }
 
 double bench_uniform3(uint64_t seed, uint64_t a, uint64_t b)
 {
 	return (double)(bench_hash3(seed, a, b) >> 11) * 0x1.0p-53;
+}
+
+bench_rng_t bench_rng_key(uint64_t seed, uint64_t a, uint64_t b, uint64_t c)
+{
+	bench_rng_t r = {bench_mix64(seed ^ bench_mix64(a ^ bench_mix64(b ^ bench_mix64(c))))};
+	return r;
+}
+
+uint64_t bench_rng_next(bench_rng_t *r)
+{
+	uint64_t z = bench_mix64(r->s); /* mixes s + gamma, the next state */
+	r->s += 0x9e3779b97f4a7c15ull;
+	return z;
+}
+
+double bench_rng_uniform(bench_rng_t *r)
+{
+	return (double)(bench_rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+uint64_t bench_rng_below(bench_rng_t *r, uint64_t n)
+{
+	uint64_t v = (uint64_t)(bench_rng_uniform(r) * (double)n);
+	return v < n ? v : n - 1;
+}
+
+double bench_rng_normal(bench_rng_t *r)
+{
+	double u1 = 1.0 - bench_rng_uniform(r); /* (0, 1] */
+	double u2 = bench_rng_uniform(r);
+	return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
 }
 
 /* ------------------------------------------------------------ output */
@@ -575,60 +608,105 @@ void bench_csv_sanitize(char *s)
 	}
 }
 
-static int readable(const char *path)
+int bench_file_readable(const char *path)
 {
-	return access(path, R_OK) == 0;
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, R_OK) == 0;
 }
 
-static int find_plot_script(char *out, size_t len)
+/* Directory part of p (without the trailing slash) into buf; "." if none. */
+static void dir_of(const char *p, char *buf, size_t n)
 {
-	const char *env = getenv("PCOLL_PLOT_SCRIPT");
-	char exe[PATH_MAX];
-	ssize_t n;
+	const char *slash = strrchr(p, '/');
+	if (!slash)
+		snprintf(buf, n, ".");
+	else if (slash == p)
+		snprintf(buf, n, "/");
+	else
+		snprintf(buf, n, "%.*s", (int)(slash - p), p);
+}
 
-	if (env && *env) {
-		snprintf(out, len, "%s", env);
-		return readable(out) ? 0 : -1;
-	}
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+/* Try dir/name (prefix a, then b when not NULL); 0 when it is there. */
+static int try_path(char *out, size_t len, const char *a, const char *b, const char *name)
+{
+	int n =
+	    b ? snprintf(out, len, "%s/%s/%s", a, b, name) : snprintf(out, len, "%s/%s", a, name);
+	return n >= 0 && (size_t)n < len && bench_file_readable(out) ? 0 : -1;
+}
+
+int bench_find_data_file(const char *name, char *out, size_t len)
+{
+	char exe[PATH_MAX], exedir[PATH_MAX] = "", srcdir[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	const char *top = getenv("top_srcdir");
+
+	/* The tools' sources sit next to this file; a relative __FILE__ is relative to the
+	 * directory the tool was built in. */
+	dir_of(__FILE__, srcdir, sizeof(srcdir));
 	if (n > 0) {
 		exe[n] = '\0';
-		char *slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = '\0';
-			snprintf(out, len, "%s/plot_bench.gp", exe);
-			if (readable(out))
-				return 0;
-			snprintf(out, len, "%s/../share/pcoll/plot_bench.gp", exe);
-			if (readable(out))
-				return 0;
-		}
-	}
+		dir_of(exe, exedir, sizeof(exedir));
+		if (!try_path(out, len, exedir, NULL, name) ||
+		    !try_path(out, len, exedir, "../share/pcoll", name))
+			return 0;
+		/* A libtool build tree runs the tools from tools/.libs/. */
+		size_t el = strlen(exedir);
+		int libs = el >= 6 && strcmp(exedir + el - 6, "/.libs") == 0;
 #ifdef PCOLL_PKGDATADIR
-	/* Installed: make install puts the script in $(pkgdatadir). A build tree's
-	 * tool (in .libs/) takes the source tree's first. */
-	size_t el = n > 0 ? strlen(exe) : 0;
-	if (!(el >= 6 && strcmp(exe + el - 6, "/.libs") == 0)) {
-		snprintf(out, len, "%s/plot_bench.gp", PCOLL_PKGDATADIR);
-		if (readable(out))
+		/* Installed: make install puts the scripts in $(pkgdatadir); prefer them to a
+		 * source tree that may have moved on. A build tree's tool takes the source
+		 * tree's first. */
+		if (!libs && !try_path(out, len, PCOLL_PKGDATADIR, NULL, name))
 			return 0;
-	}
 #endif
-	env = getenv("top_srcdir");
-	if (env && *env) {
-		snprintf(out, len, "%s/tools/plot_bench.gp", env);
-		if (readable(out))
+		/* The top build directory is the one above the tool's (tools/), and a relative
+		 * __FILE__ is relative to it: found from any working directory. */
+		char up[PATH_MAX + 4];
+		snprintf(up, sizeof(up), "%.*s/..", (int)(libs ? el - 6 : el), exedir);
+		if (srcdir[0] != '/' && !try_path(out, len, up, srcdir, name))
 			return 0;
 	}
-	snprintf(out, len, "tools/plot_bench.gp");
-	if (readable(out))
+	if ((top && *top && !try_path(out, len, top, "tools", name)) ||
+	    !try_path(out, len, srcdir, NULL, name) || !try_path(out, len, "tools", NULL, name))
 		return 0;
 #ifdef PCOLL_PKGDATADIR
-	snprintf(out, len, "%s/plot_bench.gp", PCOLL_PKGDATADIR);
-	if (readable(out))
+	if (!try_path(out, len, PCOLL_PKGDATADIR, NULL, name))
 		return 0;
 #endif
 	return -1;
+}
+
+int bench_gnuplot(const char *expr, const char *script, const char *who)
+{
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		execlp("gnuplot", "gnuplot", "-e", expr, script, (char *)NULL);
+		if (who)
+			fprintf(stderr, "%s: cannot run gnuplot: %s\n", who, strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -2;
+	return status;
+}
+
+/* plot_bench.gp: $PCOLL_PLOT_SCRIPT, else where bench_find_data_file looks. */
+static int find_plot_script(char *out, size_t len)
+{
+	const char *env = getenv("PCOLL_PLOT_SCRIPT");
+
+	if (env && *env) {
+		snprintf(out, len, "%s", env);
+		return bench_file_readable(out) ? 0 : -1;
+	}
+	return bench_find_data_file("plot_bench.gp", out, len);
 }
 
 int bench_csv_finish(FILE *csv, const struct bench_opts *o, const char *prog, int rank)
@@ -646,34 +724,24 @@ int bench_plot(const char *csv, const char *png)
 {
 	char script[PATH_MAX + 64], expr[3 * PATH_MAX];
 	int status;
-	pid_t pid;
 
 	if (strchr(csv, '\'') || strchr(png, '\'')) {
 		fprintf(stderr, "plot: file names with a single quote are not supported\n");
 		return -1;
 	}
 	if (find_plot_script(script, sizeof(script))) {
-		fprintf(stderr, "plot: plot_bench.gp not found (next to the executable, in the pkgdatadir, in "
-				"$top_srcdir/tools, or set PCOLL_PLOT_SCRIPT)\n");
+		fprintf(
+		    stderr,
+		    "plot: plot_bench.gp not found (next to the executable, in the pkgdatadir, in "
+		    "$top_srcdir/tools, or set PCOLL_PLOT_SCRIPT)\n");
 		return -1;
 	}
 	snprintf(expr, sizeof(expr), "csv='%s'; out='%s'", csv, png);
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		perror("plot: fork");
+	status = bench_gnuplot(expr, script, "plot");
+	if (status < 0) {
+		perror(status == -1 ? "plot: fork" : "plot: waitpid");
 		return -1;
 	}
-	if (pid == 0) {
-		execlp("gnuplot", "gnuplot", "-e", expr, script, (char *)NULL);
-		fprintf(stderr, "plot: cannot run gnuplot: %s\n", strerror(errno));
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR) {
-			perror("plot: waitpid");
-			return -1;
-		}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		fprintf(stderr, "plot: gnuplot %s failed (status %d)\n", script,
 			WIFEXITED(status) ? WEXITSTATUS(status) : -1);

@@ -1,6 +1,8 @@
 /*
- * bench_common.h -- what pcoll_bench and the MPI peer benchmark share:
- * argument parsing, timing, statistics, OSU-style output and CSV rows.
+ * bench_common.h -- what the tools share: argument parsing, timing,
+ * statistics, seeded random numbers, OSU-style output, CSV rows and gnuplot.
+ * pcoll_bench and the MPI peer benchmark use all of it; pcoll_sgd the
+ * number parsers, timing, the random streams and the gnuplot helpers.
  *
  * This file must not include pcoll.h or mpi.h: it is compiled both into
  * pcoll_bench (with libpcoll) and into pcoll_mpi_bench (with mpicc).
@@ -86,6 +88,15 @@ const char *bench_kind_name(enum bench_kind k);
 /** Rank from the launcher's environment (PMIx, Open MPI, MPICH, SLURM), or -1. */
 int bench_env_rank(void);
 
+/**
+ * Parse s as a whole long in [lo, hi] (strtol with base: 10, or 0 for C
+ * prefixes). Returns 0 and sets *out, or -1 (nothing printed).
+ */
+int bench_parse_long(const char *s, int base, long lo, long hi, long *out);
+
+/** Parse s as a whole double in [lo, hi]. Returns 0 and sets *out, or -1. */
+int bench_parse_double(const char *s, double lo, double hi, double *out);
+
 /** Iterations and warm-up for one message size, honouring -i/-x/-q. */
 void bench_iters_for(const struct bench_opts *o, size_t size, int *iters, int *warmup);
 
@@ -108,6 +119,29 @@ double bench_kth_smallest(const double *v, int n, int k);
 double bench_percentile(const double *v, int n, double p);
 
 /* -------------------------------------------------------------- PRNG */
+
+/** The splitmix64 finalizer (of z + the golden gamma). */
+uint64_t bench_mix64(uint64_t z);
+
+/** A keyed splitmix64 stream: every process derives the same numbers from the same keys. */
+typedef struct bench_rng {
+	uint64_t s;
+} bench_rng_t;
+
+/** The stream keyed by (seed, a, b, c). */
+bench_rng_t bench_rng_key(uint64_t seed, uint64_t a, uint64_t b, uint64_t c);
+
+/** Next 64 random bits of r. */
+uint64_t bench_rng_next(bench_rng_t *r);
+
+/** Uniform double in [0, 1). */
+double bench_rng_uniform(bench_rng_t *r);
+
+/** Uniform integer in [0, n), n >= 1. */
+uint64_t bench_rng_below(bench_rng_t *r, uint64_t n);
+
+/** Standard normal (Box-Muller, one value per two uniforms). */
+double bench_rng_normal(bench_rng_t *r);
 
 /** Stateless hash of (seed, a, b) to 64 uniformly distributed bits. */
 uint64_t bench_hash3(uint64_t seed, uint64_t a, uint64_t b);
@@ -151,6 +185,26 @@ int bench_plot(const char *csv, const char *png);
  * what failed (prog names the tool).
  */
 int bench_csv_finish(FILE *csv, const struct bench_opts *o, const char *prog, int rank);
+
+/** 1 when path is a readable regular file. */
+int bench_file_readable(const char *path);
+
+/**
+ * Find a tool's data file (a gnuplot script) called name: next to the
+ * executable, in ../share/pcoll next to it, in $(pkgdatadir) when installed
+ * (not a build tree's .libs/), next to the tools' sources (relative to the
+ * executable, $top_srcdir/tools, the compile-time source directory, ./tools)
+ * and last in $(pkgdatadir). Writes the path to out; 0 when found, else -1.
+ */
+int bench_find_data_file(const char *name, char *out, size_t len);
+
+/**
+ * Run `gnuplot -e expr script` and wait for it (stdio is flushed first).
+ * Returns the wait status, -1 when fork failed or -2 when waitpid failed
+ * (errno set). A gnuplot that cannot be started exits 127, after the message
+ * "WHO: cannot run gnuplot: ERROR" on stderr when who is not NULL.
+ */
+int bench_gnuplot(const char *expr, const char *script, const char *who);
 
 /** Make s safe as a CSV field: replace commas and newlines with ';' and ' '. */
 void bench_csv_sanitize(char *s);
