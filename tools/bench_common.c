@@ -21,7 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const kind_names[BENCH_KIND_COUNT] = {"allreduce", "imbalance", "idle"};
+static const char *const kind_names[BENCH_KIND_COUNT] = {"allreduce", "imbalance", "idle",
+							 "create"};
 
 const char *bench_kind_name(enum bench_kind k)
 {
@@ -62,14 +63,17 @@ void bench_usage(FILE *f, const char *prog, unsigned allowed)
 {
 	int mpi = !(allowed & BENCH_KIND_MASK(BENCH_IMBALANCE));
 	fprintf(f, "Usage: %s [%s] [options]\n", prog,
-		mpi ? "allreduce" : "allreduce|imbalance|idle");
+		mpi ? "allreduce" : "allreduce|imbalance|idle|create");
 	fprintf(f, "  allreduce   latency per message size (OSU style); each iteration is timed\n"
 		   "              between barriers, the average over ranks is printed\n");
 	if (!mpi)
 		fprintf(
 		    f, "  imbalance   rounds (steps) per second with sleep-emulated compute under\n"
 		       "              imbalance patterns, next to the ideal bound of each mode\n"
-		       "  idle        CPU used per process while a collective is open and idle\n");
+		       "  idle        CPU used per process while a collective is open and idle\n"
+		       "  create      time of pcoll_allreduce_create, pcoll_destroy, "
+		       "pcoll_team_split\n"
+		       "              and pcoll_team_destroy, -i of each back to back\n");
 	fprintf(f,
 		"Options:\n"
 		"  -m [MIN:]MAX   message sizes in bytes, powers of two (K/M/G suffixes;\n"
@@ -373,6 +377,8 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 	/* Per-benchmark defaults. */
 	if (o->kind != BENCH_ALLREDUCE && !o->size_set)
 		o->max_size = o->quick ? 65536 : 1048576;
+	if (o->kind == BENCH_CREATE && !o->size_set)
+		o->max_size = 4096; /* -i of them live at once */
 	if (o->quick) {
 		if (!o->size_set && o->kind == BENCH_ALLREDUCE)
 			o->max_size = BENCH_QUICK_MAX_SIZE;
@@ -575,6 +581,8 @@ const char *bench_csv_header(enum bench_kind k)
 	case BENCH_IDLE:
 		return "bench,impl,mode,provider,P,size,seconds,cpu_pct_avg,cpu_pct_min,"
 		       "cpu_pct_max,wait";
+	case BENCH_CREATE:
+		return "bench,impl,call,provider,P,size,iters,avg_us,min_us,max_us,wireup";
 	default:
 		return "";
 	}

@@ -23,6 +23,7 @@ enum bench_kind {
 	BENCH_ALLREDUCE = 0, /**< OSU-style latency per size and mode */
 	BENCH_IMBALANCE = 1, /**< steps/s under sleep-emulated, imbalanced compute */
 	BENCH_IDLE = 2,	     /**< CPU used while a collective is open and idle */
+	BENCH_CREATE = 3,    /**< cost of create/destroy and team split/destroy */
 	BENCH_KIND_COUNT
 };
 

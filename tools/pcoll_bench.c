@@ -743,12 +743,74 @@ static void run_idle(const struct mode_sel *modes, int nmodes)
 	free(buf);
 }
 
+/* ---------------------------------------------------------------- create */
+
+/* What embedding costs: -i creates of one collective (size MAX) back to back,
+ * then as many destroys, then team splits and team destroys. Each phase is
+ * timed on every rank between barriers; the average per call is printed. */
+static void run_create(void)
+{
+	size_t dts = pcoll_datatype_size(g_dt);
+	size_t count = O.max_size / dts ? O.max_size / dts : 1;
+	int n = O.iters > 0 ? O.iters : O.quick ? 20 : 1000;
+	pcoll_coll_t **cs = calloc((size_t)n, sizeof(*cs));
+	pcoll_team_t **ts = calloc((size_t)n, sizeof(*ts));
+	if (!cs || !ts)
+		die("out of memory");
+	const char *calls[4] = {"pcoll_allreduce_create", "pcoll_destroy", "pcoll_team_split",
+				"pcoll_team_destroy"};
+	double per[4], *all = xcalloc((size_t)g_size, sizeof(double));
+	if (g_rank == 0) {
+		printf(
+		    "# pcoll Create Test (provider=%s, P=%d, wireup=%s, size=%zu B, %d of each)\n",
+		    g_provider, g_size, g_info.wireup, count * dts, n);
+		printf("%-26s%14s%14s%14s\n", "# Call", "Avg(us)", "Min(us)", "Max(us)");
+	}
+	for (int phase = 0; phase < 4; phase++) {
+		barrier();
+		double t0 = bench_now_us();
+		for (int i = 0; i < n; i++) {
+			pcoll_attr_t a;
+			switch (phase) {
+			case 0:
+				pcoll_attr_init(&a);
+				CHECK(pcoll_allreduce_create(g_ctx, count, g_dt, &a, &cs[i]));
+				break;
+			case 1:
+				CHECK(pcoll_destroy(cs[i]));
+				break;
+			case 2:
+				CHECK(pcoll_team_split(g_ctx, 0, g_rank, &ts[i]));
+				break;
+			default:
+				CHECK(pcoll_team_destroy(ts[i]));
+			}
+		}
+		per[phase] = (bench_now_us() - t0) / n;
+	}
+	for (int phase = 0; phase < 4; phase++) {
+		double lo, hi, avg;
+		gather(&per[phase], 1, all);
+		if (g_rank != 0)
+			continue;
+		bench_minmaxavg(all, g_size, &lo, &hi, &avg);
+		printf("%-26s%14.2f%14.2f%14.2f\n", calls[phase], avg, lo, hi);
+		if (g_csv)
+			fprintf(g_csv, "create,pcoll,%s,%s,%d,%zu,%d,%.3f,%.3f,%.3f,%s\n",
+				calls[phase], g_provider, g_size, count * dts, n, avg, lo, hi,
+				g_info.wireup);
+	}
+	free(all);
+	free(cs);
+	free(ts);
+}
+
 /* ----------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
 {
 	unsigned allowed = BENCH_KIND_MASK(BENCH_ALLREDUCE) | BENCH_KIND_MASK(BENCH_IMBALANCE) |
-			   BENCH_KIND_MASK(BENCH_IDLE);
+			   BENCH_KIND_MASK(BENCH_IDLE) | BENCH_KIND_MASK(BENCH_CREATE);
 	struct mode_sel modes[BENCH_MAX_MODES];
 	pcoll_config_t cfg;
 	pcoll_attr_t gattr;
@@ -835,6 +897,9 @@ int main(int argc, char **argv)
 		break;
 	case BENCH_IDLE:
 		run_idle(modes, O.nmodes);
+		break;
+	case BENCH_CREATE:
+		run_create();
 		break;
 	default:
 		break;
