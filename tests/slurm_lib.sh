@@ -142,10 +142,20 @@ EOF
 	slurm_pids+=($!)
 	slurmd -D -f "$SLURM_CONF" >>"$d/log/slurmd.out" 2>&1 &
 	slurm_pids+=($!)
-	slurm_wait 30 slurm_node_idle || {
-		echo "the node did not become idle in 30 s: $(sinfo -N -o '%N %T %E' 2>&1)"
-		return 1
-	}
+	local end=$((SECONDS + 30)) pid
+	until slurm_node_idle; do
+		for pid in "${slurm_pids[@]}"; do
+			slurm_gone "$pid" && {
+				echo "a daemon exited (pid $pid; logs below)"
+				return 1
+			}
+		done
+		[ $SECONDS -lt $end ] || {
+			echo "the node did not become idle in 30 s: $(sinfo -N -o '%N %T %E' 2>&1)"
+			return 1
+		}
+		sleep 0.2
+	done
 }
 
 slurm_cluster_stop() {
