@@ -23,10 +23,18 @@ launch() {
 		shift
 	done
 	shift
+	check "$name" env "${envs[@]}" "$RUN" -n "$np" --timeout "$MP_TIMEOUT" -- "$@"
+}
+
+# check NAME CMD...: run CMD (which brings its own launcher and timeout) and
+# count it: PASS with the ok/# lines of its output, or FAIL with the output.
+check() {
+	local name=$1
+	shift
 	local log
 	log=$(mktemp)
 	local t0=$SECONDS
-	if env "${envs[@]}" "$RUN" -n "$np" --timeout "$MP_TIMEOUT" -- "$@" >"$log" 2>&1; then
+	if "$@" >"$log" 2>&1; then
 		npass=$((npass + 1))
 		echo "PASS: $name ($((SECONDS - t0)) s)"
 		grep -E '^(ok|#)' "$log" | sed 's/^/      /'
