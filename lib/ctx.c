@@ -132,6 +132,27 @@ void pc_ctx_peer_gone(pcoll_ctx_t *ctx, int r, const char *why)
 	pc_team_member_gone(ctx, r, why);
 }
 
+/* The transport's write to a peer failed (connection refused, reset). */
+static void ctx_write_failed(void *arg, int rank, const char *why)
+{
+	pc_ctx_peer_gone(arg, rank, why);
+}
+
+/* Under lock, from a send that cannot be queued: is its target gone? A
+ * same-node peer is looked up at most every 200 ms while the send waits. */
+static int ctx_peer_is_gone(void *arg, int rank)
+{
+	pcoll_ctx_t *ctx = arg;
+	if (rank < 0 || rank >= ctx->size || !ctx->gone)
+		return 0;
+	uint64_t now = pc_now_ns();
+	if (!ctx->gone[rank] && now - ctx->send_live_ns > 200000000ULL) {
+		ctx->send_live_ns = now;
+		pc_ctx_check_peers(ctx);
+	}
+	return ctx->gone[rank];
+}
+
 static int shm_provider(pc_tp_t *tp)
 {
 	pc_tp_info_t ti;
@@ -235,7 +256,9 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 			  .notify = ctx->cfg.notify,
 			  .timeout_ms = ctx->cfg.timeout_ms,
 			  .notify_fn = pc_coll_notify,
-			  .notify_arg = ctx};
+			  .notify_arg = ctx,
+			  .lost_fn = ctx_write_failed,
+			  .gone_fn = ctx_peer_is_gone};
 	int local = bad_cfg ? bad_cfg : pc_tp_open(&tc, &ctx->tp);
 	/* Publish the address even on failure, so every process learns that one
 	 * failed instead of hanging in the fence. */

@@ -50,6 +50,7 @@ struct pcoll_ctx {
 	pc_proc_id_t *procs; /* [size]: who each rank is, for same-node liveness */
 	uint8_t *gone;	     /* [size]: ranks known to be gone */
 	int ngone;
+	uint64_t send_live_ns; /* last liveness look from a blocked send */
 	pcoll_coll_t **colls; /* by collective id */
 	uint32_t ncolls_cap;
 	int live_colls;

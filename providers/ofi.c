@@ -26,6 +26,7 @@
 typedef struct pc_opctx {
 	struct fi_context2 fctx;
 	uint64_t *done;
+	int peer; /* the write's target: an error completion names it */
 	struct pc_opctx *next, *prev; /* free list, or the in-flight list */
 } pc_opctx_t;
 
@@ -435,18 +436,40 @@ void pc_tp_forget(pc_tp_t *tp, const uint64_t *tx_done)
 			c->done = NULL;
 }
 
+/* One of ours, in flight? Error entries of injected writes may carry a
+ * context that is not ours (or none): never recycle what we did not give. */
+static pc_opctx_t *inflight_ctx(pc_tp_t *tp, void *p)
+{
+	for (pc_opctx_t *c = tp->inflight.next; p && c != &tp->inflight; c = c->next)
+		if (c == p)
+			return c;
+	return NULL;
+}
+
+/* An error completion. A write to a known peer that failed means the peer
+ * is lost: tell the engine (which fails only the teams that peer is in) and
+ * go on. Anything else fails the context. */
 static int cq_error(pc_tp_t *tp)
 {
 	struct fi_cq_err_entry e = {0};
 	int rc = (int)fi_cq_readerr(tp->cq, &e, 0);
+	if (rc == -FI_EAGAIN)
+		return 0;
 	if (rc < 0)
 		return FI_ERR(rc, "fi_cq_readerr");
-	char buf[256];
+	char buf[256], what[300], why[340];
 	const char *detail = fi_cq_strerror(tp->cq, e.prov_errno, e.err_data, buf, sizeof(buf));
-	if (e.op_context)
-		ctx_put(tp, e.op_context);
-	return pc_error(PCOLL_ERR_PEER, "completion error: %s (%s)", fi_strerror(e.err),
-			detail ? detail : "");
+	snprintf(what, sizeof(what), "%s (%s)", fi_strerror(e.err), detail ? detail : "");
+	snprintf(why, sizeof(why), "a write to it failed: %s", what);
+	pc_opctx_t *c = inflight_ctx(tp, e.op_context);
+	int peer = c ? c->peer : -1;
+	if (c)
+		ctx_put(tp, c);
+	if (peer >= 0 && tp->cfg.lost_fn) {
+		tp->cfg.lost_fn(tp->cfg.notify_arg, peer, why);
+		return 1;
+	}
+	return pc_error(PCOLL_ERR_PEER, "completion error: %s", what);
 }
 
 int pc_tp_progress(pc_tp_t *tp)
@@ -457,8 +480,13 @@ int pc_tp_progress(pc_tp_t *tp)
 		ssize_t n = fi_cq_read(tp->cq, ent, 16);
 		if (n == -FI_EAGAIN)
 			break;
-		if (n == -FI_EAVAIL)
-			return cq_error(tp);
+		if (n == -FI_EAVAIL) {
+			int e = cq_error(tp);
+			if (e < 0)
+				return e;
+			events += e;
+			continue;
+		}
 		if (n < 0)
 			return FI_ERR(n, "fi_cq_read");
 		for (ssize_t i = 0; i < n; i++) {
@@ -496,19 +524,26 @@ int pc_tp_progress(pc_tp_t *tp)
 	return events;
 }
 
-static int retry_wait(pc_tp_t *tp, uint64_t *deadline)
+/* The send queue is full: make progress and try again -- unless the peer is
+ * gone, for whom it would stay full until the timeout (rxm keeps trying to
+ * reconnect to a dead peer meanwhile). */
+static int retry_wait(pc_tp_t *tp, int peer, uint64_t *deadline)
 {
 	int rc = pc_tp_progress(tp);
 	if (rc < 0)
 		return rc;
+	if (tp->cfg.gone_fn && tp->cfg.gone_fn(tp->cfg.notify_arg, peer))
+		return pc_error(PCOLL_ERR_PEER, "job rank %d is gone: its writes cannot be queued",
+				peer);
 	if (tp->cfg.timeout_ms >= 0) {
 		uint64_t now = pc_now_ns();
 		if (!*deadline)
 			*deadline = now + (uint64_t)tp->cfg.timeout_ms * 1000000ULL;
 		else if (now > *deadline)
 			return pc_error(PCOLL_ERR_TIMEOUT,
-					"send queue full for %d ms: peer not progressing",
-					tp->cfg.timeout_ms);
+					"send queue to job rank %d full for %d ms: peer not "
+					"progressing",
+					peer, tp->cfg.timeout_ms);
 	}
 	return 0;
 }
@@ -533,7 +568,7 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 		while ((rc = fi_inject_write(tp->ep, iov[1].iov_base, iov[1].iov_len,
 					     tp->peers[peer], rk->base + off + iov[0].iov_len,
 					     rk->key)) == -FI_EAGAIN) {
-			int e = retry_wait(tp, &deadline);
+			int e = retry_wait(tp, peer, &deadline);
 			if (e)
 				return e;
 		}
@@ -550,6 +585,7 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 	/* An injected source is reusable at once; its completion (if the provider
 	 * reports one) only returns the context. */
 	c->done = inject ? NULL : tx_done;
+	c->peer = peer;
 	if (inject)
 		(*tx_done)++;
 	int cqdata = tp->info.notify == PCOLL_NOTIFY_CQDATA;
@@ -565,7 +601,7 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 	    FI_COMPLETION | (cqdata ? FI_REMOTE_CQ_DATA : 0) | (inject ? FI_INJECT : 0);
 	deadline = 0;
 	while ((rc = fi_writemsg(tp->ep, &msg, flags)) == -FI_EAGAIN) {
-		int e = retry_wait(tp, &deadline);
+		int e = retry_wait(tp, peer, &deadline);
 		if (e) {
 			ctx_put(tp, c);
 			return e;
@@ -583,7 +619,7 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 	deadline = 0;
 	while ((rc = fi_inject_write(tp->ep, &flag_value, sizeof(flag_value), tp->peers[peer],
 				     rk->base + flag_off, rk->key)) == -FI_EAGAIN) {
-		int e = retry_wait(tp, &deadline);
+		int e = retry_wait(tp, peer, &deadline);
 		if (e)
 			return e;
 	}
@@ -605,7 +641,7 @@ int pc_tp_put_value(pc_tp_t *tp, int peer, const void *value, size_t len, const 
 					     rk->key);
 		if (rc != -FI_EAGAIN)
 			break;
-		int e = retry_wait(tp, &deadline);
+		int e = retry_wait(tp, peer, &deadline);
 		if (e)
 			return e;
 	}

@@ -26,13 +26,21 @@ typedef struct pc_tp_rkey {
 } pc_tp_rkey_t;
 
 typedef void (*pc_tp_notify_fn)(void *arg, uint64_t data);
+/* A write to peer failed (error completion: connection refused or reset):
+ * the peer is taken as lost. Called from pc_tp_progress. */
+typedef void (*pc_tp_lost_fn)(void *arg, int peer, const char *why);
+/* Nonzero when peer is known to be gone: a send that cannot be queued for
+ * it gives up instead of retrying until the timeout. */
+typedef int (*pc_tp_gone_fn)(void *arg, int peer);
 
 typedef struct pc_tp_cfg {
 	const char *provider; /* NULL: libfabric's choice */
 	int notify;	      /* pcoll_notify_t */
 	int timeout_ms;	      /* <0: none */
 	pc_tp_notify_fn notify_fn;
-	void *notify_arg;
+	void *notify_arg; /* also passed to lost_fn and gone_fn */
+	pc_tp_lost_fn lost_fn;
+	pc_tp_gone_fn gone_fn;
 } pc_tp_cfg_t;
 
 typedef struct pc_tp_info {
