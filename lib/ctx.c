@@ -123,13 +123,27 @@ static void ctx_peer_lost(void *arg, int rank, const char *why)
 	pthread_mutex_unlock(&ctx->lock);
 }
 
-void pc_ctx_peer_gone(pcoll_ctx_t *ctx, int r, const char *why)
+static void peer_gone(pcoll_ctx_t *ctx, int r, const char *why, int told)
 {
-	if (r < 0 || r >= ctx->size || !ctx->gone || ctx->gone[r])
+	if (r < 0 || r >= ctx->size || !ctx->gone || ctx->gone[r] || r == ctx->rank)
 		return;
 	ctx->gone[r] = 1;
 	ctx->ngone++;
+	if (!told && ctx->announce) {
+		ctx->announce[r] = 1;
+		ctx->nannounce++;
+	}
 	pc_team_member_gone(ctx, r, why);
+}
+
+void pc_ctx_peer_gone(pcoll_ctx_t *ctx, int r, const char *why)
+{
+	peer_gone(ctx, r, why, 0);
+}
+
+void pc_ctx_peer_told(pcoll_ctx_t *ctx, int r, const char *why)
+{
+	peer_gone(ctx, r, why, 1);
 }
 
 /* The transport's write to a peer failed (connection refused, reset). */
@@ -162,9 +176,11 @@ static int shm_provider(pc_tp_t *tp)
 
 int pc_ctx_check_peers(pcoll_ctx_t *ctx)
 {
-	int found = 0;
+	int found = ctx->ngone;
 	if (!ctx->procs || !ctx->gone)
 		return 0;
+	pc_notice_scan(ctx); /* the counter path has no CQ entry to wake us */
+	found = ctx->ngone - found;
 	for (int r = 0; r < ctx->size; r++) {
 		if (r == ctx->rank || ctx->gone[r] ||
 		    !pc_liveness_gone(&ctx->procs[r], &ctx->procs[ctx->rank]))
@@ -192,6 +208,7 @@ void pc_ctx_free(pcoll_ctx_t *ctx)
 	free(ctx->teams);
 	free(ctx->procs);
 	free(ctx->gone);
+	free(ctx->announce);
 	free(ctx);
 }
 
@@ -330,7 +347,9 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 	/* Addresses are fixed-size per provider; insert with the common length. */
 	ctx->procs = calloc((size_t)ctx->size, sizeof(*ctx->procs));
 	ctx->gone = calloc((size_t)ctx->size, 1);
-	char *addrs = ctx->procs && ctx->gone ? malloc((size_t)ctx->size * ADDR_MAX) : NULL;
+	ctx->announce = calloc((size_t)ctx->size, 1);
+	char *addrs =
+	    ctx->procs && ctx->gone && ctx->announce ? malloc((size_t)ctx->size * ADDR_MAX) : NULL;
 	if (!addrs) {
 		rc = pc_error(PCOLL_ERR_NOMEM, "pcoll_init: out of memory");
 		goto fail;
@@ -377,6 +396,8 @@ int pcoll_finalize(pcoll_ctx_t *ctx)
 	 * to be met, and waiting would only last until the fence timeout. */
 	pthread_mutex_lock(&ctx->lock);
 	int failed = ctx->error || ctx->ngone;
+	if (ctx->nannounce) /* before we go: the others must learn who is gone */
+		pc_notice_announce(ctx);
 	pthread_mutex_unlock(&ctx->lock);
 	int rc = failed ? 0 : pc_wireup_barrier(&ctx->wu);
 	pthread_mutex_lock(&ctx->lock);

@@ -24,7 +24,8 @@ void pc_coll_notify(void *arg, uint64_t data)
 	pcoll_ctx_t *ctx = arg;
 	uint32_t id = (uint32_t)(data >> 40);
 	if (id & PC_TEAM_ID_BIT) {
-		pc_team_notify(ctx, id & ~PC_TEAM_ID_BIT, data & ((1ULL << 39) - 1));
+		pc_team_notify(ctx, id & ~PC_TEAM_ID_BIT, ((data >> 39) & 1) == PC_CQ_KIND_VALUE,
+			       data & ((1ULL << 39) - 1));
 		return;
 	}
 	if (id >= ctx->ncolls_cap || !ctx->colls[id])
@@ -290,6 +291,10 @@ int pc_engine_progress(pcoll_ctx_t *ctx)
 	if (ctx->finalized)
 		return 0;
 	int ev = pc_tp_progress(ctx->tp);
+	/* Tell the others of a peer we found gone, at once (here, outside the
+	 * transport's callbacks: announcing sends). */
+	if (ctx->nannounce)
+		pc_notice_announce(ctx);
 	if (ev < 0) {
 		if (!ctx->error) {
 			ctx->error = ev;

@@ -41,8 +41,14 @@ static size_t slot_off(const pcoll_team_t *t, uint64_t par, int sender)
 
 size_t pc_team_xlen(int size)
 {
-	size_t n = PC_ALIGN64(2 * (size_t)size * 8) + (2 * (size_t)size + 1) * PC_XCHG_SLOT;
+	size_t n = PC_ALIGN64(2 * (size_t)size * 8) + (2 * (size_t)size + 1) * PC_XCHG_SLOT +
+		   (size_t)size * 8;
 	return (n + 4095) & ~(size_t)4095;
+}
+
+size_t pc_team_notice_off(const pcoll_team_t *t)
+{
+	return slot_off(t, 2, 1); /* after both parities and our send slot */
 }
 
 static char *tx_slot(pcoll_team_t *t)
@@ -50,12 +56,14 @@ static char *tx_slot(pcoll_team_t *t)
 	return t->xmem + slot_off(t, 2, 0); /* right after both parities */
 }
 
-void pc_team_notify(pcoll_ctx_t *ctx, uint32_t id, uint64_t idx)
+void pc_team_notify(pcoll_ctx_t *ctx, uint32_t id, int value, uint64_t idx)
 {
 	if (id >= ctx->nteams_cap || !ctx->teams[id])
 		return;
 	pcoll_team_t *t = ctx->teams[id];
-	if (idx < 2 * (uint64_t)t->size)
+	if (value)
+		pc_notice_scan(ctx);
+	else if (idx < 2 * (uint64_t)t->size)
 		__atomic_add_fetch(&t->xflags[idx], 1, __ATOMIC_RELEASE);
 }
 

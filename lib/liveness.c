@@ -1,7 +1,7 @@
 /* Same-node liveness from /proc (see liveness.h). */
-#include <sys/types.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "liveness.h"

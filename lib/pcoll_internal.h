@@ -50,8 +50,10 @@ struct pcoll_ctx {
 	pc_proc_id_t *procs; /* [size]: who each rank is, for same-node liveness */
 	uint8_t *gone;	     /* [size]: ranks known to be gone */
 	int ngone;
+	uint8_t *announce; /* [size]: found gone here, not yet told to the others */
+	int nannounce;
 	uint64_t send_live_ns; /* last liveness look from a blocked send */
-	pcoll_coll_t **colls; /* by collective id */
+	pcoll_coll_t **colls;  /* by collective id */
 	uint32_t ncolls_cap;
 	int live_colls;
 	pcoll_team_t *world;  /* the whole context */
@@ -157,8 +159,10 @@ void pc_ctx_free(pcoll_ctx_t *ctx);
 /* Under lock: mark same-node peers that are gone (failing their teams);
  * returns the number newly found. */
 int pc_ctx_check_peers(pcoll_ctx_t *ctx);
-/* Under lock: job rank r is gone (why says how we know). */
+/* Under lock: job rank r is gone (why says how we know); unless we learnt
+ * it from another process's notice (told), we announce it to the others. */
 void pc_ctx_peer_gone(pcoll_ctx_t *ctx, int r, const char *why);
+void pc_ctx_peer_told(pcoll_ctx_t *ctx, int r, const char *why);
 /* Under lock: the first sticky error of a collective, its team or the context. */
 int pc_coll_failed(const pcoll_coll_t *c, const char **msg);
 

@@ -48,6 +48,7 @@ int pc_team_alloc(pcoll_ctx_t *ctx, int size, int rank, pcoll_team_t **out, pc_t
 	if (!rc) {
 		memset(t->xmem, 0, t->xlen);
 		t->xflags = (volatile uint64_t *)t->xmem;
+		t->notices = (volatile uint64_t *)(t->xmem + pc_team_notice_off(t));
 		rc = pc_tp_mr_reg(ctx->tp, t->xmem, t->xlen, ++ctx->next_mr_key, &t->xmr, xkey);
 	}
 	if (!rc)

@@ -49,7 +49,9 @@ struct pcoll_team {
 	size_t xlen;
 	pc_tp_mr_t *xmr;
 	volatile uint64_t *xflags;
-	uint64_t xseq; /* exchanges completed */
+	volatile uint64_t *notices; /* [size]: the job rank + 1 each member last
+				       reported gone (failure notices) */
+	uint64_t xseq;		    /* exchanges completed */
 	uint64_t tx_posted, tx_done;
 	int ncolls; /* open collectives on the team */
 	pc_retired_t *retired;
@@ -67,8 +69,19 @@ size_t pc_team_xlen(int size);
 /* Allgather of len (<= PC_XCHG_MAX) bytes over the team's fabric exchange. */
 int pc_team_allgather(pcoll_team_t *t, int tag, const void *mine, size_t len, void *all);
 int pc_team_barrier(pcoll_team_t *t, int tag);
-/* Remote CQ data for slot idx of team id arrived (under the engine lock). */
-void pc_team_notify(pcoll_ctx_t *ctx, uint32_t id, uint64_t idx);
+/* Remote CQ data for team id arrived (under the engine lock): a count for
+ * exchange slot idx, or (value) a failure notice. */
+void pc_team_notify(pcoll_ctx_t *ctx, uint32_t id, int value, uint64_t idx);
+/* Offset of the failure notices in a team's exchange region. */
+size_t pc_team_notice_off(const pcoll_team_t *t);
+
+/* notice.c: failure notices. A process that learns by its own means that a
+ * peer is gone (fabric error, same-node liveness, PMIx event) tells every
+ * other live process of the context, so that peers on other nodes and peers
+ * that never write to the dead one learn it at once, and all name the same
+ * rank. Under lock. */
+void pc_notice_scan(pcoll_ctx_t *ctx);
+void pc_notice_announce(pcoll_ctx_t *ctx);
 /* Under lock: mark job rank r gone in every team that has it. */
 void pc_team_member_gone(pcoll_ctx_t *ctx, int r, const char *why);
 /* Team rank of job rank r in t, or -1. */

@@ -26,7 +26,7 @@
 typedef struct pc_opctx {
 	struct fi_context2 fctx;
 	uint64_t *done;
-	int peer; /* the write's target: an error completion names it */
+	int peer;		      /* the write's target: an error completion names it */
 	struct pc_opctx *next, *prev; /* free list, or the in-flight list */
 } pc_opctx_t;
 
@@ -548,6 +548,37 @@ static int retry_wait(pc_tp_t *tp, int peer, uint64_t *deadline)
 	return 0;
 }
 
+/*
+ * An injected write that names its target when it fails. fi_inject_write*
+ * carry no context, so their error completions carry none either -- and
+ * ofi_rxm (libfabric 1.17) dereferences that NULL context when a peer's
+ * connection breaks (SIGSEGV in fi_cq_read in every survivor that wrote to
+ * a killed process). A write with FI_INJECT | FI_COMPLETION and our own
+ * context costs one completion more and reports the peer.
+ */
+static ssize_t inject_write(pc_tp_t *tp, int peer, const void *buf, size_t len, uint64_t addr,
+			    uint64_t key, uint64_t data, uint64_t flags)
+{
+	pc_opctx_t *c = ctx_get(tp);
+	if (!c)
+		return -FI_ENOMEM;
+	c->done = NULL;
+	c->peer = peer;
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+	struct fi_rma_iov riov = {.addr = addr, .len = len, .key = key};
+	struct fi_msg_rma msg = {.msg_iov = &iov,
+				 .iov_count = 1,
+				 .addr = tp->peers[peer],
+				 .rma_iov = &riov,
+				 .rma_iov_count = 1,
+				 .context = c,
+				 .data = data};
+	ssize_t rc = fi_writemsg(tp->ep, &msg, FI_INJECT | FI_COMPLETION | flags);
+	if (rc)
+		ctx_put(tp, c);
+	return rc;
+}
+
 int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_mr_t *mr,
 	      const pc_tp_rkey_t *rk, uint64_t off, uint64_t flag_off, uint64_t flag_value,
 	      uint64_t notify_data, uint64_t *tx_done)
@@ -565,15 +596,15 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 	 * FI_ORDER_RMA_WAW keeps the notification behind the data. */
 	if (iovcnt == 2 && total > tp->inject_size && iov[1].iov_len <= tp->inject_size &&
 	    iov[0].iov_len <= tp->inject_size && tp->waw) {
-		while ((rc = fi_inject_write(tp->ep, iov[1].iov_base, iov[1].iov_len,
-					     tp->peers[peer], rk->base + off + iov[0].iov_len,
-					     rk->key)) == -FI_EAGAIN) {
+		while ((rc = inject_write(tp, peer, iov[1].iov_base, iov[1].iov_len,
+					  rk->base + off + iov[0].iov_len, rk->key, 0, 0)) ==
+		       -FI_EAGAIN) {
 			int e = retry_wait(tp, peer, &deadline);
 			if (e)
 				return e;
 		}
 		if (rc)
-			return FI_ERR(rc, "fi_inject_write");
+			return FI_ERR(rc, "fi_writemsg(inject)");
 		iovcnt = 1;
 		total = iov[0].iov_len;
 		riov.len = total;
@@ -617,13 +648,13 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 		return 0;
 	/* Counter path: the flag follows the data, ordered by FI_ORDER_RMA_WAW. */
 	deadline = 0;
-	while ((rc = fi_inject_write(tp->ep, &flag_value, sizeof(flag_value), tp->peers[peer],
-				     rk->base + flag_off, rk->key)) == -FI_EAGAIN) {
+	while ((rc = inject_write(tp, peer, &flag_value, sizeof(flag_value), rk->base + flag_off,
+				  rk->key, 0, 0)) == -FI_EAGAIN) {
 		int e = retry_wait(tp, peer, &deadline);
 		if (e)
 			return e;
 	}
-	return rc ? FI_ERR(rc, "fi_inject_write(flag)") : 0;
+	return rc ? FI_ERR(rc, "fi_writemsg(inject flag)") : 0;
 }
 
 int pc_tp_put_value(pc_tp_t *tp, int peer, const void *value, size_t len, const pc_tp_rkey_t *rk,
@@ -633,19 +664,15 @@ int pc_tp_put_value(pc_tp_t *tp, int peer, const void *value, size_t len, const 
 	ssize_t rc;
 	int cqdata = tp->info.notify == PCOLL_NOTIFY_CQDATA;
 	for (;;) {
-		if (cqdata)
-			rc = fi_inject_writedata(tp->ep, value, len, notify_data, tp->peers[peer],
-						 rk->base + off, rk->key);
-		else
-			rc = fi_inject_write(tp->ep, value, len, tp->peers[peer], rk->base + off,
-					     rk->key);
+		rc = inject_write(tp, peer, value, len, rk->base + off, rk->key, notify_data,
+				  cqdata ? FI_REMOTE_CQ_DATA : 0);
 		if (rc != -FI_EAGAIN)
 			break;
 		int e = retry_wait(tp, peer, &deadline);
 		if (e)
 			return e;
 	}
-	return rc ? FI_ERR(rc, "fi_inject_write(value)") : 0;
+	return rc ? FI_ERR(rc, "fi_writemsg(inject value)") : 0;
 }
 
 int pc_tp_trywait(pc_tp_t *tp)
