@@ -260,6 +260,22 @@ typedef struct pcoll_team pcoll_team_t;
  */
 int pcoll_team_split(pcoll_ctx_t *ctx, int color, int key, pcoll_team_t **team);
 
+/**
+ * Continue without the dead (ULFM's MPI_Comm_shrink, NCCL's ncclCommShrink):
+ * after a peer failure, the live members of team (NULL: the whole context)
+ * agree on the set of processes that are gone and each gets the same new
+ * team of the others, in their old order (*survivors; destroy it with
+ * pcoll_team_destroy). Collective over the survivors. Rounds completed
+ * before the failure stay as they were; the old team and its collectives
+ * stay failed (destroy them: that is local and immediate); the pending
+ * contribution of a dead process is lost, the survivors' next steps go to
+ * collectives created on the new team. PCOLL_ERR_PEER when the others count
+ * this process as gone; PCOLL_ERR_TIMEOUT when a survivor never takes part
+ * or learnt of a further death after the others had agreed (shrink again:
+ * a team that lost a member fails like any other). Teams of up to 1664.
+ */
+int pcoll_team_shrink(pcoll_ctx_t *ctx, pcoll_team_t *team, pcoll_team_t **survivors);
+
 /** This process's rank in the team, or PCOLL_ERR_INVAL for NULL. */
 int pcoll_team_rank(const pcoll_team_t *team);
 

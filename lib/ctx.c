@@ -416,6 +416,7 @@ int pcoll_finalize(pcoll_ctx_t *ctx)
 			continue;
 		pc_team_reap(t, t->retired);
 		pc_tp_forget(ctx->tp, &t->tx_done);
+		pc_tp_forget(ctx->tp, &t->shrink_tx_done);
 		pc_tp_mr_dereg(t->xmr);
 		t->xmr = NULL;
 	}

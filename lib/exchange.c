@@ -33,27 +33,37 @@ static const char *tag_name(uint32_t tag)
 	return tag < PC_X_TAG_COUNT ? n[tag] : "?";
 }
 
+/*
+ * The region of a team of n: flags [3][n] (exchange parities 0 and 1, and
+ * shrink), slots [3][n], then our two send slots (exchange, shrink), then the
+ * failure notices [n]. Every member computes peers' offsets with the same n.
+ */
+size_t pc_team_slot_off(const pcoll_team_t *t, int area, int sender)
+{
+	return PC_ALIGN64(PC_X_AREAS * (size_t)t->size * 8) +
+	       ((size_t)area * (size_t)t->size + (size_t)sender) * PC_XCHG_SLOT;
+}
+
 static size_t slot_off(const pcoll_team_t *t, uint64_t par, int sender)
 {
-	return PC_ALIGN64(2 * (size_t)t->size * 8) +
-	       ((size_t)par * (size_t)t->size + (size_t)sender) * PC_XCHG_SLOT;
+	return pc_team_slot_off(t, (int)par, sender);
 }
 
 size_t pc_team_xlen(int size)
 {
-	size_t n = PC_ALIGN64(2 * (size_t)size * 8) + (2 * (size_t)size + 1) * PC_XCHG_SLOT +
-		   (size_t)size * 8;
+	size_t n = PC_ALIGN64(PC_X_AREAS * (size_t)size * 8) +
+		   (PC_X_AREAS * (size_t)size + 2) * PC_XCHG_SLOT + (size_t)size * 8;
 	return (n + 4095) & ~(size_t)4095;
 }
 
 size_t pc_team_notice_off(const pcoll_team_t *t)
 {
-	return slot_off(t, 2, 1); /* after both parities and our send slot */
+	return pc_team_slot_off(t, PC_X_AREAS, 2); /* after the two send slots */
 }
 
 static char *tx_slot(pcoll_team_t *t)
 {
-	return t->xmem + slot_off(t, 2, 0); /* right after both parities */
+	return t->xmem + pc_team_slot_off(t, PC_X_AREAS, 0);
 }
 
 void pc_team_notify(pcoll_ctx_t *ctx, uint32_t id, int value, uint64_t idx)
@@ -63,7 +73,7 @@ void pc_team_notify(pcoll_ctx_t *ctx, uint32_t id, int value, uint64_t idx)
 	pcoll_team_t *t = ctx->teams[id];
 	if (value)
 		pc_notice_scan(ctx);
-	else if (idx < 2 * (uint64_t)t->size)
+	else if (idx < PC_X_AREAS * (uint64_t)t->size)
 		__atomic_add_fetch(&t->xflags[idx], 1, __ATOMIC_RELEASE);
 }
 

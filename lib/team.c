@@ -46,9 +46,9 @@ int pc_team_alloc(pcoll_ctx_t *ctx, int size, int rank, pcoll_team_t **out, pc_t
 	    posix_memalign((void **)&t->xmem, 4096, t->xlen))
 		rc = pc_error(PCOLL_ERR_NOMEM, "team of %d: out of memory", size);
 	if (!rc) {
+		memset(t->members, 0xff, (size_t)size * sizeof(int)); /* nobody yet */
 		memset(t->xmem, 0, t->xlen);
-		t->xflags = (volatile uint64_t *)t->xmem;
-		t->notices = (volatile uint64_t *)(t->xmem + pc_team_notice_off(t));
+		pc_team_layout(t);
 		rc = pc_tp_mr_reg(ctx->tp, t->xmem, t->xlen, ++ctx->next_mr_key, &t->xmr, xkey);
 	}
 	if (!rc)
@@ -61,6 +61,12 @@ int pc_team_alloc(pcoll_ctx_t *ctx, int size, int rank, pcoll_team_t **out, pc_t
 	return 0;
 }
 
+void pc_team_layout(pcoll_team_t *t)
+{
+	t->xflags = (volatile uint64_t *)t->xmem;
+	t->notices = (volatile uint64_t *)(t->xmem + pc_team_notice_off(t));
+}
+
 /* Under lock (or when the context is going away). */
 void pc_team_free(pcoll_team_t *t)
 {
@@ -69,14 +75,17 @@ void pc_team_free(pcoll_team_t *t)
 	pcoll_ctx_t *ctx = t->ctx;
 	if (t->id < ctx->nteams_cap && ctx->teams[t->id] == t)
 		ctx->teams[t->id] = NULL;
-	if (ctx->tp)
+	if (ctx->tp) {
 		pc_tp_forget(ctx->tp, &t->tx_done);
+		pc_tp_forget(ctx->tp, &t->shrink_tx_done);
+	}
 	pc_team_reap(t, t->retired);
 	pc_tp_mr_dereg(t->xmr);
 	free(t->xmem);
 	free(t->members);
 	free(t->peer_ids);
 	free(t->xkeys);
+	free(t->shrink_seen);
 	free(t);
 }
 

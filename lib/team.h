@@ -15,6 +15,10 @@
 #include "pcoll.h"
 #include "transport.h"
 
+/* Flag and slot areas of a team's region: two exchange parities, shrink. */
+#define PC_X_AREAS	 3
+#define PC_X_SHRINK_AREA 2
+
 /* One exchange slot: a header and the payload. */
 #define PC_XCHG_SLOT 256
 #define PC_XCHG_MAX  (PC_XCHG_SLOT - 16)
@@ -57,6 +61,10 @@ struct pcoll_team {
 	pc_retired_t *retired;
 	int error; /* sticky: a member is gone (or the team failed an exchange) */
 	char errmsg[256];
+	/* pcoll_team_shrink: messages sent, and the last one seen per member */
+	uint64_t shrink_sent;
+	uint64_t *shrink_seen;
+	uint64_t shrink_tx_posted, shrink_tx_done;
 };
 
 /* Allocate a team of size with this process at rank, and its registered
@@ -74,6 +82,11 @@ int pc_team_barrier(pcoll_team_t *t, int tag);
 void pc_team_notify(pcoll_ctx_t *ctx, uint32_t id, int value, uint64_t idx);
 /* Offset of the failure notices in a team's exchange region. */
 size_t pc_team_notice_off(const pcoll_team_t *t);
+/* Offset of sender's slot in area (0, 1: exchange parities; PC_X_SHRINK_AREA;
+ * PC_X_AREAS: our own send slots, sender 0 exchange, 1 shrink). */
+size_t pc_team_slot_off(const pcoll_team_t *t, int area, int sender);
+/* Point xflags and notices into the region for the team's size. */
+void pc_team_layout(pcoll_team_t *t);
 
 /* notice.c: failure notices. A process that learns by its own means that a
  * peer is gone (fabric error, same-node liveness, PMIx event) tells every

@@ -463,8 +463,11 @@ static int cq_error(pc_tp_t *tp)
 	snprintf(why, sizeof(why), "a write to it failed: %s", what);
 	pc_opctx_t *c = inflight_ctx(tp, e.op_context);
 	int peer = c ? c->peer : -1;
-	if (c)
+	if (c) {
+		if (c->done) /* finished, if not well: its buffer is free again */
+			(*c->done)++;
 		ctx_put(tp, c);
+	}
 	if (peer >= 0 && tp->cfg.lost_fn) {
 		tp->cfg.lost_fn(tp->cfg.notify_arg, peer, why);
 		return 1;

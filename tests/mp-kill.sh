@@ -33,6 +33,27 @@ kill_launch() { # NAME NP VICTIM ENV... -- args
 kill_launch "kill -9 rank 2 of 4, shm, sync" 4 2 FI_PROVIDER=shm -- -k 20
 kill_launch "kill -9 rank 1 of 4, tcp, solo" 4 1 FI_PROVIDER=tcp -- -k 20 -m solo
 kill_launch "kill -9 rank 0 of 3, shm, majority" 3 0 FI_PROVIDER=shm -- -k 15 -m majority
+# Shrink: the survivors agree on a team without the dead one and go on with
+# sync and solo collectives on it (every contribution conserved, the same
+# rounds everywhere).
+shrink_launch() { # NAME NP VICTIM ENV... -- args
+	local name=$1 np=$2 victim=$3 log nok
+	shift 3
+	log=$(mktemp)
+	local envs=()
+	while [ "$1" != "--" ]; do
+		envs+=("$1")
+		shift
+	done
+	shift
+	launch_log "$log" "$np" PCOLL_TIMEOUT_MS=30000 "${envs[@]}" -- "${keep[@]}" -- \
+		"$top_builddir/tests/mp_kill" -r "$victim" -S "$@"
+	nok=$(grep -c "^ok   rank .*shrank to $((np - 1)) survivors" "$log")
+	[ "$nok" -eq $((np - 1)) ] && ! grep -q 'FAIL' "$log"
+	verdict $((! $?)) "$name" "$log" "$nok of $((np - 1)) survivors shrank and went on"
+}
+shrink_launch "kill -9 rank 1 of 4, shm, solo, shrink and go on" 4 1 FI_PROVIDER=shm -- -k 20 -m solo
+shrink_launch "kill -9 rank 0 of 5, tcp, sync, shrink and go on" 5 0 FI_PROVIDER=tcp -- -k 12
 
 # SIGSTOP past the timeout, then SIGCONT: the others fail with the timeout;
 # the stopped process must fail too on resuming, with no step completed alone.
@@ -58,7 +79,8 @@ stop_launch "SIGSTOP rank 2 of 3 for 4 s (timeout 1.5 s), tcp, solo" 3 2 FI_PROV
 # shm across nodes is refused at init on every process, with the reason.
 if unshare --pid --fork true 2>/dev/null; then
 	log=$(mktemp)
-	launch_log "$log" 2 FI_PROVIDER=shm -- "$top_srcdir/tests/other-node.sh" \
+	# Keep the job alive when the first rank exits, so the other's line is there.
+	launch_log "$log" 2 FI_PROVIDER=shm -- "${keep[@]}" -- "$top_srcdir/tests/other-node.sh" \
 		"$top_builddir/tests/mp_invariants" -n 2
 	n=$(grep -c 'provider shm reaches only processes on one node' "$log")
 	verdict $((n == 2)) "shm across nodes refused at init on both ranks" "$log" "$n of 2 ranks refused it"

@@ -6,7 +6,10 @@
  * With -s SEC rank R stops itself (SIGSTOP) for SEC seconds instead, longer
  * than PCOLL_TIMEOUT_MS: the others fail, and the stopped one, once resumed,
  * must fail at once too instead of going on alone.
- *   mp_kill -r R -k N [-m mode] [-d ms] [-s SEC]
+ * With -S the survivors then shrink: they agree on the new team without R,
+ * and run a sync and a solo collective on it whose every contribution must
+ * come out exactly, with every survivor given the same rounds.
+ *   mp_kill -r R -k N [-m mode] [-d ms] [-s SEC] [-S]
  */
 #include <getopt.h>
 #include <signal.h>
@@ -16,13 +19,102 @@
 
 #include "mp_common.h"
 
+/* After the failure: shrink, check the new team, run on it. */
+static void shrink_and_go_on(pcoll_ctx_t *ctx, int victim)
+{
+	int P = pcoll_size(ctx), me = pcoll_rank(ctx);
+	pcoll_team_t *t = NULL;
+	double t0 = mp_now();
+	MP_OK(pcoll_team_shrink(ctx, NULL, &t));
+	double t_shrink = mp_now() - t0;
+	MP_EXPECT(pcoll_team_size(t) == P - 1, "shrunk team has %d members, expected %d",
+		  pcoll_team_size(t), P - 1);
+	for (int i = 0, r = 0; r < P; r++) {
+		if (r == victim)
+			continue;
+		MP_EXPECT(pcoll_team_job_rank(t, i) == r,
+			  "team rank %d is job rank %d, expected %d", i, pcoll_team_job_rank(t, i),
+			  r);
+		if (r == me)
+			MP_EXPECT(pcoll_team_rank(t) == i, "my team rank %d, expected %d",
+				  pcoll_team_rank(t), i);
+		i++;
+	}
+	for (int m = 0; m < 2; m++) {
+		pcoll_attr_t a;
+		pcoll_attr_init(&a);
+		a.team = t;
+		a.mode = m ? PCOLL_SOLO : PCOLL_SYNC;
+		pcoll_coll_t *c;
+		MP_OK(pcoll_allreduce_create(ctx, 4, PCOLL_INT64, &a, &c));
+		int64_t g[4] = {1, me, 0, 0}, got[4] = {0}, steps = 10 + me;
+		uint64_t hash = 0;
+		pcoll_round_t r;
+		int rc;
+		for (int s = 0; s < steps; s++) {
+			mp_sleep_ms(me);
+			MP_OK(pcoll_step(c, g));
+			while ((rc = pcoll_next_round(c, &r)) == 1) {
+				for (int e = 0; e < 4; e++)
+					got[e] += ((const int64_t *)r.data)[e];
+				hash = hash * 31 + r.index * 7 +
+				       (uint64_t)((const int64_t *)r.data)[0];
+			}
+			MP_OK(rc);
+		}
+		MP_OK(pcoll_flush(c));
+		while ((rc = pcoll_next_round(c, &r)) == 1) {
+			for (int e = 0; e < 4; e++)
+				got[e] += ((const int64_t *)r.data)[e];
+			hash = hash * 31 + r.index * 7 + (uint64_t)((const int64_t *)r.data)[0];
+		}
+		MP_OK(rc);
+		int64_t want_n = 0, want_sum = 0;
+		for (int q = 0; q < P; q++)
+			if (q != victim) {
+				want_n += 10 + q;
+				want_sum += (int64_t)(10 + q) * q;
+			}
+		MP_EXPECT(
+		    got[0] == want_n && got[1] == want_sum,
+		    "%s on the shrunk team: %lld contributions summing to %lld, expected %lld "
+		    "and %lld",
+		    pcoll_mode_name(a.mode), (long long)got[0], (long long)got[1],
+		    (long long)want_n, (long long)want_sum);
+		MP_OK(pcoll_destroy(c));
+		/* Every survivor was given the same rounds. */
+		a.mode = PCOLL_SYNC;
+		MP_OK(pcoll_allreduce_create(ctx, (size_t)P, PCOLL_INT64, &a, &c));
+		int64_t *h = calloc((size_t)P, sizeof(int64_t));
+		h[me] = (int64_t)hash;
+		MP_OK(pcoll_step(c, h));
+		MP_EXPECT(pcoll_next_round(c, &r) == 1, "no agreement round");
+		for (int q = 0; q < P; q++)
+			if (q != victim)
+				MP_EXPECT(((const int64_t *)r.data)[q] == (int64_t)hash,
+					  "job rank %d was given other rounds than job rank %d", q,
+					  me);
+		free(h);
+		MP_OK(pcoll_flush(c));
+		while (pcoll_next_round(c, &r) == 1)
+			;
+		MP_OK(pcoll_destroy(c));
+	}
+	MP_OK(pcoll_team_destroy(t));
+	printf("ok   rank %d: shrank to %d survivors in %.3f s; sync and solo on them conserved "
+	       "every contribution\n",
+	       me, P - 1, t_shrink);
+}
+
 int main(int argc, char **argv)
 {
-	int victim = 1, kill_step = 20, opt;
+	int victim = 1, kill_step = 20, opt, shrink = 0;
 	double delay_ms = 5, stop_s = 0;
 	pcoll_mode_t mode = PCOLL_SYNC;
-	while ((opt = getopt(argc, argv, "r:k:m:d:s:")) != -1) {
-		if (opt == 's')
+	while ((opt = getopt(argc, argv, "r:k:m:d:s:S")) != -1) {
+		if (opt == 'S')
+			shrink = 1;
+		else if (opt == 's')
 			stop_s = atof(optarg);
 		else if (opt == 'r')
 			victim = atoi(optarg);
@@ -97,8 +189,12 @@ int main(int argc, char **argv)
 	MP_EXPECT(t_err < 2.0, "detected after %.3f s (bound 2 s)", t_err);
 	double t0 = mp_now();
 	int drc = pcoll_destroy(c);
+	if (shrink)
+		shrink_and_go_on(ctx, victim);
 	int frc = pcoll_finalize(ctx);
 	double t_down = mp_now() - t0;
+	if (shrink)
+		t_down = 0; /* the teardown bound is for the failed context, not the new work */
 	printf("ok   rank %d: PCOLL_ERR_PEER naming job rank %d after %.3f s; destroy %d, finalize "
 	       "%d, %.3f s\n",
 	       me, victim, t_err, drc, frc, t_down);
