@@ -195,10 +195,35 @@ class Context(_Closes):
         return self._h is None
 
     def allreduce(
-        self, array_or_count, dtype=None, mode="sync", staleness=2, quorum=0, seed=0
+        self, array_or_count, dtype=None, mode="sync", staleness=2, quorum=0, seed=0, team=None
     ):
-        """A persistent SUM-allreduce (collective: same arguments everywhere)."""
-        return Collective(self, array_or_count, dtype, mode, staleness, quorum, seed)
+        """A persistent SUM-allreduce (collective over the team, or the whole
+        context: same arguments everywhere)."""
+        return Collective(self, array_or_count, dtype, mode, staleness, quorum, seed, team)
+
+    def split(self, color, key=None):
+        """pcoll_team_split, as MPI_Comm_split: collective over the context;
+        the processes with the same color form a Team, ranked by key (default:
+        this rank), then rank. color=UNDEFINED gives None."""
+        h = ctypes.c_void_p()
+        _check(
+            _L.pcoll_team_split(
+                self._handle(), int(color), self.rank if key is None else int(key), ctypes.byref(h)
+            )
+        )
+        return Team(self, h) if h.value else None
+
+    def shrink(self, team=None):
+        """pcoll_team_shrink: after a peer failure, the survivors of team (None:
+        the whole context) agree on who is gone and each gets the same new Team
+        of the others. Collective over the survivors."""
+        h = ctypes.c_void_p()
+        _check(
+            _L.pcoll_team_shrink(
+                self._handle(), team._handle() if team is not None else None, ctypes.byref(h)
+            )
+        )
+        return Team(self, h)
 
     def close(self):
         """pcoll_finalize (collective). Open collectives become unusable."""
@@ -214,6 +239,46 @@ class Context(_Closes):
         if self._h is None:
             return "<pcoll.Context closed>"
         return "<pcoll.Context rank %d of %d>" % (self.rank, self.size)
+
+
+UNDEFINED = -32766  # PCOLL_UNDEFINED: join no team in Context.split
+
+
+class Team(_Closes):
+    """A team (pcoll_team_split or pcoll_team_shrink): rank and size within it,
+    and members, the job rank of each team rank."""
+
+    def __init__(self, ctx, h):
+        self._ctx = ctx
+        self._h = h
+        self.rank = _L.pcoll_team_rank(h)
+        self.size = _L.pcoll_team_size(h)
+        self.members = [_L.pcoll_team_job_rank(h, t) for t in range(self.size)]
+
+    def _handle(self):
+        if self._h is None:
+            raise Error(PCOLL_ERR_STATE, "the team is destroyed")  # noqa: F821
+        return self._h
+
+    @property
+    def closed(self):
+        return self._h is None
+
+    def allreduce(self, array_or_count, dtype=None, **kw):
+        """Context.allreduce on this team."""
+        return self._ctx.allreduce(array_or_count, dtype, team=self, **kw)
+
+    def close(self):
+        """pcoll_team_destroy (collective over the team; destroy its collectives first)."""
+        if self._h is None:
+            return
+        h, self._h = self._h, None
+        _check(_L.pcoll_team_destroy(h))
+
+    def __repr__(self):
+        if self._h is None:
+            return "<pcoll.Team destroyed>"
+        return "<pcoll.Team rank %d of %d: job ranks %s>" % (self.rank, self.size, self.members)
 
 
 def init(provider=None, timeout_ms=0, progress_thread=True):
@@ -259,7 +324,7 @@ class Round:
 class Collective(_Closes):
     """A persistent partial allreduce (pcoll_allreduce_create)."""
 
-    def __init__(self, ctx, array_or_count, dtype, mode, staleness, quorum, seed):
+    def __init__(self, ctx, array_or_count, dtype, mode, staleness, quorum, seed, team=None):
         if isinstance(array_or_count, (int, np.integer)) and not isinstance(
             array_or_count, bool
         ):
@@ -285,6 +350,11 @@ class Collective(_Closes):
         attr.staleness = int(staleness)
         attr.quorum = int(quorum)
         attr.seed = int(seed)
+        if team is not None:
+            if team._ctx is not ctx:
+                raise ArgumentError("allreduce: the team belongs to another context")
+            attr.team = team._handle()
+        self._team = team
         h = ctypes.c_void_p()
         _check(_L.pcoll_allreduce_create(ctx._handle(), count, DTYPES[name][0], buf, ctypes.byref(h)))
         self._h = h

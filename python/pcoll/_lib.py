@@ -11,7 +11,7 @@ import os
 
 # The header this binding mirrors (include/pcoll.h).
 HEADER_MAJOR = 0
-HEADER_MINOR = 2
+HEADER_MINOR = 3
 
 # pcoll_config_t and pcoll_attr_t grow at the end within a major version and
 # carry their size: the binding lets the library's *_init fill a buffer larger
@@ -39,7 +39,7 @@ class Config(ctypes.Structure):
 
 
 class Attr(ctypes.Structure):
-    """pcoll_attr_t (0.2)."""
+    """pcoll_attr_t (0.3: team)."""
 
     _fields_ = [
         ("size", ctypes.c_size_t),
@@ -47,6 +47,7 @@ class Attr(ctypes.Structure):
         ("quorum", ctypes.c_int),
         ("staleness", ctypes.c_int),
         ("seed", ctypes.c_uint64),
+        ("team", ctypes.c_void_p),
     ]
 
 
@@ -90,7 +91,7 @@ def _check_layout():
     expect = {
         RoundC: (40, {"data": 8, "staleness": 24, "final": 36}),
         Config: (72, {"provider": 8, "timeout_ms": 20, "oob_allgather": 40, "thread_level": 64}),
-        Attr: (32, {"mode": 8, "staleness": 16, "seed": 24}),
+        Attr: (40, {"mode": 8, "staleness": 16, "seed": 24, "team": 32}),
         CollInfo: (80, {"count": 48, "datatype": 56, "algorithm": 72}),
     }
     for cls, (size, offs) in expect.items():
@@ -205,6 +206,20 @@ def _declare(lib):
             f = getattr(lib, name)
         except AttributeError:
             raise ImportError("pcoll: the library lacks %s (too old for this binding)" % name)
+        f.restype = res
+        f.argtypes = args
+    # Teams (0.3): the size check above already refuses an older library,
+    # whose pcoll_attr_t has no team field.
+    teams = {
+        "pcoll_team_split": (I, [P, I, I, ctypes.POINTER(P)]),
+        "pcoll_team_shrink": (I, [P, P, ctypes.POINTER(P)]),
+        "pcoll_team_rank": (I, [P]),
+        "pcoll_team_size": (I, [P]),
+        "pcoll_team_job_rank": (I, [P, I]),
+        "pcoll_team_destroy": (I, [P]),
+    }
+    for name, (res, args) in teams.items():
+        f = getattr(lib, name)
         f.restype = res
         f.argtypes = args
     if hasattr(lib, "pcoll_version"):

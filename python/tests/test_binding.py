@@ -372,6 +372,74 @@ MP_SCRIPT = textwrap.dedent(
 )
 
 
+TEAM_SCRIPT = textwrap.dedent(
+    """
+    import numpy as np
+    import pcoll
+
+    ctx = pcoll.init(timeout_ms=30000)
+    me = ctx.rank
+    assert ctx.split(pcoll.UNDEFINED) is None
+    # odd and even job ranks, ranked in reverse
+    with ctx.split(me % 2, key=-me) as t:
+        want = sorted((r for r in range(ctx.size) if r % 2 == me % 2), reverse=True)
+        assert t.members == want and t.members[t.rank] == me, (t.members, t.rank)
+        got = wsum = 0
+        with t.allreduce(4, "int64", mode="solo") as c, ctx.allreduce(2, "int64") as w:
+            for s in range(5):
+                w.step_post(np.array([1, me], np.int64))
+                c.step(np.full(4, me, np.int64))
+                got += sum(int(r.data[0]) for r in c.rounds())
+                while not w.test():
+                    pass
+                wsum += sum(int(r.data[1]) for r in w.rounds())
+            c.flush()
+            w.flush()
+            got += sum(int(r.data[0]) for r in c.rounds())
+            wsum += sum(int(r.data[1]) for r in w.rounds())
+        assert got == 5 * sum(want), (got, want)  # conservation on the team
+        assert wsum == 5 * sum(range(ctx.size)), wsum  # and on the whole context
+    print("ok rank %d: team %s" % (me, t))
+    ctx.close()
+    """
+)
+
+
+def test_teams(tmp_path):
+    """Two teams of a 4-process job, a collective on each and one on the whole
+    context in flight at once."""
+    bdir = os.environ.get("PCOLL_BUILDDIR")
+    run = os.path.join(bdir, "tools", "pcoll-run") if bdir else None
+    if not run or not os.access(run, os.X_OK):
+        pytest.skip("no PCOLL_BUILDDIR/tools/pcoll-run")
+    script = tmp_path / "teams.py"
+    script.write_text(TEAM_SCRIPT)
+    env = dict(os.environ, FI_PROVIDER=os.environ.get("FI_PROVIDER", "shm"))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [os.path.dirname(os.path.dirname(pcoll.__file__)), env.get("PYTHONPATH")] if p)
+    p = subprocess.run(
+        [run, "-n", "4", "--timeout", "60", "--", sys.executable, str(script)],
+        env=env, capture_output=True, text=True, timeout=90,
+    )
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.count("ok rank") == 4, p.stdout
+
+
+def test_team_errors(ctx):
+    # a single process: one team of one; a bad color is the library's error
+    with pytest.raises(pcoll.Error) as e:
+        ctx.split(-5)
+    assert e.value.code == pcoll.PCOLL_ERR_INVAL and "color -5" in str(e.value)
+    t = ctx.split(0)
+    assert (t.rank, t.size, t.members) == (0, 1, [0])
+    c = t.allreduce(8, "float32")
+    with pytest.raises(pcoll.Error) as e:
+        t.close()  # a collective is open on it
+    assert e.value.code == pcoll.PCOLL_ERR_STATE
+    c.close()
+    t.close()
+    assert t.closed
+
+
 def test_three_processes(tmp_path):
     bdir = os.environ.get("PCOLL_BUILDDIR")
     run = os.path.join(bdir, "tools", "pcoll-run") if bdir else None
