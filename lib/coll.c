@@ -542,7 +542,9 @@ int pcoll_test(pcoll_coll_t *c)
 	if (!rc && !c->step_posted)
 		rc = pc_error(PCOLL_ERR_STATE, "pcoll_test: no step posted");
 	if (!rc) {
+		c->ctx->polling++; /* a user call: rounds it cannot take are kept */
 		rc = pc_engine_progress(c->ctx);
+		c->ctx->polling--;
 		rc = rc < 0 ? rc : sticky(c);
 		if (!rc && step_done(c)) {
 			c->step_posted = 0;
@@ -676,7 +678,9 @@ int pcoll_flush_test(pcoll_coll_t *c)
 	if (!rc && !c->flush_posted)
 		rc = pc_error(PCOLL_ERR_STATE, "pcoll_flush_test: no flush posted");
 	if (!rc) {
+		c->ctx->polling++; /* a user call: rounds it cannot take are kept */
 		rc = pc_engine_progress(c->ctx);
+		c->ctx->polling--;
 		rc = rc < 0 ? rc : sticky(c);
 		if (!rc && flush_done(c)) {
 			c->flush_posted = 0;
@@ -692,8 +696,12 @@ int pcoll_flush(pcoll_coll_t *c)
 	int rc = pcoll_flush_post(c);
 	if (rc)
 		return rc;
+	pthread_mutex_lock(&c->ctx->lock);
+	c->flush_blocking = 1;
+	pthread_mutex_unlock(&c->ctx->lock);
 	rc = pc_engine_wait(c->ctx, c, flush_done);
 	pthread_mutex_lock(&c->ctx->lock);
+	c->flush_blocking = 0;
 	if (!rc)
 		c->flush_posted = 0;
 	pthread_mutex_unlock(&c->ctx->lock);

@@ -162,11 +162,31 @@ static int make_room(pcoll_coll_t *c, uint64_t r)
 	if (r <= c->nslots_res)
 		return 1;
 	uint64_t old = r - c->nslots_res;
-	if (old == c->given_round)
-		return 0; /* the user is reading it: wait for the next call */
+	if (old == c->given_round) {
+		if (c->rs.held_round != r) { /* the user is reading it: wait for the next call */
+			c->rs.held_round = r;
+			c->rs.holds++;
+		}
+		return 0;
+	}
 	if (old <= c->rs.version)
 		return 1;
-	/* Not yet taken (only after a flush, when nothing holds rounds): spill. */
+	/* Not yet taken (only after a flush, when staleness holds nothing).
+	 * While the user is outside pcoll (computing, say, between
+	 * pcoll_flush_post and pcoll_flush_test), hold the round until the old
+	 * one is taken: the ring of S+1 result buffers is all the memory there
+	 * is ... */
+	if (!c->flush_blocking && c->ctx->callers == 0 && c->ctx->polling == 0) {
+		if (c->rs.held_round != r) {
+			c->rs.held_round = r;
+			c->rs.holds++;
+		}
+		return 0;
+	}
+	/* ... unless a user call is inside pcoll (this flush, a step, test or
+	 * flush of another collective) and may be waiting for the very peers
+	 * the hold would stop: keep a copy, one per round the others complete
+	 * meanwhile, until pcoll_next_round takes it. */
 	char *slot = c->mem + c->res_off + (old % c->nslots_res) * c->res_stride;
 	pc_spill_t *s = malloc(sizeof(*s) + c->nbytes);
 	if (!s) {

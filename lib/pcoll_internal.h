@@ -40,6 +40,7 @@ struct pcoll_ctx {
 	int thread_started;
 	atomic_int stop;
 	int callers;		 /* user threads driving progress in a blocking call (under lock) */
+	int polling;		 /* user calls driving progress in pcoll_test/flush_test */
 	uint64_t caller_exit_ns; /* when the last one returned */
 	int finalized;
 	/* Sticky error of the whole context (an unattributed fabric error, this
@@ -111,6 +112,11 @@ struct pcoll_coll {
 	pc_spill_t *spill_head, *spill_tail;
 	uint64_t spill_first; /* round index of spill_head */
 	uint64_t nspill;
+	/* Spill only while a call of this process is blocked in pcoll (this
+	 * flush, or another collective's step or flush): it cannot take rounds
+	 * then, and holding them could stop the peers it waits for. Otherwise a
+	 * full ring holds the next round instead (bounded: S+1 buffers). */
+	int flush_blocking;
 	pc_spill_t *given_spill; /* freed at the next call */
 	uint64_t given_round;	 /* round whose buffer the user may be reading */
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Create/destroy churn at flat cost and flat RSS (tests/mp_churn.c). Creates
+# Memory bounds. Create/destroy churn at flat cost and flat RSS (tests/mp_churn.c). Creates
 # and destroys exchange over the team's fabric region, not PMIx (whose
 # datastore made every cycle slower than the last: 1.7 s for the first 500
 # cycles, 52 s for the last 500 of 2000 on tcp). On tcp, libfabric's tcp
@@ -8,4 +8,8 @@
 . "$(dirname "$0")/mp_lib.sh"
 launch "churn P=2 shm 2000 cycles" 2 FI_PROVIDER=shm -- "$top_builddir/tests/mp_churn" 2000
 launch "churn P=3 tcp 600 cycles" 3 FI_PROVIDER=tcp -- "$top_builddir/tests/mp_churn" 600
+# The spill bound: a process that flushed early keeps no copy per round of
+# the others while it computes (the ring of S+1 buffers holds instead).
+launch "spill bound P=2 shm 100 rounds of 1 MiB" 2 FI_PROVIDER=shm -- "$top_builddir/tests/mp_spill" 100 1048576
+launch "spill bound P=3 tcp 60 rounds of 1 MiB" 3 FI_PROVIDER=tcp -- "$top_builddir/tests/mp_spill" 60 1048576
 finish
