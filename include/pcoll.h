@@ -116,16 +116,18 @@ typedef enum pcoll_notify {
 /**
  * Out-of-band bootstrap, in the manner of UCC's oob: the host library (an MPI
  * program, a framework's process group) lends its own allgather, and pcoll
- * uses it for everything it would ask of PMIx (endpoint addresses, memory
- * keys, parameter checks, fences). No PMIx server is needed then.
+ * uses it where it would ask PMIx: to exchange endpoint addresses and the
+ * keys of the context's team at init, and to meet at finalize. No PMIx
+ * server is needed then.
  */
 typedef struct pcoll_oob {
 	/** Blocking allgather over the oob.size processes: every process passes
 	 * `bytes` bytes in `send`; `recv` receives size*bytes bytes, rank order.
 	 * Return 0 on success, anything else on failure (pcoll then fails with
-	 * PCOLL_ERR_WIREUP). Called from the thread that calls pcoll_init,
-	 * pcoll_allreduce_create, pcoll_destroy and pcoll_finalize, in the same
-	 * order on every process. NULL: no oob (PMIx or singleton). */
+	 * PCOLL_ERR_WIREUP). Called only from pcoll_init and pcoll_finalize, by
+	 * the thread that calls them, on every process: creates, destroys and
+	 * team splits exchange over the fabric, not through the host. NULL: no
+	 * oob (PMIx or singleton). */
 	int (*allgather)(const void *send, void *recv, size_t bytes, void *arg);
 	void *arg; /**< passed to allgather */
 	int rank;  /**< this process's rank among the oob's processes, [0, size) */
