@@ -41,6 +41,9 @@ if [ -x "$B/mp_invariants_mpich" ] && "$RUN" --launcher mpich -n 1 --dry-run -- 
 	oob_launch "oob mpich P=4 tcp" mpich 4 PCOLL_PROVIDER=tcp -- "$B/mp_invariants_mpich" -c 1000 -n 10 -m solo,majority
 	oob_launch "oob mpich subset: even ranks of 4" mpich 4 PCOLL_PROVIDER=shm MP_OOB_SUBSET=even -- \
 		"$B/mp_invariants_mpich" -c 1000 -n 10
+	# Teams inside an oob context: split without the host, whole context alongside.
+	oob_launch "oob mpich P=4 two teams + the whole context" mpich 4 PCOLL_PROVIDER=shm -- \
+		"$B/mp_invariants_mpich" -c 1000 -n 10 --team 2 --overlap
 
 	# No PMIx, no oob, PMI_SIZE=3: every rank must fail, naming the variable.
 	log=$(mktemp)
