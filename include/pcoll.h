@@ -223,7 +223,9 @@ typedef struct pcoll_ctx_info {
 	char fabric[64];	  /**< fabric name */
 	char domain[64];	  /**< domain name (the NIC, for NIC-backed providers) */
 	char endpoint[128];	  /**< this endpoint's address, printable */
-	char nic[64];		  /**< NIC found by hwloc near this process, or "none" */
+	char nic[64];		  /**< NIC found by hwloc near this process and whether
+				       it chose the domain ("eth0 (used)", "eth0 (not
+				       offered)"), "mlx5_0 (PCOLL_NIC)", or "none" */
 	char wireup[32];	  /**< "pmix", "oob" or "singleton" */
 	char wait[32];		  /**< how an idle progress thread waits: "fd" or "sleep" */
 	char progress_cpuset[64]; /**< hwloc cpuset of the progress thread, or "unbound" */

@@ -269,7 +269,16 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 	ctx->rank = ctx->wu.rank;
 	ctx->size = ctx->wu.size;
 	pc_topo_init(&ctx->topo);
-	pc_tp_cfg_t tc = {.provider = ctx->cfg.provider,
+	/* The NIC: PCOLL_NIC if set (a libfabric domain name: tcp's interface,
+	 * verbs' device), else the one hwloc finds near this process, where the
+	 * provider offers it; else libfabric's first choice. */
+	const char *nic = getenv("PCOLL_NIC");
+	int nic_required = nic && *nic;
+	if (!nic_required)
+		nic = strcmp(ctx->topo.nic, "none") ? ctx->topo.nic : NULL;
+	pc_tp_cfg_t tc = {.nic = nic,
+			  .nic_required = nic_required,
+			  .provider = ctx->cfg.provider,
 			  .notify = ctx->cfg.notify,
 			  .timeout_ms = ctx->cfg.timeout_ms,
 			  .notify_fn = pc_coll_notify,
@@ -471,7 +480,14 @@ int pcoll_ctx_query(const pcoll_ctx_t *ctx, pcoll_ctx_info_t *info)
 	snprintf(info->fabric, sizeof(info->fabric), "%s", ti.fabric);
 	snprintf(info->domain, sizeof(info->domain), "%s", ti.domain);
 	pc_tp_addr_str(ctx->tp, info->endpoint, sizeof(info->endpoint));
-	snprintf(info->nic, sizeof(info->nic), "%s", ctx->topo.nic);
+	/* What hwloc found, and whether it chose libfabric's domain. */
+	if (!strcmp(ti.nic_choice, "PCOLL_NIC"))
+		snprintf(info->nic, sizeof(info->nic), "%.48s (PCOLL_NIC)", ti.domain);
+	else if (!strcmp(ctx->topo.nic, "none"))
+		snprintf(info->nic, sizeof(info->nic), "none");
+	else
+		snprintf(info->nic, sizeof(info->nic), "%.40s (%s)", ctx->topo.nic,
+			 strcmp(ti.nic_choice, "hwloc") ? "not offered" : "used");
 	snprintf(info->wireup, sizeof(info->wireup), "%s", ctx->wu.ops->name);
 	snprintf(info->wait, sizeof(info->wait), "%s", ti.wait_fd ? "fd" : "sleep");
 	/* The progress thread writes where it was placed once it runs. */

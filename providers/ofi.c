@@ -88,14 +88,66 @@ static struct fi_info *make_hints(const pc_tp_cfg_t *cfg, int want_cntr)
 	return h;
 }
 
-static int getinfo(const pc_tp_cfg_t *cfg, int want_cntr, struct fi_info **out)
+/* The entry of libfabric's list to use: its first (its preference), or the
+ * first of the same provider whose domain is the NIC asked for. NULL when a
+ * required NIC is not there. */
+static struct fi_info *pick(struct fi_info *list, const pc_tp_cfg_t *cfg, const char **why)
 {
-	struct fi_info *h = make_hints(cfg, want_cntr);
+	*why = "libfabric";
+	if (!cfg->nic || !*cfg->nic)
+		return list;
+	for (struct fi_info *f = list; f; f = f->next)
+		if (!strcmp(f->fabric_attr->prov_name, list->fabric_attr->prov_name) &&
+		    f->domain_attr->name && !strcmp(f->domain_attr->name, cfg->nic)) {
+			*why = cfg->nic_required ? "PCOLL_NIC" : "hwloc";
+			return f;
+		}
+	return cfg->nic_required ? NULL : list;
+}
+
+static int getinfo_why(const pc_tp_cfg_t *cfg, int want_cntr, struct fi_info **out,
+		       const char **why)
+{
+	struct fi_info *h = make_hints(cfg, want_cntr), *list = NULL;
 	if (!h)
 		return -FI_ENOMEM;
-	int rc = fi_getinfo(FI_VERSION(1, 10), NULL, NULL, 0, h, out);
+	int rc = fi_getinfo(FI_VERSION(1, 10), NULL, NULL, 0, h, &list);
 	fi_freeinfo(h);
-	return rc;
+	if (rc)
+		return rc;
+	struct fi_info *f = pick(list, cfg, why);
+	*out = f ? fi_dupinfo(f) : NULL;
+	fi_freeinfo(list);
+	return f ? (*out ? 0 : -FI_ENOMEM) : -FI_ENODEV;
+}
+
+static int getinfo(const pc_tp_cfg_t *cfg, int want_cntr, struct fi_info **out)
+{
+	const char *why;
+	return getinfo_why(cfg, want_cntr, out, &why);
+}
+
+/* PCOLL_NIC names a domain the provider does not have: say which it has. */
+static int no_such_nic(const pc_tp_cfg_t *cfg)
+{
+	pc_tp_cfg_t any = *cfg;
+	any.nic = NULL;
+	struct fi_info *h = make_hints(&any, 0), *list = NULL;
+	char have[256] = "";
+	size_t n = 0;
+	if (h && fi_getinfo(FI_VERSION(1, 10), NULL, NULL, 0, h, &list) == 0)
+		for (struct fi_info *f = list; f && n + 40 < sizeof(have); f = f->next)
+			if (!strcmp(f->fabric_attr->prov_name, list->fabric_attr->prov_name) &&
+			    !strstr(have, f->domain_attr->name))
+				n += (size_t)snprintf(have + n, sizeof(have) - n, "%s%s",
+						      n ? ", " : "", f->domain_attr->name);
+	fi_freeinfo(h);
+	if (list)
+		fi_freeinfo(list);
+	return pc_error(PCOLL_ERR_INVAL,
+			"PCOLL_NIC=%s: provider %s has no such domain (it has: %s)", cfg->nic,
+			cfg->provider && *cfg->provider ? cfg->provider : "(libfabric's choice)",
+			*have ? have : "none");
 }
 
 static int has_waw(const struct fi_info *fi)
@@ -113,9 +165,20 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 	int rc, notify = cfg->notify;
 	struct fi_info *fi = NULL;
 	const char *pname = cfg->provider && *cfg->provider ? cfg->provider : "(any)";
+	const char *why = "libfabric";
+	if (cfg->nic_required && cfg->nic) {
+		rc = getinfo(cfg, notify == PCOLL_NOTIFY_CNTR, &fi);
+		if (rc == -FI_ENODEV) {
+			rc = no_such_nic(cfg);
+			goto fail;
+		}
+		if (fi)
+			fi_freeinfo(fi);
+		fi = NULL;
+	}
 
 	if (notify == PCOLL_NOTIFY_CNTR) {
-		rc = getinfo(cfg, 1, &fi);
+		rc = getinfo_why(cfg, 1, &fi, &why);
 		if (rc) {
 			rc = pc_error(PCOLL_ERR_UNSUPPORTED,
 				      "provider %s offers no remote completion counters "
@@ -124,7 +187,7 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 			goto fail;
 		}
 	} else {
-		rc = getinfo(cfg, 0, &fi);
+		rc = getinfo_why(cfg, 0, &fi, &why);
 		if (rc) {
 			rc = pc_error(PCOLL_ERR_FABRIC,
 				      "no libfabric provider %s with FI_EP_RDM and RMA writes: %s",
@@ -142,7 +205,7 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 			}
 			fi_freeinfo(fi);
 			fi = NULL;
-			rc = getinfo(cfg, 1, &fi);
+			rc = getinfo_why(cfg, 1, &fi, &why);
 			if (rc) {
 				rc = pc_error(PCOLL_ERR_UNSUPPORTED,
 					      "provider %s has neither 8-byte remote CQ data nor "
@@ -189,6 +252,7 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 	snprintf(tp->info.provider, sizeof(tp->info.provider), "%s", fi->fabric_attr->prov_name);
 	snprintf(tp->info.fabric, sizeof(tp->info.fabric), "%s", fi->fabric_attr->name);
 	snprintf(tp->info.domain, sizeof(tp->info.domain), "%s", fi->domain_attr->name);
+	tp->info.nic_choice = why;
 	tp->info.manual_progress = fi->domain_attr->data_progress == FI_PROGRESS_MANUAL;
 	tp->info.cq_data = fi->domain_attr->cq_data_size >= 8;
 	tp->info.rma_event = (fi->caps & FI_RMA_EVENT) != 0;

@@ -41,10 +41,16 @@ typedef struct pc_tp_cfg {
 	void *notify_arg; /* also passed to lost_fn and gone_fn */
 	pc_tp_lost_fn lost_fn;
 	pc_tp_gone_fn gone_fn;
+	/* The NIC to use, as a libfabric domain name (tcp: the interface; verbs:
+	 * the device). nic_required: PCOLL_NIC said so, and a provider without
+	 * it is an error; else a preference (the NIC hwloc found near us). */
+	const char *nic;
+	int nic_required;
 } pc_tp_cfg_t;
 
 typedef struct pc_tp_info {
 	char provider[64], fabric[64], domain[64];
+	const char *nic_choice; /* "PCOLL_NIC", "hwloc", or "libfabric" (its first) */
 	int notify; /* resolved: PCOLL_NOTIFY_CNTR or PCOLL_NOTIFY_CQDATA */
 	int manual_progress, rma_event, cq_data, wait_fd;
 	int mr_local; /* local buffers must be registered (FI_MR_LOCAL) */

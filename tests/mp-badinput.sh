@@ -13,6 +13,12 @@ launch "unusable notification path, one rank P=3" 3 -- "$BIN" --init-case one
 # Every PCOLL_* variable with bad values (the program sets them in turn; the
 # launcher forwards PCOLL_ALGORITHM, read at create): PCOLL_ERR_INVAL naming it.
 launch "bad PCOLL_* environment P=2" 2 FI_PROVIDER=shm PCOLL_ALGORITHM=xyz -- "$BIN" --env-cases
+# PCOLL_NIC naming a domain the provider does not have: INVAL on every rank,
+# naming the variable and the domains there are.
+log=$(mktemp)
+launch_log "$log" 2 FI_PROVIDER=tcp PCOLL_NIC=nosuch0 -- "$top_builddir/tests/mp_invariants" -n 2
+n=$(grep -c 'PCOLL_NIC=nosuch0: provider .* has no such domain (it has: ' "$log")
+verdict $((n == 2)) "PCOLL_NIC=nosuch0 on tcp: refused at init on both ranks" "$log" "$n of 2"
 # Valid but different PCOLL_ALGORITHM on different processes: the schedules
 # would silently differ, so create must fail on both with the mismatch.
 log=$(mktemp)

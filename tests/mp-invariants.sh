@@ -30,6 +30,8 @@ launch "invariants P=5 teams of 3+2 shm/cntr overlap" 5 FI_PROVIDER=shm PCOLL_NO
 launch "invariants P=4 teams of 2+2 tcp/cqdata overlap" 4 FI_PROVIDER=tcp -- "$BIN" -c 1000 --team 2 --overlap
 launch "invariants P=6 teams of 2 shm/cqdata rsag" 6 FI_PROVIDER=shm PCOLL_NOTIFY=cqdata -- "$BIN" -c 8192 --team 3 -m solo,majority
 launch "invariants P=3 one reversed team tcp" 3 FI_PROVIDER=tcp -- "$BIN" -c 4096 --team 1 --overlap -m quorum,sync
+# The NIC chosen by PCOLL_NIC (tcp's loopback interface instead of hwloc's).
+launch "invariants P=2 tcp PCOLL_NIC=lo" 2 FI_PROVIDER=tcp PCOLL_NIC=lo -- "$BIN" -c 1000 -n 8 -m solo
 # Rounds taken with pcoll_next_round_into into kept caller buffers.
 launch "invariants P=3 shm into" 3 FI_PROVIDER=shm -- "$BIN" -c 4096 -n 12 --into
 launch "invariants P=4 tcp into int32" 4 FI_PROVIDER=tcp -- "$BIN" -t int32 -c 1000 -n 12 --into
