@@ -16,6 +16,18 @@ allreduce. Every process applies the same rounds with the same data, so
 replicas stay bit-identical. flush() ends an epoch: it flushes every bucket and
 applies the remaining rounds (a bucket with fewer rounds in the epoch gives a
 zero gradient to the steps it lacks; the counts are the same on every process).
+
+Learning-rate schedules: one opt.step() applies 0, 1 or several rounds, and
+processes apply a given round at different local steps, so a scheduler stepped
+once per opt.step() would give replicas different learning rates for the same
+round (and they would drift apart). Pass it as scheduler= instead: it is
+stepped after every applied round, so the learning rate is a function of the
+round index, the same on every replica. Solo and majority make more rounds than
+sync from the same steps (a round can start with few contributions; late ones go
+into later rounds), so a schedule over a training budget is better written in
+opt.contributed, the step() contributions applied so far (the rounds'
+contributions summed; P per round in sync, P * steps after the final flush),
+also the same on every replica.
 """
 
 import time
@@ -105,8 +117,10 @@ class DistributedOptimizer:
     """Wraps a torch optimizer; see the module doc."""
 
     def __init__(self, optimizer, named_parameters, mode="majority", staleness=4,
-                 quorum=0, seed=0, bucket_bytes=25 << 20, average=True, context=None):
+                 quorum=0, seed=0, bucket_bytes=25 << 20, average=True, context=None,
+                 scheduler=None):
         self.optimizer = optimizer
+        self.scheduler = scheduler  # a torch lr_scheduler of optimizer, or None
         self.ctx = context or pcoll.default_context()
         self.size = self.ctx.size
         self.average = average
@@ -125,6 +139,7 @@ class DistributedOptimizer:
         self.buckets = [_Bucket(self.ctx, b, mode, staleness, quorum, seed)
                         for b in self.buckets]
         self.applied = 0          # optimizer steps applied (rounds)
+        self.contributed = 0.0    # step() contributions in them (mean over buckets)
         self.contributions = []   # per applied step: mean contributions over buckets
         self.staleness = []       # per applied step: max staleness over buckets
 
@@ -180,7 +195,10 @@ class DistributedOptimizer:
             self.applied += 1
             applied += 1
             self.contributions.append(sum(cs) / max(len(cs), 1))
+            self.contributed += self.contributions[-1]
             self.staleness.append(max(ss) if ss else -1)
+            if self.scheduler is not None:
+                self.scheduler.step()
         return applied
 
     def step(self, closure=None):

@@ -51,3 +51,15 @@ def test_sgd_conservation_identical(mode, tmp_path):
 def test_stateful_identical(mode, opt, tmp_path):
     lines = launch(mode, opt, tmp_path)
     assert len({l[0] for l in lines}) == 1, "replicas differ: %r" % lines
+
+
+@pytest.mark.parametrize("mode", ["sync", "solo", "majority"])
+def test_scheduler_per_round(mode, tmp_path):
+    # scheduler= is stepped once per applied round, with opt.contributed (the
+    # same on every replica) driving the learning rate: replicas stay identical
+    lines = launch(mode, "sched", tmp_path)
+    assert len({l[0] for l in lines}) == 1, "replicas differ: %r" % lines
+    assert len({tuple(l[2:]) for l in lines}) == 1, "rounds/contributed/lr differ: %r" % lines
+    assert float(lines[0][4]) < 0.01, "the scheduler was not stepped"
+    if mode == "sync":  # every round has all P contributions: 40 steps each
+        assert float(lines[0][3]) == P * 40

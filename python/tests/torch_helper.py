@@ -12,10 +12,21 @@ if optname == "sgd":
     o = torch.optim.SGD(ps, lr=1.0)
 elif optname == "momentum":
     o = torch.optim.SGD(ps, lr=0.01, momentum=0.9)
+elif optname == "sched":
+    o = torch.optim.SGD(ps, lr=0.01, momentum=0.9)
 else:
     o = torch.optim.Adam(ps, lr=0.01)
+
+
+class Sched:  # lr from the contributions applied so far (pcoll.torch steps it per round)
+    def step(self):
+        for g in o.param_groups:
+            g["lr"] = 0.01 / (1 + d.contributed / 10)
+
+
 d = pcoll.torch.DistributedOptimizer(o, [("p%d" % i, p) for i, p in enumerate(ps)],
-                                     mode=mode, staleness=3, bucket_bytes=1600, average=False)
+                                     mode=mode, staleness=3, bucket_bytes=1600, average=False,
+                                     scheduler=Sched() if optname == "sched" else None)
 nb = len(d.buckets)
 rng = random.Random(r * 7 + 1)
 total = [torch.zeros_like(p) for p in ps]
@@ -32,7 +43,7 @@ d.flush()
 h = hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in ps)).hexdigest()
 upd = [(init[i] - ps[i].detach()).numpy().astype(np.float64) for i in range(len(ps))]
 with open(os.path.join(outdir, "r%d" % r), "w") as f:
-    f.write("%s %d %d\n" % (h, nb, d.applied))
+    f.write("%s %d %d %r %r\n" % (h, nb, d.applied, d.contributed, o.param_groups[0]["lr"]))
 np.savez(os.path.join(outdir, "u%d.npz" % r), *upd)
 np.savez(os.path.join(outdir, "t%d.npz" % r), *[t.numpy().astype(np.float64) for t in total])
 d.close()
