@@ -90,7 +90,8 @@ void print_table(const opts_t *o, const wl_t *w, run_result_t *res, int nres, do
 		run_result_t *r = &res[i];
 		if (r->shrinks == 0)
 			continue;
-		printf("%s: P went from %d to %d at step %" PRIu64 " (job rank %s gone); the "
+		printf("%s: P went from %d to %d at step %" PRIu64
+		       " (of team rank 0; job rank %s gone); the "
 		       "survivors resumed from round %" PRIu64 " with team rank 0's model (%" PRIu64
 		       " rounds undone, %" PRIu64 " adopted); replicas identical among the "
 		       "survivors: %s\n",
