@@ -20,7 +20,7 @@ out=$(mktemp -d "${TMPDIR:-/tmp}/pcoll-sgd-kill.XXXXXX") || exit 99
 trap 'rm -rf "$out"' EXIT
 
 drill() { # NAME VICTIM MODES PROVIDER: the first mode loses VICTIM, the second runs on 3
-	local name=$1 victim=$2 modes=$3 prov=$4 log first second why= n
+	local name=$1 victim=$2 modes=$3 prov=$4 log first second why='' n
 	first=${modes%%,*}
 	second=${modes#*,}
 	log=$(mktemp)
