@@ -121,7 +121,8 @@ int main(int argc, char **argv)
 			snprintf(m->label, sizeof(m->label), "%s", pcoll_mode_name(m->mode));
 	}
 	if (o.kill_rank >= nprocs)
-		die("--kill-rank %d: there are only %d processes", o.kill_rank, nprocs);
+		die("--kill-rank %d: the job has %d process%s", o.kill_rank, nprocs,
+		    nprocs == 1 ? "" : "es");
 	if (o.kill_rank >= 0 && nprocs < 2)
 		die("--kill-rank needs at least 2 processes");
 	int delayed = o.delayed < 0 ? 0 : (o.delayed ? o.delayed : (nprocs / 2 ? nprocs / 2 : 1));

@@ -86,6 +86,8 @@ static void usage(FILE *f)
 	    "                         run on P-1 processes; later runs use that team too. R's\n"
 	    "                         data shard and its pending contributions are lost. Any\n"
 	    "                         PCOLL_ERR_PEER during training is survived the same way.\n"
+	    "                         Works on tcp; on shm the survivors hang after the shrink\n"
+	    "                         (a library issue, see pcoll_sgd(1)).\n"
 	    "  -h, --help             this help\n"
 	    "  -V, --version          print the version and exit\n"
 	    "\n"

@@ -228,10 +228,11 @@ static void survive(run_ctx_t *rc, run_state_t *st, const mode_spec_t *m, run_re
 	}
 }
 
-static void fmt_ev(FILE *f, double v, double scale)
+/* An evaluation field of the run CSV: empty where the point was lost. */
+static void fmt_ev(FILE *f, const char *fmt, double v)
 {
 	if (!isnan(v))
-		fprintf(f, "%.9g", scale * v);
+		fprintf(f, fmt, v);
 }
 
 static void write_run_csv(run_ctx_t *rc, run_result_t *res, const double *loss, const double *acc,
@@ -247,10 +248,10 @@ static void write_run_csv(run_ctx_t *rc, run_result_t *res, const double *loss, 
 	int has_acc = rc->w->has_accuracy;
 	fprintf(f, "time_s,step,round,loss,accuracy,contributions,staleness\n");
 	fprintf(f, "%.6f,0,0,", 0.0);
-	fmt_ev(f, loss[0], 1.0);
+	fmt_ev(f, "%.9g", loss[0]);
 	fprintf(f, ",");
 	if (has_acc)
-		fmt_ev(f, acc[0], 100.0);
+		fmt_ev(f, "%.4f", 100.0 * acc[0]);
 	fprintf(f, ",,\n");
 	for (size_t i = 0; i < rc->nrecs; i++) {
 		const rec_t *r = &rc->recs[i];
@@ -261,10 +262,10 @@ static void write_run_csv(run_ctx_t *rc, run_result_t *res, const double *loss, 
 		else if (r->index % rc->every == 0)
 			slot = (size_t)(r->index / rc->every);
 		if (slot != SIZE_MAX) {
-			fmt_ev(f, loss[slot], 1.0);
+			fmt_ev(f, "%.9g", loss[slot]);
 			fprintf(f, ",");
 			if (has_acc)
-				fmt_ev(f, acc[slot], 100.0);
+				fmt_ev(f, "%.4f", 100.0 * acc[slot]);
 		} else {
 			fprintf(f, ",");
 		}
