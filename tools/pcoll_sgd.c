@@ -31,6 +31,10 @@
  * evaluated after the run (spread over the processes and summed with a collective). Times
  * come from rank 0's clock.
  *
+ * A peer that dies (or the --kill-rank drill's victim) is survived: the others shrink to a
+ * team without it, take the new team rank 0's model and finish on P-1 (sgd_train.c, and
+ * FAILURES in pcoll_sgd(1)); later runs use that team.
+ *
  * Usage: pcoll-run -n 4 pcoll_sgd [options]   (see --help)
  */
 #ifdef HAVE_CONFIG_H
