@@ -31,6 +31,10 @@
  * evaluated after the run (spread over the processes and summed with a collective). Times
  * come from rank 0's clock.
  *
+ * A peer that dies (or the --kill-rank drill's victim) is survived: the others shrink to a
+ * team without it, take the new team rank 0's model and finish on P-1 (sgd_train.c, and
+ * FAILURES in pcoll_sgd(1)); later runs use that team.
+ *
  * Usage: pcoll-run -n 4 pcoll_sgd [options]   (see --help)
  */
 #ifdef HAVE_CONFIG_H
@@ -114,11 +118,17 @@ int main(int argc, char **argv)
 		    m->quorum ? m->quorum : (o.quorum ? o.quorum : (nprocs / 2 ? nprocs / 2 : 1));
 		if (m->mode == PCOLL_QUORUM && q > nprocs)
 			die("quorum %d exceeds the %d processes", q, nprocs);
-		if (m->mode == PCOLL_QUORUM)
+		if (m->mode == PCOLL_QUORUM) {
+			m->quorum = q; /* fixed: the label stays right if the team shrinks */
 			snprintf(m->label, sizeof(m->label), "quorum:%d", q);
-		else
+		} else
 			snprintf(m->label, sizeof(m->label), "%s", pcoll_mode_name(m->mode));
 	}
+	if (o.kill_rank >= nprocs)
+		die("--kill-rank %d: the job has %d process%s", o.kill_rank, nprocs,
+		    nprocs == 1 ? "" : "es");
+	if (o.kill_rank >= 0 && nprocs < 2)
+		die("--kill-rank needs at least 2 processes");
 	int delayed = o.delayed < 0 ? 0 : (o.delayed ? o.delayed : (nprocs / 2 ? nprocs / 2 : 1));
 	if (delayed > nprocs)
 		delayed = nprocs;
@@ -134,12 +144,7 @@ int main(int argc, char **argv)
 			.seed = o.seed,
 			.perm = xcalloc((size_t)nprocs, sizeof(int))};
 
-	pcoll_attr_t cattr;
-	pcoll_attr_init(&cattr);
-	cattr.mode = PCOLL_SYNC;
-	pcoll_coll_t *ctrl = NULL;
-	pcheck(pcoll_allreduce_create(ctx, CTRL_COUNT, PCOLL_INT64, &cattr, &ctrl),
-	       "pcoll_allreduce_create (control)");
+	pcoll_coll_t *ctrl = ctrl_create(ctx, NULL);
 
 	if (rank == 0) {
 		pcoll_ctx_info_t ci;
@@ -170,7 +175,12 @@ int main(int argc, char **argv)
 		printf("modes:");
 		for (int i = 0; i < o.nmodes; i++)
 			printf(" %s", o.modes[i].label);
-		printf("\n\n");
+		printf("\n");
+		if (o.kill_rank >= 0)
+			printf("failure drill: rank %d exits at step %ld of the %s run; the others "
+			       "shrink and go on\n",
+			       o.kill_rank, o.kill_step, o.modes[0].label);
+		printf("\n");
 		fflush(stdout);
 		if (mkdir_p(o.outdir) != 0)
 			die("cannot create the output directory %s: %s", o.outdir, strerror(errno));
@@ -181,6 +191,8 @@ int main(int argc, char **argv)
 			.ctrl = ctrl,
 			.w = w,
 			.delayer = &dl,
+			.job_rank = rank,
+			.slow_job = dl.slow_rank,
 			.rank = rank,
 			.nprocs = nprocs};
 	rc.params = xcalloc(w->nparams, sizeof(float));
@@ -213,23 +225,35 @@ int main(int argc, char **argv)
 	}
 
 	char png[PATH_MAX + 64] = "";
-	if (rank == 0) {
+	if (rc.rank == 0) { /* team rank 0: job rank 0 may be gone */
 		print_table(&o, w, res, o.nmodes, target);
 		char path[PATH_MAX + 64];
 		const char *sep = o.outdir[strlen(o.outdir) - 1] == '/' ? "" : "/";
 		snprintf(path, sizeof(path), "%s%s%s_summary.csv", o.outdir, sep, w->name);
-		if (write_summary(&o, w, res, o.nmodes, target, path, nprocs) == 0)
+		if (write_summary(&o, w, res, o.nmodes, target, path) == 0)
 			printf("summary: %s\n", path);
 		snprintf(png, sizeof(png), "%s%s%s_loss.png", o.outdir, sep, w->name);
 		printf("replicas identical: %s\n", all_identical ? "yes" : "no");
 		fflush(stdout);
 	}
 
-	pcheck(pcoll_destroy(ctrl), "pcoll_destroy (control)");
-	pcheck(pcoll_finalize(ctx), "pcoll_finalize");
+	pcheck(pcoll_destroy(rc.ctrl), "pcoll_destroy (control)");
+	if (rc.team)
+		pcheck(pcoll_team_destroy(rc.team), "pcoll_team_destroy");
+	int frc = pcoll_finalize(ctx);
+	if (frc < 0 && rc.shrinks == 0) /* after a death the job-wide finalize cannot agree */
+		pcheck(frc, "pcoll_finalize");
+	if (rc.shrinks) {
+		/* Every survivor says so (the test counts these lines). */
+		printf("pcoll_sgd: rank %d survived (team rank %d of %d): replicas identical: %s, "
+		       "exit %d\n",
+		       rank, rc.rank, rc.nprocs, all_identical ? "yes" : "no",
+		       all_identical ? 0 : 3);
+		fflush(stdout);
+	}
 
 	/* Plot after pcoll is gone: fork()ing with registered memory is unsafe on some fabrics. */
-	if (rank == 0 && !o.no_plot)
+	if (rc.rank == 0 && !o.no_plot)
 		run_gnuplot(&o, w, res, o.nmodes, target, png);
 
 	for (int i = 0; i < o.nmodes; i++) {

@@ -104,14 +104,18 @@ typedef struct opts {
 	int evals;	 /* evaluation points per run; 0: default */
 	const char *plot_script;
 	int no_plot;
+	int kill_rank;	/* job rank that exits with _exit(1) (--kill-rank); -1: none */
+	long kill_step; /* ... when it is about to make this step (0-based) of its first run */
 } opts_t;
 
 /* Parse the command line into o, with the workload's defaults filled in; exits on --help,
  * --version (0) and usage errors (2). */
 void parse_opts(int argc, char **argv, opts_t *o);
 
-/* The collective attributes of mode m. */
-void mode_attr(const opts_t *o, const mode_spec_t *m, int nprocs, pcoll_attr_t *attr);
+/* The collective attributes of mode m on a team of nprocs (team: NULL for the whole context);
+ * a quorum above nprocs (after a shrink) is clamped to nprocs. */
+void mode_attr(const opts_t *o, const mode_spec_t *m, int nprocs, pcoll_team_t *team,
+	       pcoll_attr_t *attr);
 
 /* -------------------------------------------------------------- workloads */
 
@@ -172,6 +176,9 @@ double delay_for(delayer_t *d, uint64_t step);
 void sync_allreduce(pcoll_coll_t *c, const void *in, void *out, size_t bytes);
 void barrier(pcoll_coll_t *ctrl);
 
+/* The control collective (SYNC, CTRL_COUNT int64) on team (NULL: the whole context). */
+pcoll_coll_t *ctrl_create(pcoll_ctx_t *ctx, pcoll_team_t *team);
+
 /* Hashes: FNV-1a over bytes (continuing from h), and the fast per-round digest. */
 uint64_t fnv1a(uint64_t h, const void *p, size_t n);
 uint64_t digest64(const void *p, size_t n);
@@ -208,6 +215,13 @@ typedef struct run_result {
 	int64_t max_stale;
 	uint64_t holds_rank0;
 	int identical;
+	/* peer failures survived in this run (pcoll_team_shrink): P before and after, the job
+	 * ranks lost, team rank 0's step count when it learnt of the (last) failure, the round
+	 * the survivors resumed from, and the rounds survivors had taken beyond it (undone)
+	 * or not yet (adopted) */
+	int procs_start, procs_end, shrinks;
+	char lost[64];
+	uint64_t fail_step, resume_round, rounds_undone, rounds_adopted;
 	/* evaluation points: time (rank 0) and held-out loss */
 	size_t npts;
 	double *pt_t, *pt_loss, *pt_acc;
@@ -218,13 +232,18 @@ typedef struct run_result {
 typedef struct run_ctx {
 	const opts_t *o;
 	pcoll_ctx_t *ctx;
-	pcoll_coll_t *ctrl;
+	pcoll_team_t *team; /* NULL: the whole context; after a peer failure, the survivors */
+	pcoll_coll_t *ctrl; /* on team */
 	wl_t *w;
 	delayer_t *delayer;
-	int rank, nprocs;
+	int job_rank;	  /* pcoll_rank: the data shard and the minibatch keys stay this one's */
+	int slow_job;	  /* job rank delayed by --imbalance slow */
+	int rank, nprocs; /* in team */
+	int shrinks;	  /* pcoll_team_shrink calls so far (all runs) */
 	float *params, *vel, *grad;
 	rec_t *recs;
 	size_t nrecs, caprecs;
+	size_t rec_base; /* records before it predate the last shrink (their count may differ) */
 	snap_t *snaps;
 	size_t nsnaps, capsnaps;
 	uint64_t every; /* evaluation interval in rounds */
@@ -239,7 +258,7 @@ void run_one(run_ctx_t *rc, const mode_spec_t *m, int run_idx, run_result_t *res
 int mkdir_p(const char *path);
 void print_table(const opts_t *o, const wl_t *w, run_result_t *res, int nres, double target);
 int write_summary(const opts_t *o, const wl_t *w, run_result_t *res, int nres, double target,
-		  const char *path, int nprocs);
+		  const char *path);
 void run_gnuplot(const opts_t *o, const wl_t *w, run_result_t *res, int nres, double target,
 		 const char *png);
 

@@ -1,6 +1,7 @@
 /*
  * sgd_control.c -- the control plane of pcoll_sgd: injected delays, the SYNC
- * control collective (barrier, agreement checks) and the round hashes.
+ * control collective (barrier, agreement checks; moved to the survivors' team after a
+ * shrink) and the round hashes.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -71,6 +72,20 @@ void barrier(pcoll_coll_t *ctrl)
 {
 	int64_t z[CTRL_COUNT] = {0}, out[CTRL_COUNT];
 	sync_allreduce(ctrl, z, out, sizeof(out));
+}
+
+/* The control collective: SYNC, CTRL_COUNT int64, on team (NULL: the whole context). After a
+ * shrink it moves to the survivors' team with the run's collectives. */
+pcoll_coll_t *ctrl_create(pcoll_ctx_t *ctx, pcoll_team_t *team)
+{
+	pcoll_attr_t a;
+	pcoll_attr_init(&a);
+	a.mode = PCOLL_SYNC;
+	a.team = team;
+	pcoll_coll_t *ctrl = NULL;
+	pcheck(pcoll_allreduce_create(ctx, CTRL_COUNT, PCOLL_INT64, &a, &ctrl),
+	       "pcoll_allreduce_create (control)");
+	return ctrl;
 }
 
 /* FNV-1a over a byte range, continuing from h. */

@@ -75,6 +75,19 @@ static void usage(FILE *f)
 	    "\n"
 	    "                         next to the executable or its source)\n"
 	    "      --no-plot          do not run gnuplot\n"
+	    "      --kill-rank R      failure drill: job rank R exits with _exit(1) when it is\n"
+	    "      --kill-step N      about to make step N (0-based) of the first run; needs\n"
+	    "                         both options and a launcher that keeps the job alive\n"
+	    "                         (Open MPI: --mca orte_enable_recovery 1 --mca\n"
+	    "                         orte_abort_on_non_zero_status 0; srun without\n"
+	    "                         --kill-on-bad-exit). The survivors get PCOLL_ERR_PEER,\n"
+	    "                         shrink to a team without R (pcoll_team_shrink), take the\n"
+	    "                         model of the new team rank 0 (re-broadcast) and finish the\n"
+	    "                         run on P-1 processes; later runs use that team too. R's\n"
+	    "                         data shard and its pending contributions are lost. Any\n"
+	    "                         PCOLL_ERR_PEER during training is survived the same way.\n"
+	    "                         Works on tcp; on shm the survivors hang after the shrink\n"
+	    "                         (a library issue, see pcoll_sgd(1)).\n"
 	    "  -h, --help             this help\n"
 	    "  -V, --version          print the version and exit\n"
 	    "\n"
@@ -169,6 +182,8 @@ enum {
 	OPT_EVALS,
 	OPT_PLOT_SCRIPT,
 	OPT_NO_PLOT,
+	OPT_KILL_RANK,
+	OPT_KILL_STEP,
 };
 
 void parse_opts(int argc, char **argv, opts_t *o)
@@ -193,6 +208,8 @@ void parse_opts(int argc, char **argv, opts_t *o)
 	    {"evals", required_argument, NULL, OPT_EVALS},
 	    {"plot-script", required_argument, NULL, OPT_PLOT_SCRIPT},
 	    {"no-plot", no_argument, NULL, OPT_NO_PLOT},
+	    {"kill-rank", required_argument, NULL, OPT_KILL_RANK},
+	    {"kill-step", required_argument, NULL, OPT_KILL_STEP},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -207,6 +224,8 @@ void parse_opts(int argc, char **argv, opts_t *o)
 	o->target_loss = NAN;
 	o->lr = -1.0;
 	o->momentum = -1.0;
+	o->kill_rank = -1;
+	o->kill_step = -1;
 	parse_modes("sync,solo,majority", o);
 
 	int c;
@@ -277,6 +296,12 @@ void parse_opts(int argc, char **argv, opts_t *o)
 		case OPT_NO_PLOT:
 			o->no_plot = 1;
 			break;
+		case OPT_KILL_RANK:
+			o->kill_rank = (int)parse_long(optarg, "kill rank", 0, INT_MAX);
+			break;
+		case OPT_KILL_STEP:
+			o->kill_step = parse_long(optarg, "kill step", 0, 100000000L);
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -305,13 +330,22 @@ void parse_opts(int argc, char **argv, opts_t *o)
 		o->batch = d->batch;
 	if (o->evals == 0)
 		o->evals = o->quick ? 5 : 40;
+	if ((o->kill_rank < 0) != (o->kill_step < 0))
+		bad_arg("--kill-rank and --kill-step go together");
+	if (o->kill_step >= o->steps)
+		bad_arg("--kill-step %ld is not below the %ld steps of a run", o->kill_step,
+			o->steps);
 }
-void mode_attr(const opts_t *o, const mode_spec_t *m, int nprocs, pcoll_attr_t *attr)
+void mode_attr(const opts_t *o, const mode_spec_t *m, int nprocs, pcoll_team_t *team,
+	       pcoll_attr_t *attr)
 {
 	pcoll_attr_init(attr);
 	attr->mode = m->mode;
 	attr->staleness = o->staleness;
 	attr->quorum =
 	    m->quorum ? m->quorum : (o->quorum ? o->quorum : (nprocs / 2 ? nprocs / 2 : 1));
+	if (attr->quorum > nprocs)
+		attr->quorum = nprocs;
 	attr->seed = o->seed;
+	attr->team = team;
 }

@@ -65,19 +65,38 @@ void print_table(const opts_t *o, const wl_t *w, run_result_t *res, int nres, do
 	else
 		printf("%.5f%s\n", target,
 		       isnan(o->target_loss) ? " (final held-out loss of the sync run)" : "");
-	printf("%-12s %8s %8s %7s %12s %11s %10s %10s %9s %13s %9s\n", "mode", "steps/s", "wall s",
-	       "rounds", "s to target", "final loss", "final acc%", "mean stale", "max stale",
-	       "contrib/round", "identical");
+	printf("%-12s %6s %8s %8s %7s %12s %11s %10s %10s %9s %13s %9s\n", "mode", "P", "steps/s",
+	       "wall s", "rounds", "s to target", "final loss", "final acc%", "mean stale",
+	       "max stale", "contrib/round", "identical");
+	int shrunk = 0;
 	for (int i = 0; i < nres; i++) {
 		run_result_t *r = &res[i];
-		char tt[32], acc[32], ms[32];
+		char tt[32], acc[32], ms[32], procs[32];
 		fmt_num(tt, sizeof(tt), "%.2f", r->time_to_target);
 		fmt_num(acc, sizeof(acc), "%.2f", 100.0 * r->final_acc);
 		fmt_num(ms, sizeof(ms), "%.2f", r->mean_stale);
-		printf("%-12s %8.2f %8.2f %7" PRIu64 " %12s %11.5f %10s %10s %9" PRId64
+		if (r->procs_end != r->procs_start)
+			snprintf(procs, sizeof(procs), "%d->%d", r->procs_start, r->procs_end);
+		else
+			snprintf(procs, sizeof(procs), "%d", r->procs_start);
+		printf("%-12s %6s %8.2f %8.2f %7" PRIu64 " %12s %11.5f %10s %10s %9" PRId64
 		       " %13.2f %9s\n",
-		       r->label, (double)o->steps / r->wall_s, r->wall_s, r->rounds, tt,
+		       r->label, procs, (double)o->steps / r->wall_s, r->wall_s, r->rounds, tt,
 		       r->final_loss, acc, ms, r->max_stale, r->mean_contrib,
+		       r->identical ? "yes" : "no");
+		shrunk |= r->shrinks > 0;
+	}
+	for (int i = 0; i < nres && shrunk; i++) {
+		run_result_t *r = &res[i];
+		if (r->shrinks == 0)
+			continue;
+		printf("%s: P went from %d to %d at step %" PRIu64
+		       " (of team rank 0; job rank %s gone); the "
+		       "survivors resumed from round %" PRIu64 " with team rank 0's model (%" PRIu64
+		       " rounds undone, %" PRIu64 " adopted); replicas identical among the "
+		       "survivors: %s\n",
+		       r->label, r->procs_start, r->procs_end, r->fail_step, r->lost,
+		       r->resume_round, r->rounds_undone, r->rounds_adopted,
 		       r->identical ? "yes" : "no");
 	}
 	printf("steps/s: gradient steps per process per second (every mode does the same %ld);\n"
@@ -88,7 +107,7 @@ void print_table(const opts_t *o, const wl_t *w, run_result_t *res, int nres, do
 }
 
 int write_summary(const opts_t *o, const wl_t *w, run_result_t *res, int nres, double target,
-		  const char *path, int nprocs)
+		  const char *path)
 {
 	FILE *f = fopen(path, "w");
 	if (!f) {
@@ -98,11 +117,12 @@ int write_summary(const opts_t *o, const wl_t *w, run_result_t *res, int nres, d
 	fprintf(f, "workload,mode,processes,staleness,quorum,imbalance,delay_ms,delayed,steps,"
 		   "rounds,steps_rank0,wall_s,steps_per_s,target_loss,time_to_target_s,"
 		   "final_loss,final_accuracy,mean_staleness,max_staleness,"
-		   "mean_contributions,wait_s_rank0,holds_rank0,replicas_identical,csv\n");
+		   "mean_contributions,wait_s_rank0,holds_rank0,replicas_identical,csv,"
+		   "processes_end,lost_ranks,failure_step,resume_round\n");
 	for (int i = 0; i < nres; i++) {
 		run_result_t *r = &res[i];
 		pcoll_attr_t attr;
-		mode_attr(o, &o->modes[i], nprocs, &attr);
+		mode_attr(o, &o->modes[i], r->procs_start, NULL, &attr);
 		char tl[32], tt[32], acc[32], ms[32];
 		fmt_csv(tl, sizeof(tl), "%.9g", target);
 		fmt_csv(tt, sizeof(tt), "%.4f", r->time_to_target);
@@ -110,13 +130,16 @@ int write_summary(const opts_t *o, const wl_t *w, run_result_t *res, int nres, d
 		fmt_csv(ms, sizeof(ms), "%.4f", r->mean_stale);
 		fprintf(f,
 			"%s,%s,%d,%d,%d,%s,%g,%d,%ld,%" PRIu64 ",%" PRIu64
-			",%.4f,%.4f,%s,%s,%.9g,%s,%s,%" PRId64 ",%.4f,%.4f,%" PRIu64 ",%s,%s\n",
-			w->name, r->label, nprocs, attr.mode == PCOLL_SYNC ? 0 : attr.staleness,
+			",%.4f,%.4f,%s,%s,%.9g,%s,%s,%" PRId64 ",%.4f,%.4f,%" PRIu64
+			",%s,%s,%d,%s,%" PRIu64 ",%" PRIu64 "\n",
+			w->name, r->label, r->procs_start,
+			attr.mode == PCOLL_SYNC ? 0 : attr.staleness,
 			attr.mode == PCOLL_QUORUM ? attr.quorum : 0, imb_names[o->imbalance],
 			o->delay_ms, o->imbalance == IMB_PAPER ? o->delayed : 0, o->steps,
 			r->rounds, r->steps_rank0, r->wall_s, (double)o->steps / r->wall_s, tl, tt,
 			r->final_loss, acc, ms, r->max_stale, r->mean_contrib, r->wait_s_rank0,
-			r->holds_rank0, r->identical ? "yes" : "no", r->csv);
+			r->holds_rank0, r->identical ? "yes" : "no", r->csv, r->procs_end, r->lost,
+			r->fail_step, r->resume_round);
 	}
 	if (fclose(f) != 0) {
 		fprintf(stderr, "pcoll_sgd: warning: error writing %s\n", path);
