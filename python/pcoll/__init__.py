@@ -168,10 +168,32 @@ class _Closes:
                 raise
 
 
+def _oob_callback(host, failures):
+    """The C allgather of cfg.oob over a Python host: host.allgather(bytes)
+    returns the size * len(bytes) bytes of every process, in rank order."""
+
+    def allgather(send, recv, nbytes, arg):
+        try:
+            out = host.allgather(ctypes.string_at(send, nbytes) if nbytes else b"")
+            out = bytes(out)
+            if len(out) != nbytes * host.size:
+                raise ValueError(
+                    "oob allgather returned %d bytes, expected %d x %d"
+                    % (len(out), host.size, nbytes)
+                )
+            ctypes.memmove(recv, out, len(out))
+            return 0
+        except BaseException as e:  # noqa: B902 -- never unwind through C
+            failures.append(e)
+            return 1
+
+    return _lib.OOB_ALLGATHER(allgather)
+
+
 class Context(_Closes):
     """A pcoll context (pcoll_init). Use init() to make one."""
 
-    def __init__(self, provider=None, timeout_ms=0, progress_thread=True):
+    def __init__(self, provider=None, timeout_ms=0, progress_thread=True, oob=None):
         buf = ctypes.create_string_buffer(_lib.OPAQUE_BYTES)
         _L.pcoll_config_init(buf)
         cfg = _lib.Config.from_buffer(buf)
@@ -179,11 +201,36 @@ class Context(_Closes):
         cfg.provider = self._provider
         cfg.timeout_ms = int(timeout_ms)
         cfg.progress_thread = 1 if progress_thread else 0
+        # Wireup by the host (cfg.oob): the library calls back at init and
+        # finalize; the callback lives as long as the context.
+        self._oob_failures = []
+        self._oob_cb = None
+        if oob is not None:
+            self._oob_cb = _oob_callback(oob, self._oob_failures)
+            cfg.oob_allgather = ctypes.cast(self._oob_cb, ctypes.c_void_p)
+            cfg.oob_rank = int(oob.rank)
+            cfg.oob_size = int(oob.size)
         h = ctypes.c_void_p()
-        _check(_L.pcoll_init(buf, ctypes.byref(h)))
+        rc = _L.pcoll_init(buf, ctypes.byref(h))
+        if rc < 0 and self._oob_failures:
+            raise Error(rc, "%s (the host's allgather raised %r)"
+                        % (_L.pcoll_last_error().decode(errors="replace"),
+                           self._oob_failures[0]))
+        _check(rc)
         self._h = h
         self.rank = _L.pcoll_rank(h)
         self.size = _L.pcoll_size(h)
+
+    def info(self):
+        """pcoll_ctx_query as a dict: provider, domain, nic, wireup, notify, ..."""
+        ci = _lib.CtxInfo()
+        _check(_L.pcoll_ctx_query(self._handle(), ctypes.byref(ci)))
+        out = {}
+        for name, _t in _lib.CtxInfo._fields_:
+            v = getattr(ci, name)
+            out[name] = v.decode(errors="replace") if isinstance(v, bytes) else v
+        out["notify"] = {1: "cntr", 2: "cqdata"}.get(out["notify"], out["notify"])
+        return out
 
     def _handle(self):
         if self._h is None:
@@ -281,10 +328,17 @@ class Team(_Closes):
         return "<pcoll.Team rank %d of %d: job ranks %s>" % (self.rank, self.size, self.members)
 
 
-def init(provider=None, timeout_ms=0, progress_thread=True):
-    """pcoll_init, collective over the job; the context becomes the default."""
+def init(provider=None, timeout_ms=0, progress_thread=True, oob=None):
+    """pcoll_init, collective over the job; the context becomes the default.
+
+    oob: wireup by the host instead of PMIx (cfg.oob) -- any object with
+    .rank, .size and .allgather(data: bytes) -> bytes (every process's data,
+    in rank order), e.g. pcoll.torch.ProcessGroupOob() over torch.distributed,
+    or an mpi4py communicator's allgather."""
     global _default
-    ctx = Context(provider=provider, timeout_ms=timeout_ms, progress_thread=progress_thread)
+    ctx = Context(
+        provider=provider, timeout_ms=timeout_ms, progress_thread=progress_thread, oob=oob
+    )
     _default = ctx
     return ctx
 

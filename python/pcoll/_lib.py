@@ -51,6 +51,34 @@ class Attr(ctypes.Structure):
     ]
 
 
+# int (*allgather)(const void *send, void *recv, size_t bytes, void *arg)
+OOB_ALLGATHER = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p
+)
+
+
+class CtxInfo(ctypes.Structure):
+    """pcoll_ctx_info_t: filled by the library, no size field."""
+
+    _fields_ = [
+        ("provider", ctypes.c_char * 64),
+        ("fabric", ctypes.c_char * 64),
+        ("domain", ctypes.c_char * 64),
+        ("endpoint", ctypes.c_char * 128),
+        ("nic", ctypes.c_char * 64),
+        ("wireup", ctypes.c_char * 32),
+        ("wait", ctypes.c_char * 32),
+        ("progress_cpuset", ctypes.c_char * 64),
+        ("notify", ctypes.c_int),
+        ("progress_thread", ctypes.c_int),
+        ("manual_progress", ctypes.c_int),
+        ("rma_event", ctypes.c_int),
+        ("cq_data", ctypes.c_int),
+        ("timeout_ms", ctypes.c_int),
+        ("idle_sleep_max_us", ctypes.c_uint),
+    ]
+
+
 class RoundC(ctypes.Structure):
     """pcoll_round_t: filled by the library, no size field."""
 
@@ -93,6 +121,7 @@ def _check_layout():
         Config: (72, {"provider": 8, "timeout_ms": 20, "oob_allgather": 40, "thread_level": 64}),
         Attr: (40, {"mode": 8, "staleness": 16, "seed": 24, "team": 32}),
         CollInfo: (80, {"count": 48, "datatype": 56, "algorithm": 72}),
+        CtxInfo: (540, {"wireup": 384, "notify": 512, "idle_sleep_max_us": 536}),
     }
     for cls, (size, offs) in expect.items():
         got = {name: getattr(cls, name).offset for name in offs}
@@ -200,6 +229,7 @@ def _declare(lib):
         "pcoll_flush_test": (I, [P]),
         "pcoll_round_initiator": (I, [P, U64]),
         "pcoll_coll_query": (I, [P, P]),
+        "pcoll_ctx_query": (I, [P, P]),
     }
     for name, (res, args) in sig.items():
         try:

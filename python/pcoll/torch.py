@@ -79,6 +79,31 @@ def broadcast_parameters(params, root=0, context=None):
             o += k
 
 
+class ProcessGroupOob:
+    """cfg.oob over torch.distributed: pcoll.init(oob=ProcessGroupOob()) wires
+    pcoll up through an initialized process group (gloo, or any backend that
+    all_gathers CPU tensors) instead of a PMIx server -- a torchrun-style
+    launch needs nothing else."""
+
+    def __init__(self, group=None):
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            raise RuntimeError("ProcessGroupOob: torch.distributed.init_process_group first")
+        self._dist = dist
+        self._group = group
+        self.rank = dist.get_rank(group)
+        self.size = dist.get_world_size(group)
+
+    def allgather(self, data):
+        t = torch.frombuffer(bytearray(data), dtype=torch.uint8) if data else torch.zeros(
+            0, dtype=torch.uint8
+        )
+        outs = [torch.empty_like(t) for _ in range(self.size)]
+        self._dist.all_gather(outs, t, group=self._group)
+        return b"".join(o.numpy().tobytes() for o in outs)
+
+
 class _Bucket:
     def __init__(self, ctx, params, mode, staleness, quorum, seed):
         self.params = params

@@ -440,6 +440,93 @@ def test_team_errors(ctx):
     assert t.closed
 
 
+OOB_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, time
+    import numpy as np
+    import pcoll
+
+    class FileOob:
+        # The host's allgather, as a host library would lend it: here files
+        # in a shared directory (no MPI, no PMIx server).
+        def __init__(self, d, rank, size):
+            self.d, self.rank, self.size, self.seq = d, rank, size, 0
+
+        def allgather(self, data):
+            self.seq += 1
+            tmp = os.path.join(self.d, "t.%d.%d" % (self.seq, self.rank))
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.rename(tmp, os.path.join(self.d, "%d.%d" % (self.seq, self.rank)))
+            out = []
+            for r in range(self.size):
+                p = os.path.join(self.d, "%d.%d" % (self.seq, r))
+                t0 = time.time()
+                while not os.path.exists(p):
+                    if time.time() - t0 > 30:
+                        raise TimeoutError(p)
+                    time.sleep(0.001)
+                with open(p, "rb") as f:
+                    out.append(f.read())
+            return b"".join(out)
+
+    d, rank, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    ctx = pcoll.init(oob=FileOob(d, rank, size), timeout_ms=30000)
+    assert (ctx.rank, ctx.size) == (rank, size)
+    assert ctx.info()["wireup"] == "oob", ctx.info()
+    total = 0
+    with ctx.allreduce(4, "int64", mode="solo") as c:
+        for s in range(6 + rank):
+            c.step(np.full(4, rank + 1, np.int64))
+            total += sum(int(r.data[0]) for r in c.rounds())
+        c.flush()
+        total += sum(int(r.data[0]) for r in c.rounds())
+    assert total == sum((6 + p) * (p + 1) for p in range(size)), total
+    ctx.close()
+    print("ok rank %d: oob" % rank)
+    """
+)
+
+
+def test_oob_wireup_by_the_host(tmp_path):
+    """pcoll.init(oob=...) over a host's allgather: three plain processes,
+    no launcher and no PMIx server."""
+    script = tmp_path / "oob.py"
+    script.write_text(OOB_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMIX", "OMPI", "PMI_"))}
+    env["FI_PROVIDER"] = os.environ.get("FI_PROVIDER", "shm")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [os.path.dirname(os.path.dirname(pcoll.__file__)), env.get("PYTHONPATH")] if p)
+    d = tmp_path / "oob"
+    d.mkdir()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(d), str(r), "3"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for r in range(3)
+    ]
+    outs = []
+    for p in procs:
+        try:
+            outs.append(p.communicate(timeout=90)[0])
+        finally:
+            p.kill()
+    assert all(p.returncode == 0 for p in procs), "\n".join(outs)
+    assert sum(o.count("ok rank") for o in outs) == 3, outs
+
+
+def test_oob_failure_is_an_error():
+    class Broken:
+        rank, size = 0, 1
+
+        def allgather(self, data):
+            raise RuntimeError("the host is down")
+
+    with pytest.raises(pcoll.Error) as e:
+        pcoll.Context(oob=Broken())
+    assert e.value.code == pcoll.PCOLL_ERR_WIREUP and "the host is down" in str(e.value)
+
+
 def test_three_processes(tmp_path):
     bdir = os.environ.get("PCOLL_BUILDDIR")
     run = os.path.join(bdir, "tools", "pcoll-run") if bdir else None

@@ -63,3 +63,60 @@ def test_scheduler_per_round(mode, tmp_path):
     assert float(lines[0][4]) < 0.01, "the scheduler was not stepped"
     if mode == "sync":  # every round has all P contributions: 40 steps each
         assert float(lines[0][3]) == P * 40
+
+
+PG_SCRIPT = r"""
+import hashlib, sys
+import torch, torch.distributed as dist
+import pcoll, pcoll.torch
+
+rank, size, init = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+# A torchrun-style job: torch.distributed wires pcoll up (no PMIx server).
+dist.init_process_group("gloo", init_method=init, rank=rank, world_size=size)
+ctx = pcoll.init(oob=pcoll.torch.ProcessGroupOob(), timeout_ms=30000)
+assert ctx.info()["wireup"] == "oob" and (ctx.rank, ctx.size) == (rank, size)
+torch.manual_seed(1)
+model = torch.nn.Linear(8, 2)
+pcoll.torch.broadcast_parameters(model.parameters(), root=0)
+opt = pcoll.torch.DistributedOptimizer(
+    torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), model.named_parameters(),
+    mode="solo", staleness=2)
+g = torch.Generator().manual_seed(100 + rank)
+for step in range(5 + rank):
+    opt.zero_grad()
+    x = torch.randn(16, 8, generator=g)
+    model(x).pow(2).mean().backward()
+    opt.step()
+opt.flush()
+h = hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in model.parameters()))
+hs = [None] * size
+dist.all_gather_object(hs, h.hexdigest())
+assert len(set(hs)) == 1, hs
+assert opt.contributed == sum(5 + r for r in range(size)), opt.contributed
+opt.close()
+ctx.close()
+dist.destroy_process_group()
+print("ok rank %d: replicas identical over torch.distributed's wireup" % rank)
+"""
+
+
+def test_wireup_by_torch_distributed(tmp_path):
+    """pcoll.torch.ProcessGroupOob: plain processes with a gloo process group,
+    no launcher and no PMIx server; replicas identical."""
+    script = tmp_path / "pg.py"
+    script.write_text(PG_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMIX", "OMPI", "PMI_"))}
+    env["FI_PROVIDER"] = os.environ.get("FI_PROVIDER", "shm")
+    env["PYTHONPATH"] = os.path.dirname(HERE) + os.pathsep + env.get("PYTHONPATH", "")
+    init = "file://" + str(tmp_path / "store")
+    procs = [subprocess.Popen([sys.executable, str(script), str(r), "2", init], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for r in range(2)]
+    outs = []
+    for p in procs:
+        try:
+            outs.append(p.communicate(timeout=120)[0])
+        finally:
+            p.kill()
+    assert all(p.returncode == 0 for p in procs), "\n".join(outs)
+    assert sum(o.count("ok rank") for o in outs) == 2, outs
