@@ -12,6 +12,7 @@
 #include "wireup.h"
 
 static pmix_proc_t myproc;
+static uint32_t pmix_seq; /* allgathers of this process, over all its contexts */
 
 static int pmix_allgather(pc_wireup_t *w, const void *mine, size_t len, void *all);
 static int pmix_barrier(pc_wireup_t *w);
@@ -50,13 +51,49 @@ static void on_proc_event(size_t id, pmix_status_t status, const pmix_proc_t *so
 		cbfunc(PMIX_EVENT_ACTION_COMPLETE, NULL, 0, NULL, NULL, cbdata);
 }
 
+/*
+ * One PMIx client per process, for every context it makes: PMIx_Finalize
+ * then PMIx_Init again under Open MPI 4.1's server kept serving a peer's old
+ * value under a key the new client used again, and left a new key's Get
+ * hanging now and then (a test that calls pcoll_init over and over). The
+ * client is finalized when the process exits, as the launcher expects.
+ */
+static int client_ready;
+
+static void client_fini(void)
+{
+	events_to = NULL;
+	PMIx_Finalize(NULL, 0);
+}
+
+static pmix_status_t client_init(void)
+{
+	if (client_ready)
+		return PMIX_SUCCESS;
+	pmix_status_t rc = PMIx_Init(&myproc, NULL, 0);
+	if (rc != PMIX_SUCCESS)
+		return rc;
+	client_ready = 1;
+	atexit(client_fini);
+	pmix_status_t codes[] = {PMIX_PROC_TERMINATED, PMIX_ERR_PROC_ABORTED,
+				 PMIX_ERR_PROC_TERM_WO_SYNC, PMIX_EVENT_PROC_TERMINATED,
+				 PMIX_ERR_PROC_ABORTING};
+	/* Open MPI 4.1's server drops these events (it logs BAD-PARAM when a
+	 * process dies), SLURM's and PRRTE's deliver them; without them the
+	 * same-node liveness check, fabric errors and the timeout still report
+	 * a dead process, so a failed registration is not fatal. */
+	PMIx_Register_event_handler(codes, sizeof(codes) / sizeof(codes[0]), NULL, 0, on_proc_event,
+				    NULL, NULL);
+	return PMIX_SUCCESS;
+}
+
 int pc_wireup_pmix_init(pc_wireup_t *w, int timeout_ms)
 {
 	/* Fences follow the no-progress timeout (whole seconds: PMIx counts in
 	 * seconds), so a dead or absent process is reported as soon as a stuck
 	 * round would be. */
 	w->timeout_s = timeout_ms < 0 ? 0 : (timeout_ms + 999) / 1000;
-	pmix_status_t rc = PMIx_Init(&myproc, NULL, 0);
+	pmix_status_t rc = client_init();
 	if (rc != PMIX_SUCCESS)
 		return pc_error(PCOLL_ERR_PMIX, "PMIx_Init: %s", PMIx_Error_string(rc));
 	w->ops = &pmix_ops;
@@ -67,7 +104,6 @@ int pc_wireup_pmix_init(pc_wireup_t *w, int timeout_ms)
 	pmix_value_t *val = NULL;
 	rc = PMIx_Get(&wild, PMIX_JOB_SIZE, NULL, 0, &val);
 	if (rc != PMIX_SUCCESS) {
-		PMIx_Finalize(NULL, 0);
 		w->ops = NULL;
 		return pc_error(PCOLL_ERR_PMIX, "PMIx_Get(PMIX_JOB_SIZE): %s",
 				PMIx_Error_string(rc));
@@ -75,16 +111,6 @@ int pc_wireup_pmix_init(pc_wireup_t *w, int timeout_ms)
 	w->size = (int)val->data.uint32;
 	PMIX_VALUE_RELEASE(val);
 	events_to = w;
-	pmix_status_t codes[] = {PMIX_PROC_TERMINATED, PMIX_ERR_PROC_ABORTED,
-				 PMIX_ERR_PROC_TERM_WO_SYNC, PMIX_EVENT_PROC_TERMINATED,
-				 PMIX_ERR_PROC_ABORTING};
-	/* Without events the timeout still reports a dead process: not fatal. */
-	/* Open MPI 4.1's server drops these events (it logs BAD-PARAM when a
-	 * process dies), SLURM's and PRRTE's deliver them; without them the
-	 * same-node liveness check, fabric errors and the timeout still report
-	 * a dead process, so a failed registration is not fatal. */
-	PMIx_Register_event_handler(codes, sizeof(codes) / sizeof(codes[0]), NULL, 0, on_proc_event,
-				    NULL, NULL);
 	return 0;
 }
 
@@ -123,7 +149,10 @@ static int fence(pc_wireup_t *w, int collect)
 static int pmix_allgather(pc_wireup_t *w, const void *mine, size_t len, void *all)
 {
 	char key[PMIX_MAX_KEYLEN + 1];
-	uint32_t seq = w->seq++;
+	/* Process-wide, not per context: the client (and its cache of peers'
+	 * values) outlives a context, so keys must not repeat. */
+	(void)w;
+	uint32_t seq = pmix_seq++;
 	snprintf(key, sizeof(key), "pcoll.%u", seq);
 	char *buf = malloc(sizeof(seq) + len);
 	if (!buf)
@@ -178,6 +207,5 @@ static int pmix_barrier(pc_wireup_t *w)
 static void pmix_fini(pc_wireup_t *w)
 {
 	(void)w;
-	events_to = NULL;
-	PMIx_Finalize(NULL, 0);
+	events_to = NULL; /* the client stays for the next context (client_init) */
 }
