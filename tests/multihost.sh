@@ -14,7 +14,8 @@
 #    allreduce of 1 MiB vectors still passes, is slower than without the
 #    limit, and takes at least the time the limit allows for the bytes that
 #    host sent (tc's own count);
-#  - P = 32, eight per host: placement, the invariants and the quick demo.
+#  - P = 32, eight per host: placement, the invariants and the quick demo
+#    (not the demo in a sanitizer build: 57 s under TSan).
 # Skips unless it runs as root with ip (netns), nsenter, unshare, tc and Open
 # MPI's mpirun. Every launch runs under timeout(1); namespaces, mounts and
 # processes are removed on exit.
@@ -43,7 +44,10 @@ if ! "$top_builddir/tools/pcoll-run" --launcher mpirun -n 1 --dry-run true >/dev
 fi
 . "$top_srcdir/tests/mp_lib.sh"
 
-T=${MP_TIMEOUT:-120} # per launch; P = 32 takes about 10 s here
+# Per launch: P = 32 takes about 10 s here, 60-70 s in a TSan build.
+san=${PCOLL_SAN_FLAGS:-}
+T=${MP_TIMEOUT:-120}
+[ -n "$san" ] && T=${MP_TIMEOUT:-300}
 INV="$top_builddir/tests/mp_invariants"
 SGD="$top_builddir/tools/pcoll_sgd"
 INFO="$top_builddir/tools/pcoll_info"
@@ -227,7 +231,11 @@ if in_host "$h" tc qdisc add dev veth0 root tbf rate "${RATE_MBIT}mbit" burst 64
 	sent=$(in_host "$h" tc -s qdisc show dev veth0 | awk '/Sent/ { print $2; exit }')
 	floor=$(awk -v b="${sent:-0}" -v r="$RATE_MBIT" 'BEGIN { printf "%.2f", b * 8 / (r * 1e6) * 0.9 }')
 	ok=0
-	if [ "$t_lim" != 0 ] && awk -v t="$t_lim" -v f="$floor" -v b="${sent:-0}" -v u="$t_free" 'BEGIN { exit !(b > 4000000 && t >= f && t > u) }'; then
+	# In a sanitizer build the run is bound by the instrumented CPU work
+	# (measured under TSan: 16.7 s free, 18.6 s limited), so only the floor.
+	u=$t_free
+	[ -n "$san" ] && u=0
+	if [ "$t_lim" != 0 ] && awk -v t="$t_lim" -v f="$floor" -v b="${sent:-0}" -v u="$u" 'BEGIN { exit !(b > 4000000 && t >= f && t > u) }'; then
 		ok=1
 	fi
 	echo "# tbf ${RATE_MBIT} Mbit/s on host $h: $t_lim s (no limit: $t_free s); host $h sent $sent bytes, floor $floor s" >>"$log"
@@ -243,5 +251,10 @@ fi
 # ------------------------------------------------ eight processes per host
 placement 32 "$tmp/hosts8"
 mh_launch "invariants P=32 (8 per host) tcp rd" 32 "$tmp/hosts8" -- "$INV" -c 1000 -s 225
-demo 32 "$tmp/hosts8"
+# The demo at P = 4 already ran instrumented; at P = 32 it took 57 s under TSan.
+if [ -z "$san" ]; then
+	demo 32 "$tmp/hosts8"
+else
+	echo "# demo P=32 not run in a sanitizer build ($san)"
+fi
 finish
