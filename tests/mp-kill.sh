@@ -14,9 +14,11 @@ esac
 keep=(--launcher-arg=--mca --launcher-arg=orte_enable_recovery --launcher-arg=1
 	--launcher-arg=--mca --launcher-arg=orte_abort_on_non_zero_status --launcher-arg=0)
 # The run fails as a whole (a process died); what counts is every survivor's line.
-kill_launch() { # NAME NP VICTIM ENV... -- args
-	local name=$1 np=$2 victim=$3 log nok
-	shift 3
+# survivors_launch NAME NP VICTIM PATTERN WHAT ENV... -- args: every survivor
+# printed a line matching PATTERN and nobody failed.
+survivors_launch() {
+	local name=$1 np=$2 victim=$3 pattern=$4 what=$5 log nok
+	shift 5
 	log=$(mktemp)
 	local envs=()
 	while [ "$1" != "--" ]; do
@@ -26,9 +28,13 @@ kill_launch() { # NAME NP VICTIM ENV... -- args
 	shift
 	launch_log "$log" "$np" PCOLL_TIMEOUT_MS=30000 "${envs[@]}" -- "${keep[@]}" -- \
 		"$top_builddir/tests/mp_kill" -r "$victim" "$@"
-	nok=$(grep -c "^ok   rank .*naming job rank $victim " "$log")
+	nok=$(grep -c "$pattern" "$log")
 	[ "$nok" -eq $((np - 1)) ] && ! grep -q 'FAIL' "$log"
-	verdict $((! $?)) "$name" "$log" "$nok of $((np - 1)) survivors reported PCOLL_ERR_PEER in time"
+	verdict $((! $?)) "$name" "$log" "$nok of $((np - 1)) survivors $what"
+}
+kill_launch() { # NAME NP VICTIM ENV... -- args
+	survivors_launch "$1" "$2" "$3" "^ok   rank .*naming job rank $3 " \
+		"reported PCOLL_ERR_PEER in time" "${@:4}"
 }
 kill_launch "kill -9 rank 2 of 4, shm, sync" 4 2 FI_PROVIDER=shm -- -k 20
 kill_launch "kill -9 rank 1 of 4, tcp, solo" 4 1 FI_PROVIDER=tcp -- -k 20 -m solo
@@ -37,23 +43,11 @@ kill_launch "kill -9 rank 0 of 3, shm, majority" 3 0 FI_PROVIDER=shm -- -k 15 -m
 # sync and solo collectives on it (every contribution conserved, the same
 # rounds everywhere).
 shrink_launch() { # NAME NP VICTIM ENV... -- args
-	local name=$1 np=$2 victim=$3 log nok
-	shift 3
-	log=$(mktemp)
-	local envs=()
-	while [ "$1" != "--" ]; do
-		envs+=("$1")
-		shift
-	done
-	shift
-	launch_log "$log" "$np" PCOLL_TIMEOUT_MS=30000 "${envs[@]}" -- "${keep[@]}" -- \
-		"$top_builddir/tests/mp_kill" -r "$victim" -S "$@"
-	nok=$(grep -c "^ok   rank .*shrank to $((np - 1)) survivors" "$log")
-	[ "$nok" -eq $((np - 1)) ] && ! grep -q 'FAIL' "$log"
-	verdict $((! $?)) "$name" "$log" "$nok of $((np - 1)) survivors shrank and went on"
+	survivors_launch "$1" "$2" "$3" "^ok   rank .*shrank to $(($2 - 1)) survivors" \
+		"shrank and went on" "${@:4}"
 }
-shrink_launch "kill -9 rank 1 of 4, shm, solo, shrink and go on" 4 1 FI_PROVIDER=shm -- -k 20 -m solo
-shrink_launch "kill -9 rank 0 of 5, tcp, sync, shrink and go on" 5 0 FI_PROVIDER=tcp -- -k 12
+shrink_launch "kill -9 rank 1 of 4, shm, solo, shrink and go on" 4 1 FI_PROVIDER=shm -- -S -k 20 -m solo
+shrink_launch "kill -9 rank 0 of 5, tcp, sync, shrink and go on" 5 0 FI_PROVIDER=tcp -- -S -k 12
 
 # SIGSTOP past the timeout, then SIGCONT: the others fail with the timeout;
 # the stopped process must fail too on resuming, with no step completed alone.

@@ -10,18 +10,6 @@
 
 #include "mp_common.h"
 
-static long rss_kib(void)
-{
-	long pages = 0, res = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-	if (f) {
-		if (fscanf(f, "%ld %ld", &pages, &res) != 2)
-			res = 0;
-		fclose(f);
-	}
-	return res * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 int main(int argc, char **argv)
 {
 	int n = argc > 1 ? atoi(argv[1]) : 2000;
@@ -58,9 +46,9 @@ int main(int argc, char **argv)
 			t0 = mp_now();
 		}
 		if (i == n / 4)
-			rss500 = rss_kib();
+			rss500 = mp_rss_kib();
 	}
-	long rss_end = rss_kib();
+	long rss_end = mp_rss_kib();
 	if (mp_rank == 0)
 		printf(
 		    "ok   churn: %d cycles, quarters %.2f %.2f %.2f %.2f s, RSS %ld -> %ld KiB\n",

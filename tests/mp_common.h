@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pcoll.h"
 
@@ -53,6 +54,19 @@ static inline void mp_sleep_ms(double ms)
 	struct timespec ts = {.tv_sec = (time_t)(ms / 1000),
 			      .tv_nsec = (long)((ms - (double)(time_t)(ms / 1000) * 1000) * 1e6)};
 	nanosleep(&ts, NULL);
+}
+
+/* Resident set size of this process, in KiB (0 if /proc cannot tell). */
+static inline long mp_rss_kib(void)
+{
+	long pages = 0, res = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f) {
+		if (fscanf(f, "%ld %ld", &pages, &res) != 2)
+			res = 0;
+		fclose(f);
+	}
+	return res * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
 /* splitmix64: seeded, identical on every process. */

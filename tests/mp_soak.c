@@ -11,18 +11,6 @@
 
 #include "mp_common.h"
 
-static long rss_kib(void)
-{
-	long pages = 0, res = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-	if (f) {
-		if (fscanf(f, "%ld %ld", &pages, &res) != 2)
-			res = 0;
-		fclose(f);
-	}
-	return res * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 int main(int argc, char **argv)
 {
 	long n = argc > 1 ? atol(argv[1]) : 1000000;
@@ -52,7 +40,7 @@ int main(int argc, char **argv)
 		while ((rc = pcoll_next_round(c, &r)) == 1) {
 			sum += ((const float *)r.data)[0];
 			if (++rounds % (n / 10) == 0) {
-				long kib = rss_kib();
+				long kib = mp_rss_kib();
 				if (rounds == n / 2)
 					rss_first = kib;
 				if (rounds >= n / 2 && kib > rss_max)

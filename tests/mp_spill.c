@@ -14,16 +14,19 @@
 
 #include "mp_common.h"
 
-static long rss_kib(void)
+/* Take every waiting round, in order, adding up the last element. */
+static void take(pcoll_coll_t *c, size_t count, uint64_t *last, double *got, uint64_t *rounds)
 {
-	long pages = 0, res = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-	if (f) {
-		if (fscanf(f, "%ld %ld", &pages, &res) != 2)
-			res = 0;
-		fclose(f);
+	pcoll_round_t r;
+	int rc;
+	while ((rc = pcoll_next_round(c, &r)) == 1) {
+		MP_EXPECT(r.index == *last + 1, "round %llu after %llu",
+			  (unsigned long long)r.index, (unsigned long long)*last);
+		*last = r.index;
+		*got += ((const float *)r.data)[count - 1];
+		(*rounds)++;
 	}
-	return res * (sysconf(_SC_PAGESIZE) / 1024);
+	MP_OK(rc);
 }
 
 int main(int argc, char **argv)
@@ -43,46 +46,30 @@ int main(int argc, char **argv)
 	float *g = malloc(bytes);
 	for (size_t i = 0; i < count; i++)
 		g[i] = 1;
-	pcoll_round_t r;
 	double got = 0;
 	uint64_t rounds = 0, last = 0;
 	int rc, steps = me == 0 ? 1 : n;
 	for (int s = 0; s < steps; s++) {
 		MP_OK(pcoll_step(c, g));
-		while ((rc = pcoll_next_round(c, &r)) == 1) {
-			MP_EXPECT(r.index == last + 1, "round %llu after %llu",
-				  (unsigned long long)r.index, (unsigned long long)last);
-			last = r.index;
-			got += ((const float *)r.data)[count - 1];
-			rounds++;
-		}
-		MP_OK(rc);
+		take(c, count, &last, &got, &rounds);
 	}
-	long rss0 = rss_kib(), rss1 = rss0;
+	long rss0 = mp_rss_kib(), rss1 = rss0;
 	double t_flush = mp_now();
 	MP_OK(pcoll_flush_post(c));
 	for (int done = 0; !done;) {
 		if (me == 0)
 			mp_sleep_ms(30); /* computing, outside pcoll: the ring must hold */
-		long now = rss_kib();	 /* the peak: copies are freed once taken */
+		long now = mp_rss_kib(); /* the peak: copies are freed once taken */
 		if (now > rss1)
 			rss1 = now;
 		rc = pcoll_flush_test(c);
 		MP_OK(rc);
 		done = rc == 1;
-		while ((rc = pcoll_next_round(c, &r)) == 1) {
-			MP_EXPECT(r.index == last + 1, "round %llu after %llu",
-				  (unsigned long long)r.index, (unsigned long long)last);
-			last = r.index;
-			got += ((const float *)r.data)[count - 1];
-			rounds++;
-		}
-		MP_OK(rc);
+		take(c, count, &last, &got, &rounds);
 	}
 	if (getenv("MP_SPILL_DEBUG"))
 		fprintf(stderr, "rank %d: %.3f s\n", me, mp_now() - t_flush);
-	while (pcoll_next_round(c, &r) == 1)
-		got += ((const float *)r.data)[count - 1];
+	take(c, count, &last, &got, &rounds);
 	double want = 1 + (double)n * (P - 1);
 	MP_EXPECT(got == want, "contributions sum to %g, expected %g", got, want);
 	pcoll_coll_info_t qi;
