@@ -67,6 +67,13 @@ check "pcoll_trace without traces fails" bash -c '! "$1" "$2"' _ "$TRACE" "$tmp"
 launch "pcoll_sgd --quick P=3 traced" 3 FI_PROVIDER=shm PCOLL_TRACE="$tmp/sgd" -- "$SGD" --quick -o "$tmp/sgd-out"
 check "the demo's trace files parse" check_files "$tmp/sgd" 3
 
+# pcoll-run --trace DIR is PCOLL_TRACE=DIR (made absolute).
+trace_flag() {
+	(cd "$tmp" && "$RUN" -n 2 --timeout "$MP_TIMEOUT" --trace flag -- "$BIN" -c 100 -n 5 -m solo) &&
+		check_files "$tmp/flag" 2
+}
+check "pcoll-run --trace DIR" trace_flag
+
 # A full buffer drops later events, counts them, and the file still parses.
 launch "invariants P=2 traced, 40 events" 2 FI_PROVIDER=shm PCOLL_TRACE="$tmp/small" PCOLL_TRACE_EVENTS=40 -- "$BIN" -c 100 -n 10 -m solo
 check "dropped events are counted" "$PY" -c 'import json, sys
