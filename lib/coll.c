@@ -517,6 +517,8 @@ static int step_post(pcoll_coll_t *c, const void *g, int may_borrow)
 			pc_reduce_sum(c->dt, pend, pend, g, c->count);
 	}
 	rc = sticky(c);
+	if (!may_borrow) /* pcoll_step_post: pcoll_step records itself, with its wait */
+		PC_TRACE(c->ctx, pc_trace_call(c, PC_TRACE_POST, 0, rc));
 out:
 	pthread_mutex_unlock(&c->ctx->lock);
 	return rc;

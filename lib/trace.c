@@ -20,7 +20,7 @@
 #define EVENTS_MAX     1000000000L
 #define TRACE_DIR_MAX  3072
 
-enum { EV_STEP, EV_FLUSH, EV_ROUND, EV_HOLD, EV_INITIATE };
+enum { EV_STEP, EV_FLUSH, EV_ROUND, EV_HOLD, EV_INITIATE, EV_POST };
 
 typedef struct {
 	uint64_t ts, dur; /* CLOCK_REALTIME ns */
@@ -229,9 +229,14 @@ static ev_t *coll_ev(pcoll_coll_t *c, int kind, slot_t **sp)
 void pc_trace_call(pcoll_coll_t *c, int kind, uint64_t t0, int rc)
 {
 	uint64_t now = pc_trace_clock();
-	ev_t *e = coll_ev(c, kind == PC_TRACE_FLUSH ? EV_FLUSH : EV_STEP, NULL);
-	if (!e || !t0)
+	int k = kind == PC_TRACE_FLUSH ? EV_FLUSH : kind == PC_TRACE_POST ? EV_POST : EV_STEP;
+	if (k != EV_POST && !t0)
+		return; /* tracing began during the call: cannot happen */
+	ev_t *e = coll_ev(c, k, NULL);
+	if (!e)
 		return;
+	if (k == EV_POST)
+		t0 = now;
 	e->ts = t0;
 	e->dur = now - t0;
 	e->round = kind == PC_TRACE_FLUSH ? c->rs.completed : c->step_target;
@@ -324,8 +329,9 @@ static void write_event(FILE *f, const struct pc_trace *t, const ev_t *e)
 {
 	/* Two lanes per collective: its calls, and its rounds with their holds
 	 * and initiations (rounds overlap calls, never each other). */
-	unsigned lane = 1 + 2 * e->seq + (e->kind == EV_STEP || e->kind == EV_FLUSH ? 0 : 1);
-	static const char *name[] = {"step", "flush", "round", "hold", "initiate"};
+	unsigned lane = 1 + 2 * e->seq +
+			(e->kind == EV_STEP || e->kind == EV_FLUSH || e->kind == EV_POST ? 0 : 1);
+	static const char *name[] = {"step", "flush", "round", "hold", "initiate", "step_post"};
 	fprintf(f, ",\n{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"%s\",\"pid\":%d,\"tid\":%u",
 		name[e->kind], name[e->kind],
 		e->kind == EV_STEP || e->kind == EV_FLUSH || e->kind == EV_ROUND ? "X" : "i",
@@ -337,6 +343,10 @@ static void write_event(FILE *f, const struct pc_trace *t, const ev_t *e)
 		fprintf(f, ",\"s\":\"t\"");
 	fprintf(f, ",\"args\":{\"coll\":%u,\"seq\":%u", e->coll, e->seq);
 	switch (e->kind) {
+	case EV_POST:
+		fprintf(f, ",\"round\":%llu,\"rc\":%lld", (unsigned long long)e->round,
+			(long long)e->stale);
+		break;
 	case EV_STEP:
 	case EV_FLUSH:
 		fprintf(f, ",\"round\":%llu,\"ready\":%llu,\"rc\":%lld",

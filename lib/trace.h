@@ -16,7 +16,8 @@
 
 #include "pcoll_internal.h"
 
-enum pc_trace_call { PC_TRACE_STEP, PC_TRACE_FLUSH };
+/* A blocking step or flush (t0: its start), or a non-blocking step posted (t0 0). */
+enum pc_trace_call { PC_TRACE_STEP, PC_TRACE_FLUSH, PC_TRACE_POST };
 
 /** Check PCOLL_TRACE (a directory, created if missing, writable) and
  * PCOLL_TRACE_EVENTS: 0, or PCOLL_ERR_INVAL naming the variable. */

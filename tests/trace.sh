@@ -42,8 +42,11 @@ for r in range(n):
 PYEOF
 }
 
-launch "invariants P=3 shm traced" 3 FI_PROVIDER=shm PCOLL_TRACE="$tmp/inv" -- "$BIN" -c 1000 -n 20
+# On a team (reversed ranks), with a solo collective over the whole context
+# stepped alongside by pcoll_step_post.
+launch "invariants P=3 shm traced" 3 FI_PROVIDER=shm PCOLL_TRACE="$tmp/inv" -- "$BIN" -c 1000 -n 20 --team 1 --overlap
 check "3 trace files parse, rounds carry index/contributions/staleness" check_files "$tmp/inv" 3
+check "pcoll_step_post is recorded" grep -q '"name":"step_post"' "$tmp/inv/pcoll-trace.2.json"
 
 report() {
 	"$TRACE" "$tmp/inv" >"$tmp/report.txt" || return 1
