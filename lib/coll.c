@@ -6,6 +6,7 @@
 #include "activation.h"
 #include "pcoll_internal.h"
 #include "reduce.h"
+#include "trace.h"
 
 size_t pcoll_datatype_size(pcoll_datatype_t dt)
 {
@@ -516,6 +517,8 @@ static int step_post(pcoll_coll_t *c, const void *g, int may_borrow)
 			pc_reduce_sum(c->dt, pend, pend, g, c->count);
 	}
 	rc = sticky(c);
+	if (!may_borrow) /* pcoll_step_post: pcoll_step records itself, with its wait */
+		PC_TRACE(c->ctx, pc_trace_call(c, PC_TRACE_POST, 0, rc));
 out:
 	pthread_mutex_unlock(&c->ctx->lock);
 	return rc;
@@ -557,6 +560,7 @@ int pcoll_test(pcoll_coll_t *c)
 
 int pcoll_step(pcoll_coll_t *c, const void *g)
 {
+	uint64_t t0 = pc_trace_begin(c);
 	int rc = step_post(c, g, 1);
 	if (rc)
 		return rc;
@@ -566,6 +570,7 @@ int pcoll_step(pcoll_coll_t *c, const void *g)
 	c->zero_copy = 0;
 	if (!rc)
 		rc = (int)pc_coll_ready_rounds(c);
+	PC_TRACE(c->ctx, pc_trace_call(c, PC_TRACE_STEP, t0, rc));
 	pthread_mutex_unlock(&c->ctx->lock);
 	return rc;
 }
@@ -693,6 +698,7 @@ int pcoll_flush_test(pcoll_coll_t *c)
 
 int pcoll_flush(pcoll_coll_t *c)
 {
+	uint64_t t0 = pc_trace_begin(c);
 	int rc = pcoll_flush_post(c);
 	if (rc)
 		return rc;
@@ -704,6 +710,7 @@ int pcoll_flush(pcoll_coll_t *c)
 	c->flush_blocking = 0;
 	if (!rc)
 		c->flush_posted = 0;
+	PC_TRACE(c->ctx, pc_trace_call(c, PC_TRACE_FLUSH, t0, rc));
 	pthread_mutex_unlock(&c->ctx->lock);
 	return rc;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "pcoll_internal.h"
+#include "trace.h"
 
 #define ADDR_MAX 504
 typedef struct {
@@ -108,7 +109,7 @@ static int resolve_config(pcoll_config_t *c, const pcoll_config_t *in)
 	}
 	if (env_int("PCOLL_PROGRESS_THREAD", 0, 1, &c->progress_thread) < 0)
 		return env_error("PCOLL_PROGRESS_THREAD", "0 or 1");
-	return 0;
+	return pc_trace_check_env(); /* PCOLL_TRACE, PCOLL_TRACE_EVENTS */
 }
 
 /* The wireup learnt that a process is gone: every blocked and later call on
@@ -209,6 +210,7 @@ void pc_ctx_free(pcoll_ctx_t *ctx)
 	free(ctx->procs);
 	free(ctx->gone);
 	free(ctx->announce);
+	pc_trace_close(ctx->trace, 0); /* a failed init; finalize wrote it */
 	free(ctx);
 }
 
@@ -376,6 +378,7 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 	all = NULL;
 	if (rc)
 		goto fail;
+	ctx->trace = pc_trace_open(ctx->rank, ctx->size); /* before the thread reads it */
 	if (ctx->cfg.progress_thread) {
 		rc = pc_engine_start_thread(ctx);
 		if (rc)
@@ -430,6 +433,8 @@ int pcoll_finalize(pcoll_ctx_t *ctx)
 		t->xmr = NULL;
 	}
 	ctx->finalized = 1;
+	pc_trace_close(ctx->trace, 1); /* the progress thread has stopped */
+	ctx->trace = NULL;
 	pc_tp_close(ctx->tp);
 	ctx->tp = NULL;
 	int live = ctx->live_colls + ctx->live_teams;

@@ -17,6 +17,7 @@
 
 #include "activation.h"
 #include "pcoll_internal.h"
+#include "trace.h"
 
 /* ---- remote CQ data: a flag update from a peer's write */
 void pc_coll_notify(void *arg, uint64_t data)
@@ -82,6 +83,8 @@ static void activate(pcoll_coll_t *c, uint64_t r, int initiator)
 	/* An initiator joins at once, and its first data write tells that peer
 	 * the round is on: a leaf that is that peer needs no activation. */
 	int skip = initiator == c->rank ? first_send_peer(c) : -1;
+	if (initiator == c->rank)
+		PC_TRACE(c->ctx, pc_trace_initiate(c, r));
 	for (int i = 0; i < n && !c->error; i++) {
 		if (peers[i] == skip &&
 		    is_leaf(c->P, ((peers[i] - initiator) % c->P + c->P) % c->P))
@@ -222,6 +225,7 @@ static void join(pcoll_coll_t *c, uint64_t r, const void *src)
 	}
 	pc_hdr_t mine;
 	pc_rs_take(&c->rs, r, &mine);
+	PC_TRACE(c->ctx, pc_trace_join(c, r, &mine));
 	char *slot = c->mem + c->res_off + (r % c->nslots_res) * c->res_stride;
 	c->env.buf[PC_BUF_SRC] = (void *)src;
 	c->env.buf[PC_BUF_RES] = slot + PC_HDR_BYTES;
@@ -290,6 +294,7 @@ int pc_engine_coll(pcoll_coll_t *c)
 			}
 			if (pc_rs_complete(&c->rs, h))
 				c->epoch_end = h->round;
+			PC_TRACE(c->ctx, pc_trace_round(c, h));
 			moved = 1;
 			continue;
 		}
@@ -303,6 +308,7 @@ int pc_engine_coll(pcoll_coll_t *c)
 		join(c, r, NULL);
 		moved = 1;
 	}
+	PC_TRACE(c->ctx, pc_trace_holds(c));
 	return moved;
 }
 

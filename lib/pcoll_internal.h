@@ -63,7 +63,8 @@ struct pcoll_ctx {
 	int live_teams;	      /* user teams not yet destroyed */
 	uint64_t next_mr_key; /* requested keys must be unique per process (mr_mode 0) */
 	char progress_cpuset[64];
-	int mr_local; /* the provider needs local buffers registered: no zero copy */
+	int mr_local;		/* the provider needs local buffers registered: no zero copy */
+	struct pc_trace *trace; /* PCOLL_TRACE (trace.h): NULL when off */
 };
 
 /* A completed round that had to leave the ring (only while flushed). */
