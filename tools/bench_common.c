@@ -68,12 +68,15 @@ void bench_usage(FILE *f, const char *prog, unsigned allowed)
 		   "              between barriers, the average over ranks is printed\n");
 	if (!mpi)
 		fprintf(
-		    f, "  imbalance   rounds (steps) per second with sleep-emulated compute under\n"
-		       "              imbalance patterns, next to the ideal bound of each mode\n"
-		       "  idle        CPU used per process while a collective is open and idle\n"
-		       "  create      time of pcoll_allreduce_create, pcoll_destroy, "
-		       "pcoll_team_split\n"
-		       "              and pcoll_team_destroy, -i of each back to back\n");
+		    f,
+		    "  imbalance   rounds (steps) per second with sleep-emulated compute under\n"
+		    "              imbalance patterns, next to the ideal (the same compute times\n"
+		    "              through the round and staleness rules at zero cost) and the\n"
+		    "              older per-round bound of each mode\n"
+		    "  idle        CPU used per process while a collective is open and idle\n"
+		    "  create      time of pcoll_allreduce_create, pcoll_destroy, "
+		    "pcoll_team_split\n"
+		    "              and pcoll_team_destroy, -i of each back to back\n");
 	fprintf(f,
 		"Options:\n"
 		"  -m [MIN:]MAX   message sizes in bytes, powers of two (K/M/G suffixes;\n"
@@ -577,7 +580,8 @@ const char *bench_csv_header(enum bench_kind k)
 		return "bench,impl,mode,provider,P,size,avg_us,min_us,max_us,iters";
 	case BENCH_IMBALANCE:
 		return "bench,impl,mode,provider,P,size,pattern,base_ms,steps,sps_measured,"
-		       "sps_ideal,ratio,ideal_basis,sps_mean_rank,sps_last_rank,staleness";
+		       "sps_ideal,ratio,ideal_basis,sps_mean_rank,sps_last_rank,staleness,"
+		       "sps_bound,ratio_bound,bound_basis,sps_ideal_mean_rank";
 	case BENCH_IDLE:
 		return "bench,impl,mode,provider,P,size,seconds,cpu_pct_avg,cpu_pct_min,"
 		       "cpu_pct_max,wait";
