@@ -7,6 +7,9 @@
  *            together (a barrier before each iteration), each times its own
  *            pcoll_step + draining of pcoll_next_round; rank 0 prints the
  *            average of the per-rank averages (and with -f their min and max).
+ *            With -B back to back, like a training loop: no barrier between
+ *            iterations, each rank's time is its total (the steps and the
+ *            closing pcoll_flush) / iterations.
  * imbalance  rounds per second with sleep-emulated compute under imbalance
  *            patterns, next to the ideal: the same compute times replayed
  *            through the round and staleness rules at zero communication
@@ -355,8 +358,8 @@ static void run_allreduce(const struct mode_sel *modes, int nmodes)
 		attr_for(m, &attr);
 		if (g_rank == 0) {
 			snprintf(title, sizeof(title),
-				 "# pcoll Allreduce Latency Test (mode=%s, provider=%s, P=%d)",
-				 m->label, g_provider, g_size);
+				 "# pcoll Allreduce Latency Test (mode=%s, provider=%s, P=%d%s)",
+				 m->label, g_provider, g_size, O.b2b ? ", back-to-back" : "");
 			char info[256];
 			snprintf(info, sizeof(info),
 				 "# datatype=%s staleness=%d notify=%s wait=%s progress_thread=%d",
@@ -382,7 +385,24 @@ static void run_allreduce(const struct mode_sel *modes, int nmodes)
 			snprintf(what, sizeof(what), "allreduce mode=%s size=%zu", m->label, size);
 			CHECK(pcoll_allreduce_create(g_ctx, count, g_dt, &attr, &c));
 			tally_init(&t, c, count, what);
-			for (int i = 0; i < warmup + iters; i++) {
+			if (O.b2b) {
+				/* A training loop: step after step, every round drained,
+				 * closed by a flush. Not a barrier: in the partial modes a
+				 * process's last step may wait on a round that the others
+				 * hold until they step again or flush. */
+				barrier();
+				for (int i = 0; i < warmup; i++)
+					step_and_drain(c, buf, m->mode, &t);
+				CHECK(pcoll_flush(c));
+				drain(c, &t);
+				double t0 = bench_now_us();
+				for (int i = 0; i < iters; i++)
+					step_and_drain(c, buf, m->mode, &t);
+				CHECK(pcoll_flush(c));
+				drain(c, &t);
+				lat = bench_now_us() - t0;
+			}
+			for (int i = 0; !O.b2b && i < warmup + iters; i++) {
 				barrier();
 				double t0 = bench_now_us();
 				step_and_drain(c, buf, m->mode, &t);
@@ -390,7 +410,10 @@ static void run_allreduce(const struct mode_sel *modes, int nmodes)
 				if (i >= warmup)
 					lat += t1 - t0;
 			}
-			flush_and_destroy(c, &t);
+			if (O.b2b)
+				CHECK(pcoll_destroy(c));
+			else
+				flush_and_destroy(c, &t);
 			check_conservation(&t, (uint64_t)g_size * (uint64_t)(warmup + iters));
 			mine = lat / iters;
 			gather(&mine, 1, all);
@@ -399,7 +422,8 @@ static void run_allreduce(const struct mode_sel *modes, int nmodes)
 				bench_print_latency_row(stdout, size, avg, lo, hi, iters, O.full);
 				if (g_csv)
 					bench_csv_latency_row(g_csv, "pcoll", m->label, g_provider,
-							      g_size, size, avg, lo, hi, iters);
+							      g_size, size, avg, lo, hi, iters,
+							      bench_shape(&O));
 			}
 		}
 	}
