@@ -13,34 +13,47 @@ has() { [[ " ${parts[*]} " == *" $1 "* ]]; }
 plot() { gnuplot -e "csv='$1'; out='$2'" tools/plot_bench.gp; }
 
 if has latency; then
-	# Balanced allreduce at P=2: pcoll next to MPI on the same transport.
-	for prov in shm tcp; do
-		$run -n 2 --timeout 900 -- tools/pcoll_bench allreduce -p "$prov" -M sync,solo,majority \
-			-m 4:1048576 -f -c "$out/allreduce_pcoll_$prov.csv"
+	# Balanced allreduce at P=2: pcoll next to MPI on the same transport, in two
+	# shapes: OSU's (a barrier before each iteration; allreduce_*_{shm,tcp}.csv)
+	# and back to back like a training loop (-B; allreduce_*_{shm,tcp}_b2b.csv).
+	sizes=4:16777216
+	for shape in osu b2b; do
+		B= sfx=
+		[ $shape = osu ] || { B=-B; sfx=_b2b; }
+		for prov in shm tcp; do
+			$run -n 2 --timeout 900 -- tools/pcoll_bench allreduce $B -p "$prov" \
+				-M sync,solo,majority -m $sizes -f -c "$out/allreduce_pcoll_$prov$sfx.csv"
+			btl=vader
+			[ $prov = shm ] || btl=tcp
+			if [ -x tools/pcoll_mpi_bench_openmpi ]; then
+				$run -n 2 --timeout 900 --launcher-arg=--mca --launcher-arg=pml \
+					--launcher-arg=ob1 --launcher-arg=--mca --launcher-arg=btl \
+					--launcher-arg=self,$btl -- tools/pcoll_mpi_bench_openmpi $B -m $sizes \
+					-f -c "$out/allreduce_ompi_$prov$sfx.csv"
+			fi
+			if [ -x tools/pcoll_mpi_bench_mpich ] && [ $prov = shm ]; then
+				$run --launcher mpich -n 2 --timeout 900 -- tools/pcoll_mpi_bench_mpich $B \
+					-m $sizes -f -c "$out/allreduce_mpich_$prov$sfx.csv"
+			elif [ -x tools/pcoll_mpi_bench_mpich ]; then
+				UCX_TLS=tcp,self $run --launcher mpich -n 2 --timeout 900 \
+					--launcher-arg=-genv --launcher-arg=UCX_TLS --launcher-arg=tcp,self \
+					-- tools/pcoll_mpi_bench_mpich $B -m $sizes -f \
+					-c "$out/allreduce_mpich_$prov$sfx.csv"
+			fi
+		done
 	done
-	if [ -x tools/pcoll_mpi_bench_openmpi ]; then
-		$run -n 2 --timeout 900 --launcher-arg=--mca --launcher-arg=pml --launcher-arg=ob1 \
-			--launcher-arg=--mca --launcher-arg=btl --launcher-arg=self,vader \
-			-- tools/pcoll_mpi_bench_openmpi -m 4:1048576 -f -c "$out/allreduce_ompi_shm.csv"
-		$run -n 2 --timeout 900 --launcher-arg=--mca --launcher-arg=pml --launcher-arg=ob1 \
-			--launcher-arg=--mca --launcher-arg=btl --launcher-arg=self,tcp \
-			-- tools/pcoll_mpi_bench_openmpi -m 4:1048576 -f -c "$out/allreduce_ompi_tcp.csv"
-	fi
-	if [ -x tools/pcoll_mpi_bench_mpich ]; then
-		$run --launcher mpich -n 2 --timeout 900 -- tools/pcoll_mpi_bench_mpich -m 4:1048576 -f \
-			-c "$out/allreduce_mpich_shm.csv"
-		UCX_TLS=tcp,self $run --launcher mpich -n 2 --timeout 900 \
-			--launcher-arg=-genv --launcher-arg=UCX_TLS --launcher-arg=tcp,self \
-			-- tools/pcoll_mpi_bench_mpich -m 4:1048576 -f -c "$out/allreduce_mpich_tcp.csv"
-	fi
-	plot "$(ls $out/allreduce_*shm.csv | tr '\n' ' ')" "$out/allreduce_shm.png"
-	plot "$(ls $out/allreduce_*tcp.csv | tr '\n' ' ')" "$out/allreduce_tcp.png"
+	for prov in shm tcp; do
+		plot "$(ls $out/allreduce_*_$prov.csv | tr '\n' ' ')" "$out/allreduce_$prov.png"
+		plot "$(ls $out/allreduce_*_${prov}_b2b.csv | tr '\n' ' ')" "$out/allreduce_${prov}_b2b.png"
+	done
 fi
 
 if has imbalance; then
-	# Sleep-emulated compute, base 20 ms, paper/slow/long-tail patterns.
+	# Sleep-emulated compute, base 20 ms, paper/slow/long-tail patterns; the
+	# ratio is to the simulated ideal (tools/sim_ideal.c) of the same compute times.
 	for P in 2 4 8; do
-		$run -n "$P" --timeout 1800 -- tools/pcoll_bench imbalance -p shm -M sync,solo,majority \
+		$run -n "$P" --timeout 1800 -- tools/pcoll_bench imbalance -p shm \
+			-M sync,solo,majority,quorum \
 			-S 4 -n 100 -f -c "$out/imbalance_p$P.csv"
 	done
 	plot "$out/imbalance_p2.csv $out/imbalance_p4.csv $out/imbalance_p8.csv" "$out/imbalance.png"

@@ -101,15 +101,25 @@ fi
 if run "pcoll_bench allreduce" "$RUN" -n $NP --timeout $TIMEOUT \
 	"$BENCH" allreduce -q -f -c "$tmp/allreduce.csv" $plot; then
 	hdr=$(head -n 1 "$tmp/allreduce.csv")
-	[ "$hdr" = "bench,impl,mode,provider,P,size,avg_us,min_us,max_us,iters" ] ||
+	[ "$hdr" = "bench,impl,mode,provider,P,size,avg_us,min_us,max_us,iters,shape" ] ||
 		fail "allreduce CSV header: '$hdr'"
 	for m in sync solo majority quorum:1; do
-		grep -q "^allreduce,pcoll,$m,.*,$NP,4," "$tmp/allreduce.csv" ||
+		grep -q "^allreduce,pcoll,$m,.*,$NP,4,.*,osu\$" "$tmp/allreduce.csv" ||
 			fail "allreduce CSV has no row for mode $m, size 4"
 	done
 	if [ -n "$plot" ] && [ ! -s "$tmp/allreduce.png" ]; then
 		fail "allreduce --plot wrote no PNG"
 	fi
+fi
+
+# Back to back (-B), every mode: a process's last step must not wait forever on a
+# round the others hold (the loop ends with a flush).
+if run "pcoll_bench allreduce -B" "$RUN" -n $NP --timeout $TIMEOUT \
+	"$BENCH" allreduce -q -B -c "$tmp/b2b.csv"; then
+	for m in sync solo majority quorum:1; do
+		grep -q "^allreduce,pcoll,$m,.*,$NP,4096,.*,b2b\$" "$tmp/b2b.csv" ||
+			fail "allreduce -B CSV has no b2b row for mode $m, size 4096"
+	done
 fi
 
 if run "pcoll_bench imbalance" "$RUN" -n $NP --timeout $TIMEOUT \
@@ -153,6 +163,8 @@ if [ "${PCOLL_TEST_SKIP_MPI:-0}" != 1 ]; then
 		if "$RUN" --launcher mpirun --dry-run true >/dev/null 2>&1; then
 			run "pcoll_mpi_bench_openmpi" "$RUN" -n $NP --timeout $TIMEOUT \
 				--launcher mpirun "$MPI_OMPI" allreduce -q -f
+			run "pcoll_mpi_bench_openmpi -B" "$RUN" -n $NP --timeout $TIMEOUT \
+				--launcher mpirun "$MPI_OMPI" allreduce -q -B
 		else
 			echo "=== pcoll_mpi_bench_openmpi: no Open MPI mpirun, skipped"
 		fi
@@ -161,6 +173,8 @@ if [ "${PCOLL_TEST_SKIP_MPI:-0}" != 1 ]; then
 		if "$RUN" --launcher mpich --dry-run true >/dev/null 2>&1; then
 			run "pcoll_mpi_bench_mpich" "$RUN" -n $NP --timeout $TIMEOUT \
 				--launcher mpich "$MPI_MPICH" allreduce -q -f
+			run "pcoll_mpi_bench_mpich -B" "$RUN" -n $NP --timeout $TIMEOUT \
+				--launcher mpich "$MPI_MPICH" allreduce -q -B
 		else
 			echo "=== pcoll_mpi_bench_mpich: no MPICH mpiexec, skipped"
 		fi

@@ -65,15 +65,19 @@ void bench_usage(FILE *f, const char *prog, unsigned allowed)
 	fprintf(f, "Usage: %s [%s] [options]\n", prog,
 		mpi ? "allreduce" : "allreduce|imbalance|idle|create");
 	fprintf(f, "  allreduce   latency per message size (OSU style); each iteration is timed\n"
-		   "              between barriers, the average over ranks is printed\n");
+		   "              between barriers, the average over ranks is printed; with -B\n"
+		   "              back to back instead\n");
 	if (!mpi)
 		fprintf(
-		    f, "  imbalance   rounds (steps) per second with sleep-emulated compute under\n"
-		       "              imbalance patterns, next to the ideal bound of each mode\n"
-		       "  idle        CPU used per process while a collective is open and idle\n"
-		       "  create      time of pcoll_allreduce_create, pcoll_destroy, "
-		       "pcoll_team_split\n"
-		       "              and pcoll_team_destroy, -i of each back to back\n");
+		    f,
+		    "  imbalance   rounds (steps) per second with sleep-emulated compute under\n"
+		    "              imbalance patterns, next to the ideal (the same compute times\n"
+		    "              through the round and staleness rules at zero cost) and the\n"
+		    "              older per-round bound of each mode\n"
+		    "  idle        CPU used per process while a collective is open and idle\n"
+		    "  create      time of pcoll_allreduce_create, pcoll_destroy, "
+		    "pcoll_team_split\n"
+		    "              and pcoll_team_destroy, -i of each back to back\n");
 	fprintf(f,
 		"Options:\n"
 		"  -m [MIN:]MAX   message sizes in bytes, powers of two (K/M/G suffixes;\n"
@@ -83,6 +87,10 @@ void bench_usage(FILE *f, const char *prog, unsigned allowed)
 		"  -t TYPE        datatype (float32 default%s)\n"
 		"  -c FILE        also write the rows as CSV to FILE (with a header line)\n"
 		"  --plot PNG     with -c: render FILE to PNG with gnuplot (plot_bench.gp)\n"
+		"  -B, --b2b      allreduce back to back, like a training loop: no barrier per\n"
+		"                 iteration, every round drained, a flush at the end (pcoll);\n"
+		"                 time = total / iterations\n"
+		"                 (default: OSU, a barrier before each iteration timed alone)\n"
 		"  -f             full statistics (min, max, iterations, per-rank values)\n"
 		"  -q             quick: small sizes, few iterations, short runs (for tests)\n"
 		"  -h, --help     this help\n"
@@ -207,6 +215,7 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 	    {"version", no_argument, NULL, 'V'},
 	    {"full", no_argument, NULL, 'f'},
 	    {"quick", no_argument, NULL, 'q'},
+	    {"b2b", no_argument, NULL, 'B'},
 	    {"plot", required_argument, NULL, OPT_PLOT},
 	    {"patterns", required_argument, NULL, OPT_PATTERNS},
 	    {"csv", required_argument, NULL, 'c'},
@@ -234,7 +243,7 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":m:i:x:p:M:S:k:t:c:fqb:n:T:s:hV", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, ":m:i:x:p:M:S:k:t:c:fqBb:n:T:s:hV", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'm': {
@@ -307,6 +316,9 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 			break;
 		case 'q':
 			o->quick = 1;
+			break;
+		case 'B':
+			o->b2b = 1;
 			break;
 		case 'b':
 			if (bench_parse_double(optarg, 0.0, 3600e3, &o->base_ms)) {
@@ -574,10 +586,11 @@ const char *bench_csv_header(enum bench_kind k)
 {
 	switch (k) {
 	case BENCH_ALLREDUCE:
-		return "bench,impl,mode,provider,P,size,avg_us,min_us,max_us,iters";
+		return "bench,impl,mode,provider,P,size,avg_us,min_us,max_us,iters,shape";
 	case BENCH_IMBALANCE:
 		return "bench,impl,mode,provider,P,size,pattern,base_ms,steps,sps_measured,"
-		       "sps_ideal,ratio,ideal_basis,sps_mean_rank,sps_last_rank,staleness";
+		       "sps_ideal,ratio,ideal_basis,sps_mean_rank,sps_last_rank,staleness,"
+		       "sps_bound,ratio_bound,bound_basis,sps_ideal_mean_rank";
 	case BENCH_IDLE:
 		return "bench,impl,mode,provider,P,size,seconds,cpu_pct_avg,cpu_pct_min,"
 		       "cpu_pct_max,wait";
@@ -598,11 +611,17 @@ FILE *bench_csv_open(const char *path, enum bench_kind k)
 	return f;
 }
 
-void bench_csv_latency_row(FILE *f, const char *impl, const char *mode, const char *provider, int P,
-			   size_t size, double avg, double min, double max, long iters)
+const char *bench_shape(const struct bench_opts *o)
 {
-	fprintf(f, "allreduce,%s,%s,%s,%d,%zu,%.3f,%.3f,%.3f,%ld\n", impl, mode, provider, P, size,
-		avg, min, max, iters);
+	return o->b2b ? "b2b" : "osu";
+}
+
+void bench_csv_latency_row(FILE *f, const char *impl, const char *mode, const char *provider, int P,
+			   size_t size, double avg, double min, double max, long iters,
+			   const char *shape)
+{
+	fprintf(f, "allreduce,%s,%s,%s,%d,%zu,%.3f,%.3f,%.3f,%ld,%s\n", impl, mode, provider, P,
+		size, avg, min, max, iters, shape);
 	fflush(f);
 }
 

@@ -63,6 +63,7 @@ struct bench_opts {
 	const char *plot;     /**< --plot FILE.png (needs -c) */
 	int full;	      /**< -f */
 	int quick;	      /**< -q */
+	int b2b;	      /**< -B: allreduce back to back, no barrier per iteration */
 	double base_ms;	      /**< -b: imbalance base compute time */
 	int steps;	      /**< -n: imbalance rounds per run */
 	double idle_s;	      /**< -T: idle sleep */
@@ -168,9 +169,13 @@ const char *bench_csv_header(enum bench_kind k);
 /** Open path for writing and write the header of kind k. NULL on failure (errno set). */
 FILE *bench_csv_open(const char *path, enum bench_kind k);
 
-/** Append one allreduce row. */
+/** The allreduce shape's name in output: "b2b" with -B, else "osu". */
+const char *bench_shape(const struct bench_opts *o);
+
+/** Append one allreduce row (shape: bench_shape()). */
 void bench_csv_latency_row(FILE *f, const char *impl, const char *mode, const char *provider, int P,
-			   size_t size, double avg, double min, double max, long iters);
+			   size_t size, double avg, double min, double max, long iters,
+			   const char *shape);
 
 /**
  * Render path (a CSV) to png with gnuplot and plot_bench.gp. The script is

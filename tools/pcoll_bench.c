@@ -7,8 +7,13 @@
  *            together (a barrier before each iteration), each times its own
  *            pcoll_step + draining of pcoll_next_round; rank 0 prints the
  *            average of the per-rank averages (and with -f their min and max).
+ *            With -B back to back, like a training loop: no barrier between
+ *            iterations, each rank's time is its total (the steps and the
+ *            closing pcoll_flush) / iterations.
  * imbalance  rounds per second with sleep-emulated compute under imbalance
- *            patterns, next to the ideal bound of each mode.
+ *            patterns, next to the ideal: the same compute times replayed
+ *            through the round and staleness rules at zero communication
+ *            cost (sim_ideal.c), and the older per-round bound of each mode.
  * idle       CPU used by each process while a collective is open and idle.
  *
  * Uses only pcoll.h, like any outside user. Statistics travel over a separate
@@ -19,6 +24,7 @@
  */
 #define _GNU_SOURCE
 #include "bench_common.h"
+#include "sim_ideal.h"
 
 #include <pcoll.h>
 
@@ -352,8 +358,8 @@ static void run_allreduce(const struct mode_sel *modes, int nmodes)
 		attr_for(m, &attr);
 		if (g_rank == 0) {
 			snprintf(title, sizeof(title),
-				 "# pcoll Allreduce Latency Test (mode=%s, provider=%s, P=%d)",
-				 m->label, g_provider, g_size);
+				 "# pcoll Allreduce Latency Test (mode=%s, provider=%s, P=%d%s)",
+				 m->label, g_provider, g_size, O.b2b ? ", back-to-back" : "");
 			char info[256];
 			snprintf(info, sizeof(info),
 				 "# datatype=%s staleness=%d notify=%s wait=%s progress_thread=%d",
@@ -379,7 +385,24 @@ static void run_allreduce(const struct mode_sel *modes, int nmodes)
 			snprintf(what, sizeof(what), "allreduce mode=%s size=%zu", m->label, size);
 			CHECK(pcoll_allreduce_create(g_ctx, count, g_dt, &attr, &c));
 			tally_init(&t, c, count, what);
-			for (int i = 0; i < warmup + iters; i++) {
+			if (O.b2b) {
+				/* A training loop: step after step, every round drained,
+				 * closed by a flush. Not a barrier: in the partial modes a
+				 * process's last step may wait on a round that the others
+				 * hold until they step again or flush. */
+				barrier();
+				for (int i = 0; i < warmup; i++)
+					step_and_drain(c, buf, m->mode, &t);
+				CHECK(pcoll_flush(c));
+				drain(c, &t);
+				double t0 = bench_now_us();
+				for (int i = 0; i < iters; i++)
+					step_and_drain(c, buf, m->mode, &t);
+				CHECK(pcoll_flush(c));
+				drain(c, &t);
+				lat = bench_now_us() - t0;
+			}
+			for (int i = 0; !O.b2b && i < warmup + iters; i++) {
 				barrier();
 				double t0 = bench_now_us();
 				step_and_drain(c, buf, m->mode, &t);
@@ -387,7 +410,10 @@ static void run_allreduce(const struct mode_sel *modes, int nmodes)
 				if (i >= warmup)
 					lat += t1 - t0;
 			}
-			flush_and_destroy(c, &t);
+			if (O.b2b)
+				CHECK(pcoll_destroy(c));
+			else
+				flush_and_destroy(c, &t);
 			check_conservation(&t, (uint64_t)g_size * (uint64_t)(warmup + iters));
 			mine = lat / iters;
 			gather(&mine, 1, all);
@@ -396,7 +422,8 @@ static void run_allreduce(const struct mode_sel *modes, int nmodes)
 				bench_print_latency_row(stdout, size, avg, lo, hi, iters, O.full);
 				if (g_csv)
 					bench_csv_latency_row(g_csv, "pcoll", m->label, g_provider,
-							      g_size, size, avg, lo, hi, iters);
+							      g_size, size, avg, lo, hi, iters,
+							      bench_shape(&O));
 			}
 		}
 	}
@@ -463,7 +490,7 @@ static void compute_times(const struct pattern *p, int pi, uint64_t v, double *c
 	}
 }
 
-static const char *ideal_basis(const struct mode_sel *m)
+static const char *bound_basis(const struct mode_sel *m)
 {
 	switch (m->mode) {
 	case PCOLL_SYNC:
@@ -477,8 +504,10 @@ static const char *ideal_basis(const struct mode_sel *m)
 	}
 }
 
-/* Ideal time (ms) of round v+1 for mode m given every rank's compute c. */
-static double ideal_round_ms(const struct mode_sel *m, const double *c, const pcoll_coll_t *coll,
+/* The old bound: time (ms) of round v+1 for mode m given every rank's compute
+ * c, as if a round started at its trigger's arrival and nobody ever held one
+ * for staleness. */
+static double bound_round_ms(const struct mode_sel *m, const double *c, const pcoll_coll_t *coll,
 			     uint64_t v)
 {
 	double lo, hi, avg;
@@ -495,6 +524,35 @@ static double ideal_round_ms(const struct mode_sel *m, const double *c, const pc
 	default:
 		return bench_kth_smallest(c, g_size, m->quorum - 1);
 	}
+}
+
+/* The simulator's view of a run: compute times by version, the initiators. */
+struct sim_arg {
+	const double *cm; /* cm[v * P + p]: rank p's compute (ms) at version v */
+	const pcoll_coll_t *coll;
+};
+
+static double sim_compute(void *arg, uint64_t v, int p)
+{
+	const struct sim_arg *a = arg;
+	return a->cm[v * (uint64_t)g_size + (uint64_t)p];
+}
+
+static int sim_initiator(void *arg, uint64_t r)
+{
+	const struct sim_arg *a = arg;
+	return pcoll_round_initiator(a->coll, r);
+}
+
+/* The ideal of this run: N rounds of compute times replayed at zero cost. */
+static void ideal_of(const struct mode_sel *m, int S, const pcoll_coll_t *coll, const double *cm,
+		     uint64_t N, struct sim_result *res)
+{
+	struct sim_arg a = {cm, coll};
+	struct sim_cfg cfg = {m->mode, g_size, S, m->quorum, N, sim_compute, sim_initiator, &a};
+	if (sim_ideal(&cfg, res))
+		die("imbalance: the ideal simulator failed (mode %s, P=%d, S=%d)", m->label, g_size,
+		    S);
 }
 
 static int pattern_selected(const char *name)
@@ -524,6 +582,7 @@ static void run_imbalance(const struct mode_sel *modes, int nmodes)
 	int *perm = calloc((size_t)g_size, sizeof(int));
 	double *all = xcalloc((size_t)g_size * 5, sizeof(double));
 	uint64_t N = (uint64_t)O.steps;
+	double *cm = xcalloc((size_t)N * (size_t)g_size, sizeof(double));
 
 	if (!buf || !perm)
 		die("out of memory");
@@ -558,23 +617,18 @@ static void run_imbalance(const struct mode_sel *modes, int nmodes)
 			       O.base_ms, (unsigned long long)N, count * dts,
 			       pcoll_datatype_name(g_dt), (unsigned long long)O.seed);
 			printf("# Steps/s: rounds / time until the first process was given round "
-			       "%llu; Ideal: rounds / sum over rounds of the %s\n",
-			       (unsigned long long)N,
+			       "%llu\n# Ideal: the same, for the same compute times replayed "
+			       "through the round and\n#   staleness rules (S=%d) at zero "
+			       "communication cost (sim_ideal.c); Ratio = Steps/Ideal\n",
+			       (unsigned long long)N, m->mode == PCOLL_SYNC ? 0 : attr.staleness);
+			printf("# Bound: rounds / sum over rounds of the %s, ignoring staleness\n",
 			       m->mode == PCOLL_SYNC   ? "latest arrival (max compute)"
 			       : m->mode == PCOLL_SOLO ? "earliest arrival (min compute)"
 			       : m->mode == PCOLL_MAJORITY
 				   ? "initiator's arrival (pcoll_round_initiator)"
 				   : "k-th earliest arrival (k-th smallest compute)");
-			if (m->mode != PCOLL_SYNC) {
-				printf("# The bound ignores the staleness bound S=%d: a process "
-				       "stepping every T ms\n",
-				       attr.staleness);
-				printf(
-				    "#   (on the version it was given a step earlier) lets at most "
-				    "(S+1)/2 rounds pass per T\n");
-			}
-			printf("%-14s%14s%16s%10s", "# Pattern", "Steps/s", "Ideal steps/s",
-			       "Ratio");
+			printf("%-14s%14s%16s%10s%16s%10s", "# Pattern", "Steps/s", "Ideal steps/s",
+			       "Ratio", "Bound steps/s", "/Bound");
 			if (O.full)
 				printf("%14s%14s%12s%10s", "Mean-rank/s", "Last-rank/s",
 				       "Steps(r0)", "MaxStale");
@@ -586,7 +640,8 @@ static void run_imbalance(const struct mode_sel *modes, int nmodes)
 			pcoll_coll_t *coll = NULL;
 			struct tally t;
 			char what[96];
-			double ideal_ms = 0.0, t0, elapsed, mine[5];
+			double bound_ms = 0.0, t0, elapsed, mine[5];
+			struct sim_result sim;
 			uint64_t steps = 0, total_steps = 0;
 
 			if (!pattern_selected(p->name))
@@ -603,9 +658,12 @@ static void run_imbalance(const struct mode_sel *modes, int nmodes)
 			CHECK(pcoll_allreduce_create(g_ctx, count, g_dt, &attr, &coll));
 			for (uint64_t v = 0; v < N; v++) {
 				compute_times(p, pi, v, c, perm);
-				ideal_ms += ideal_round_ms(m, c, coll, v);
+				bound_ms += bound_round_ms(m, c, coll, v);
+				memcpy(cm + v * (uint64_t)g_size, c,
+				       sizeof(double) * (size_t)g_size);
 			}
 			tally_init(&t, coll, count, what);
+			ideal_of(m, t.staleness_bound, coll, cm, N, &sim);
 			barrier();
 			t0 = bench_now_us();
 			while (t.last_index < N) {
@@ -637,9 +695,12 @@ static void run_imbalance(const struct mode_sel *modes, int nmodes)
 				bench_minmaxavg(el, g_size, &lo, &hi, &avg);
 				double sps = (double)N / (lo * 1e-6);
 				double ideal =
-				    ideal_ms > 0 ? (double)N / (ideal_ms * 1e-3) : INFINITY;
+				    sim.t_first > 0 ? (double)N / (sim.t_first * 1e-3) : INFINITY;
+				double bound =
+				    bound_ms > 0 ? (double)N / (bound_ms * 1e-3) : INFINITY;
 				double ratio = sps / ideal;
-				printf("%-14s%14.2f%16.2f%10.3f", p->name, sps, ideal, ratio);
+				printf("%-14s%14.2f%16.2f%10.3f%16.2f%10.3f", p->name, sps, ideal,
+				       ratio, bound, sps / bound);
 				if (O.full)
 					printf("%14.2f%14.2f%12llu%10.0f", (double)N / (avg * 1e-6),
 					       (double)N / (hi * 1e-6), (unsigned long long)steps,
@@ -650,17 +711,19 @@ static void run_imbalance(const struct mode_sel *modes, int nmodes)
 					fprintf(
 					    g_csv,
 					    "imbalance,pcoll,%s,%s,%d,%zu,%s,%.3f,%llu,%.3f,%.3f,"
-					    "%.4f,%s,%.3f,%.3f,%d\n",
+					    "%.4f,sim,%.3f,%.3f,%d,%.3f,%.4f,%s,%.3f\n",
 					    m->label, g_provider, g_size, count * dts, p->name,
 					    O.base_ms, (unsigned long long)N, sps, ideal, ratio,
-					    ideal_basis(m), (double)N / (avg * 1e-6),
-					    (double)N / (hi * 1e-6), t.staleness_bound);
+					    (double)N / (avg * 1e-6), (double)N / (hi * 1e-6),
+					    t.staleness_bound, bound, sps / bound, bound_basis(m),
+					    (double)N / (sim.t_mean * 1e-3));
 					fflush(g_csv);
 				}
 				free(el);
 			}
 		}
 	}
+	free(cm);
 	free(all);
 	free(perm);
 	free(c);

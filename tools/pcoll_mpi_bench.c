@@ -6,8 +6,10 @@
  *   mpirun -n 2 pcoll_mpi_bench_openmpi [allreduce] [-m [MIN:]MAX] [-i N] [-x N] [-f] [-c CSV]
  *
  * Each iteration is timed on its own and followed by MPI_Barrier (as in
- * osu_allreduce); rank 0 prints the average over ranks of the per-rank
- * averages, and with -f their minimum and maximum.
+ * osu_allreduce); with -B (--b2b) the iterations run back to back, like a
+ * training loop, and each rank's time is its total / iterations. Rank 0
+ * prints the average over ranks of the per-rank averages, and with -f their
+ * minimum and maximum.
  */
 #define _GNU_SOURCE
 #include "bench_common.h"
@@ -170,8 +172,8 @@ int main(int argc, char **argv)
 			n = sizeof(first) - 1;
 		memcpy(first, libver, n);
 		first[n] = '\0';
-		snprintf(title, sizeof(title), "# MPI Allreduce Latency Test (impl=%s, P=%d)",
-			 IMPL_NAME, P);
+		snprintf(title, sizeof(title), "# MPI Allreduce Latency Test (impl=%s, P=%d%s)",
+			 IMPL_NAME, P, O.b2b ? ", back-to-back" : "");
 		snprintf(info, sizeof(info), "# %s\n# transport: %s, datatype=%s", first, provider,
 			 O.datatype);
 		bench_print_latency_header(stdout, title, O.full ? info : NULL, O.full);
@@ -184,7 +186,18 @@ int main(int argc, char **argv)
 			continue;
 		bench_iters_for(&O, size, &iters, &warmup);
 		MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
-		for (int i = 0; i < warmup + iters; i++) {
+		if (O.b2b) {
+			for (int i = 0; i < warmup; i++)
+				MPI_CHECK(MPI_Allreduce(sendbuf, recvbuf, count, mdt, MPI_SUM,
+							MPI_COMM_WORLD));
+			MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+			double t0 = MPI_Wtime();
+			for (int i = 0; i < iters; i++)
+				MPI_CHECK(MPI_Allreduce(sendbuf, recvbuf, count, mdt, MPI_SUM,
+							MPI_COMM_WORLD));
+			timer = MPI_Wtime() - t0;
+		}
+		for (int i = 0; !O.b2b && i < warmup + iters; i++) {
 			double t0 = MPI_Wtime();
 			MPI_CHECK(
 			    MPI_Allreduce(sendbuf, recvbuf, count, mdt, MPI_SUM, MPI_COMM_WORLD));
@@ -225,7 +238,7 @@ int main(int argc, char **argv)
 			bench_print_latency_row(stdout, size, sum / P, lo, hi, iters, O.full);
 			if (csv)
 				bench_csv_latency_row(csv, IMPL_ID, "mpi", provider, P, size,
-						      sum / P, lo, hi, iters);
+						      sum / P, lo, hi, iters, bench_shape(&O));
 		}
 	}
 	free(sendbuf);

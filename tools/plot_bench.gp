@@ -4,8 +4,10 @@
 #   gnuplot -c tools/plot_bench.gp pcoll.csv latency.png
 #
 # allreduce rows: latency vs message size, log-log, one line per
-#   (implementation/mode, provider, P) found in the files.
-# imbalance rows: steps/s per pattern, one line per mode (measured solid, ideal dashed).
+#   (implementation/mode, provider, P, shape) found in the files; shape is osu
+#   (a barrier per iteration) or b2b (back to back, pcoll_bench -B).
+# imbalance rows: steps/s per pattern, one line per mode (measured solid, ideal
+#   dashed: the simulated ideal, sim_ideal.c).
 # idle rows:      CPU % of one core per mode.
 # The kind is taken from the first data row of the first file. File names must
 # not contain spaces or quotes.
@@ -32,9 +34,9 @@ rows(filter, fields, key, cols) = sprintf("< awk -F, -v key='%s' 'FNR>1 && %s {k
 
 if (kind eq "allreduce") {
 	f = "$1==\"allreduce\""
-	k = "$2\"/\"$3\"[\"$4\",P=\"$5\"]\""
+	k = "$2\"/\"$3\"[\"$4\",P=\"$5\"]\"(NF>10?\",\"$11:\"\")"
 	keys = series(f, k)
-	set title "Allreduce latency"
+	set title "Allreduce latency (osu: a barrier per iteration; b2b: back to back)"
 	set xlabel "Message size (bytes)"
 	set ylabel "Average latency (us)"
 	set logscale x 2
@@ -47,7 +49,7 @@ if (kind eq "allreduce") {
 		k = "$3\"[\"$4\",P=\"$5\"]\""
 		set offsets 0.3, 0.3, 0, 0
 		keys = series(f, k)
-		set title "Steps per second under imbalance (solid: measured, dashed: ideal bound)"
+		set title "Steps per second under imbalance (solid: measured, dashed: simulated ideal)"
 		set xlabel "Pattern"
 		set ylabel "Steps/s"
 		set xtics rotate by -30
