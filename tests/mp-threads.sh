@@ -5,4 +5,6 @@
 for prov in shm tcp; do
 	launch "threads P=3 $prov" 3 FI_PROVIDER=$prov -- "$top_builddir/tests/mp_threads"
 done
+launch "threads P=3 shm, one collective on a team" 3 FI_PROVIDER=shm -- \
+	"$top_builddir/tests/mp_threads" --team
 finish

@@ -1,8 +1,9 @@
 /*
  * PCOLL_THREAD_MULTIPLE: two threads drive two collectives of one context at
  * once (one solo, one majority, different S), each checking conservation
- * after its flush. Run under TSan by tests/sanitizers.sh; any failure exits
- * non-zero.
+ * after its flush. With --team the majority one runs on a team of the same
+ * processes ranked in reverse (two overlapping teams from two threads). Run
+ * under TSan by tests/sanitizers.sh; any failure exits non-zero.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -43,21 +44,27 @@ static void *drive(void *arg)
 	return NULL;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	int on_team = argc > 1 && !strcmp(argv[1], "--team");
 	pcoll_config_t cfg;
 	pcoll_config_init(&cfg);
 	cfg.thread_level = PCOLL_THREAD_MULTIPLE;
 	pcoll_ctx_t *ctx;
 	MP_OK(pcoll_init(&cfg, &ctx));
 	int P = pcoll_size(ctx), me = mp_rank = pcoll_rank(ctx);
+	pcoll_team_t *team = NULL;
+	if (on_team)
+		MP_OK(pcoll_team_split(ctx, 0, -me, &team));
 	job_t jobs[2];
 	for (int k = 0; k < 2; k++) {
 		pcoll_attr_t a;
 		pcoll_attr_init(&a);
 		a.mode = k ? PCOLL_MAJORITY : PCOLL_SOLO;
 		a.staleness = k ? 4 : 1;
-		jobs[k] = (job_t){.P = P, .me = me, .which = k};
+		a.team = k ? team : NULL;
+		/* On the team, rank and P are the team's (reversed ranks). */
+		jobs[k] = (job_t){.P = P, .me = a.team ? pcoll_team_rank(team) : me, .which = k};
 		MP_OK(pcoll_allreduce_create(ctx, COUNT, PCOLL_FLOAT64, &a, &jobs[k].coll));
 	}
 	pthread_t t[2];
@@ -74,10 +81,12 @@ int main(void)
 			  k, jobs[k].total, want);
 		MP_OK(pcoll_destroy(jobs[k].coll));
 	}
+	if (team)
+		MP_OK(pcoll_team_destroy(team));
 	MP_OK(pcoll_finalize(ctx));
 	if (me == 0)
-		printf("ok   threads: 2 threads, 2 collectives (solo S=1, majority S=4), P=%d, "
+		printf("ok   threads: 2 threads, 2 collectives (solo S=1, majority S=4%s), P=%d, "
 		       "conservation holds on both\n",
-		       P);
+		       team ? " on a reversed team" : "", P);
 	return 0;
 }
