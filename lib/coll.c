@@ -49,10 +49,7 @@ typedef struct {
 
 static int check_args(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt, const pcoll_attr_t *a)
 {
-	if (a->team && a->team->ctx != ctx)
-		return pc_error(PCOLL_ERR_INVAL, "rank %d: attr.team belongs to another context",
-				ctx->rank);
-	int P = a->team ? a->team->size : ctx->size;
+	int P = a->team ? a->team->size : ctx->size; /* the team's ctx is checked by create */
 	if (count == 0)
 		return pc_error(PCOLL_ERR_INVAL, "rank %d: count is 0", ctx->rank);
 	if ((unsigned)dt >= PCOLL_DATATYPE_COUNT)
@@ -239,8 +236,8 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 				"pcoll_allreduce_create: attr.team belongs to another context");
 	pcoll_team_t *team = bad_size || !attr.team ? ctx->world : attr.team;
 	pthread_mutex_lock(&ctx->lock);
-	int failed = team->error ? team->error : ctx->error;
-	const char *fmsg = team->error ? team->errmsg : ctx->errmsg;
+	const char *fmsg;
+	int failed = pc_team_failed(team, &fmsg);
 	int rc = failed ? pc_error(failed, "pcoll_allreduce_create: %s", fmsg) : 0;
 	pthread_mutex_unlock(&ctx->lock);
 	if (rc)
@@ -430,17 +427,11 @@ static void release_given(pcoll_coll_t *c)
 
 int pc_coll_failed(const pcoll_coll_t *c, const char **msg)
 {
-	const char *m = NULL;
-	int e = 0;
-	if (c->error)
-		e = c->error, m = c->errmsg;
-	else if (c->team->error)
-		e = c->team->error, m = c->team->errmsg;
-	else if (c->ctx->error)
-		e = c->ctx->error, m = c->ctx->errmsg;
+	if (!c->error)
+		return pc_team_failed(c->team, msg);
 	if (msg)
-		*msg = m;
-	return e;
+		*msg = c->errmsg;
+	return c->error;
 }
 
 static int sticky(pcoll_coll_t *c)

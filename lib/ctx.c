@@ -177,11 +177,10 @@ static int shm_provider(pc_tp_t *tp)
 
 int pc_ctx_check_peers(pcoll_ctx_t *ctx)
 {
-	int found = ctx->ngone;
 	if (!ctx->procs || !ctx->gone)
 		return 0;
+	int before = ctx->ngone;
 	pc_notice_scan(ctx); /* the counter path has no CQ entry to wake us */
-	found = ctx->ngone - found;
 	for (int r = 0; r < ctx->size; r++) {
 		if (r == ctx->rank || ctx->gone[r] ||
 		    !pc_liveness_gone(&ctx->procs[r], &ctx->procs[ctx->rank]))
@@ -190,9 +189,8 @@ int pc_ctx_check_peers(pcoll_ctx_t *ctx)
 		snprintf(why, sizeof(why), "pid %d on this node has exited",
 			 (int)ctx->procs[r].pid);
 		pc_ctx_peer_gone(ctx, r, why);
-		found++;
 	}
-	return found;
+	return ctx->ngone - before;
 }
 
 void pc_ctx_free(pcoll_ctx_t *ctx)
@@ -423,14 +421,8 @@ int pcoll_finalize(pcoll_ctx_t *ctx)
 	/* Teams the user has not destroyed stay allocated until they are (their
 	 * destroy then only frees); their regions go now, with the endpoint. */
 	for (uint32_t i = 0; i < ctx->nteams_cap; i++) {
-		pcoll_team_t *t = ctx->teams[i];
-		if (!t)
-			continue;
-		pc_team_reap(t, t->retired);
-		pc_tp_forget(ctx->tp, &t->tx_done);
-		pc_tp_forget(ctx->tp, &t->shrink_tx_done);
-		pc_tp_mr_dereg(t->xmr);
-		t->xmr = NULL;
+		if (ctx->teams[i])
+			pc_team_release_fabric(ctx->teams[i]);
 	}
 	ctx->finalized = 1;
 	pc_trace_close(ctx->trace, 1); /* the progress thread has stopped */

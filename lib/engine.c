@@ -166,10 +166,7 @@ static int make_room(pcoll_coll_t *c, uint64_t r)
 		return 1;
 	uint64_t old = r - c->nslots_res;
 	if (old == c->given_round) {
-		if (c->rs.held_round != r) { /* the user is reading it: wait for the next call */
-			c->rs.held_round = r;
-			c->rs.holds++;
-		}
+		pc_rs_hold(&c->rs, r); /* the user is reading it: wait for the next call */
 		return 0;
 	}
 	if (old <= c->rs.version)
@@ -180,10 +177,7 @@ static int make_room(pcoll_coll_t *c, uint64_t r)
 	 * one is taken: the ring of S+1 result buffers is all the memory there
 	 * is ... */
 	if (!c->flush_blocking && c->ctx->callers == 0 && c->ctx->polling == 0) {
-		if (c->rs.held_round != r) {
-			c->rs.held_round = r;
-			c->rs.holds++;
-		}
+		pc_rs_hold(&c->rs, r);
 		return 0;
 	}
 	/* ... unless a user call is inside pcoll (this flush, a step, test or

@@ -106,13 +106,7 @@ static int x_done(void *arg)
 
 static int x_failed(void *arg, const char **msg)
 {
-	pcoll_team_t *t = ((xwait_t *)arg)->t;
-	if (t->error) {
-		*msg = t->errmsg;
-		return t->error;
-	}
-	*msg = t->ctx->errmsg;
-	return t->ctx->error;
+	return pc_team_failed(((xwait_t *)arg)->t, msg);
 }
 
 static int x_timed_out(void *arg, int timeout_ms)

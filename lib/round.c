@@ -64,6 +64,14 @@ int pc_rs_holds(const pc_rs_t *rs, uint64_t r)
 	return rs->last_arrival < (int64_t)r - 1 - (int64_t)rs->S;
 }
 
+void pc_rs_hold(pc_rs_t *rs, uint64_t r)
+{
+	if (rs->held_round != r) {
+		rs->held_round = r;
+		rs->holds++;
+	}
+}
+
 uint64_t pc_rs_joinable(pc_rs_t *rs)
 {
 	if (rs->in_round)
@@ -74,10 +82,7 @@ uint64_t pc_rs_joinable(pc_rs_t *rs)
 	if (!trig)
 		return 0;
 	if (pc_rs_holds(rs, next)) {
-		if (rs->held_round != next) {
-			rs->held_round = next;
-			rs->holds++;
-		}
+		pc_rs_hold(rs, next);
 		return 0;
 	}
 	return next;

@@ -55,6 +55,10 @@ void pc_rs_triggered(pc_rs_t *rs, uint64_t r);
 /** 1 when the staleness bound forbids joining round r now. */
 int pc_rs_holds(const pc_rs_t *rs, uint64_t r);
 
+/** The engine holds round r (staleness, or no free result buffer): counted
+ * once per round in `holds`. */
+void pc_rs_hold(pc_rs_t *rs, uint64_t r);
+
 /** The round the engine may join now, or 0. Counts holds. */
 uint64_t pc_rs_joinable(pc_rs_t *rs);
 

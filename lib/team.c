@@ -67,6 +67,15 @@ void pc_team_layout(pcoll_team_t *t)
 	t->notices = (volatile uint64_t *)(t->xmem + pc_team_notice_off(t));
 }
 
+void pc_team_release_fabric(pcoll_team_t *t)
+{
+	pc_tp_forget(t->ctx->tp, &t->tx_done);
+	pc_tp_forget(t->ctx->tp, &t->shrink_tx_done);
+	pc_team_reap(t, t->retired);
+	pc_tp_mr_dereg(t->xmr);
+	t->xmr = NULL;
+}
+
 /* Under lock (or when the context is going away). */
 void pc_team_free(pcoll_team_t *t)
 {
@@ -75,12 +84,8 @@ void pc_team_free(pcoll_team_t *t)
 	pcoll_ctx_t *ctx = t->ctx;
 	if (t->id < ctx->nteams_cap && ctx->teams[t->id] == t)
 		ctx->teams[t->id] = NULL;
-	if (ctx->tp) {
-		pc_tp_forget(ctx->tp, &t->tx_done);
-		pc_tp_forget(ctx->tp, &t->shrink_tx_done);
-	}
-	pc_team_reap(t, t->retired);
-	pc_tp_mr_dereg(t->xmr);
+	if (ctx->tp)
+		pc_team_release_fabric(t);
 	free(t->xmem);
 	free(t->members);
 	free(t->peer_ids);
@@ -113,6 +118,14 @@ void pc_team_reap(pcoll_team_t *t, pc_retired_t *upto)
 	}
 }
 
+int pc_team_failed(const pcoll_team_t *t, const char **msg)
+{
+	const pcoll_ctx_t *ctx = t->ctx;
+	if (msg)
+		*msg = t->error ? t->errmsg : ctx->errmsg;
+	return t->error ? t->error : ctx->error;
+}
+
 int pc_team_find(const pcoll_team_t *t, int r)
 {
 	for (int i = 0; i < t->size; i++)
@@ -126,7 +139,17 @@ void pc_team_member_gone(pcoll_ctx_t *ctx, int r, const char *why)
 	for (uint32_t i = 0; i < ctx->nteams_cap; i++) {
 		pcoll_team_t *t = ctx->teams[i];
 		int tr = t ? pc_team_find(t, r) : -1;
-		if (tr < 0 || t->error)
+		if (tr < 0)
+			continue;
+		size_t n = strlen(t->errmsg);
+		if (t->error == PCOLL_ERR_PEER) {
+			/* Name every member gone, not only the first one seen. */
+			if (n + 48 < sizeof(t->errmsg))
+				snprintf(t->errmsg + n, sizeof(t->errmsg) - n,
+					 "; job rank %d (team rank %d) too", r, tr);
+			continue;
+		}
+		if (t->error)
 			continue;
 		t->error = PCOLL_ERR_PEER;
 		snprintf(t->errmsg, sizeof(t->errmsg),
@@ -279,7 +302,7 @@ int pcoll_team_destroy(pcoll_team_t *t)
 		return pc_error(PCOLL_ERR_INVAL, "pcoll_team_destroy: not a team of "
 						 "pcoll_team_split");
 	pthread_mutex_lock(&ctx->lock);
-	int open = t->ncolls, failed = t->error || ctx->error || ctx->finalized;
+	int open = t->ncolls, failed = pc_team_failed(t, NULL) || ctx->finalized;
 	pthread_mutex_unlock(&ctx->lock);
 	if (open)
 		return pc_error(PCOLL_ERR_STATE,

@@ -71,6 +71,9 @@ struct pcoll_team {
  * exchange region (key published by the caller); members etc. filled later. */
 int pc_team_alloc(pcoll_ctx_t *ctx, int size, int rank, pcoll_team_t **out, pc_tp_rkey_t *xkey);
 void pc_team_free(pcoll_team_t *t);
+/* Deregister the team's regions and forget its sends, while the endpoint is
+ * open (pc_team_free does it; finalize does it for teams still open). */
+void pc_team_release_fabric(pcoll_team_t *t);
 /* Bytes of the exchange region of a team of size members. */
 size_t pc_team_xlen(int size);
 
@@ -97,6 +100,8 @@ void pc_notice_scan(pcoll_ctx_t *ctx);
 void pc_notice_announce(pcoll_ctx_t *ctx);
 /* Under lock: mark job rank r gone in every team that has it. */
 void pc_team_member_gone(pcoll_ctx_t *ctx, int r, const char *why);
+/* Under lock: the team's sticky error, else the context's (0 if none). */
+int pc_team_failed(const pcoll_team_t *t, const char **msg);
 /* Team rank of job rank r in t, or -1. */
 int pc_team_find(const pcoll_team_t *t, int r);
 /* Free the value regions retired before `upto` was the head (see coll.c). */
