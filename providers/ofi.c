@@ -105,14 +105,22 @@ static struct fi_info *pick(struct fi_info *list, const pc_tp_cfg_t *cfg, const 
 	return cfg->nic_required ? NULL : list;
 }
 
+/* libfabric's whole list for pcoll's hints, best first. */
+static int getinfo_list(const pc_tp_cfg_t *cfg, int want_cntr, struct fi_info **list)
+{
+	struct fi_info *h = make_hints(cfg, want_cntr);
+	if (!h)
+		return -FI_ENOMEM;
+	int rc = fi_getinfo(FI_VERSION(1, 10), NULL, NULL, 0, h, list);
+	fi_freeinfo(h);
+	return rc;
+}
+
 static int getinfo_why(const pc_tp_cfg_t *cfg, int want_cntr, struct fi_info **out,
 		       const char **why)
 {
-	struct fi_info *h = make_hints(cfg, want_cntr), *list = NULL;
-	if (!h)
-		return -FI_ENOMEM;
-	int rc = fi_getinfo(FI_VERSION(1, 10), NULL, NULL, 0, h, &list);
-	fi_freeinfo(h);
+	struct fi_info *list = NULL;
+	int rc = getinfo_list(cfg, want_cntr, &list);
 	if (rc)
 		return rc;
 	struct fi_info *f = pick(list, cfg, why);
@@ -130,18 +138,15 @@ static int getinfo(const pc_tp_cfg_t *cfg, int want_cntr, struct fi_info **out)
 /* PCOLL_NIC names a domain the provider does not have: say which it has. */
 static int no_such_nic(const pc_tp_cfg_t *cfg)
 {
-	pc_tp_cfg_t any = *cfg;
-	any.nic = NULL;
-	struct fi_info *h = make_hints(&any, 0), *list = NULL;
+	struct fi_info *list = NULL;
 	char have[256] = "";
 	size_t n = 0;
-	if (h && fi_getinfo(FI_VERSION(1, 10), NULL, NULL, 0, h, &list) == 0)
+	if (getinfo_list(cfg, 0, &list) == 0)
 		for (struct fi_info *f = list; f && n + 40 < sizeof(have); f = f->next)
 			if (!strcmp(f->fabric_attr->prov_name, list->fabric_attr->prov_name) &&
 			    !strstr(have, f->domain_attr->name))
 				n += (size_t)snprintf(have + n, sizeof(have) - n, "%s%s",
 						      n ? ", " : "", f->domain_attr->name);
-	fi_freeinfo(h);
 	if (list)
 		fi_freeinfo(list);
 	return pc_error(PCOLL_ERR_INVAL,
