@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "pcoll_internal.h"
 
@@ -175,68 +174,85 @@ static void build(shrink_t *s)
 	pc_team_layout(nt);
 }
 
-static void sleep_us(unsigned us)
+/* One agreement, as a wait of the engine's (which keeps every collective
+ * moving, looks for dead peers and sleeps when nothing happens). */
+typedef struct {
+	shrink_t *s;
+	uint64_t t0;
+	int need_send, who;
+	int verdict; /* 0: not yet; 1: agreed; PCOLL_ERR_PEER or PCOLL_ERR_TIMEOUT */
+} agree_t;
+
+/* Under lock: one round of the flooding; 1 when there is a verdict. */
+static int agree_step(void *arg)
 {
-	struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)us * 1000};
-	nanosleep(&ts, NULL);
+	agree_t *a = arg;
+	shrink_t *s = a->s;
+	pcoll_ctx_t *ctx = s->t->ctx;
+	if (ctx->error)
+		return 0; /* agree_failed reports it */
+	collect(s);
+	receive(s);
+	collect(s);
+	if (memcmp(s->sent, s->dead, s->nbytes))
+		a->need_send = 1;
+	if (a->need_send && broadcast(s)) /* else: once the last send is out */
+		a->need_send = 0;
+	int d = decided(s, &a->who);
+	if (d > 0 && !a->need_send) {
+		build(s);
+		a->verdict = 1;
+	} else if (d < 0) {
+		a->verdict = PCOLL_ERR_PEER;
+	} else if (ctx->cfg.timeout_ms >= 0 &&
+		   pc_now_ns() - a->t0 > (uint64_t)ctx->cfg.timeout_ms * 1000000ULL) {
+		a->verdict = PCOLL_ERR_TIMEOUT; /* counted from the start, not from the
+						   last event: other teams may be busy */
+	}
+	return a->verdict != 0;
+}
+
+static int agree_failed(void *arg, const char **msg)
+{
+	pcoll_ctx_t *ctx = ((agree_t *)arg)->s->t->ctx;
+	*msg = ctx->errmsg;
+	return ctx->error;
+}
+
+static int agree_error(agree_t *a)
+{
+	pcoll_team_t *t = a->s->t;
+	int who = a->who;
+	if (a->verdict == PCOLL_ERR_PEER)
+		return pc_error(PCOLL_ERR_PEER,
+				"pcoll_team_shrink: team rank %d (job rank %d) counts this process "
+				"(team rank %d, job rank %d) as gone",
+				who, t->members[who], t->rank, t->ctx->rank);
+	return pc_error(PCOLL_ERR_TIMEOUT,
+			"pcoll_team_shrink: no agreement within %d ms: team rank %d (job rank %d) "
+			"%s",
+			t->ctx->cfg.timeout_ms, who, who >= 0 ? t->members[who] : -1,
+			who >= 0 && a->s->has[who] ? "holds another gone set"
+						   : "did not take part");
+}
+
+static int agree_timed_out(void *arg, int timeout_ms)
+{
+	(void)timeout_ms;
+	agree_t *a = arg;
+	a->verdict = PCOLL_ERR_TIMEOUT;
+	return agree_error(a);
 }
 
 static int agree(shrink_t *s)
 {
-	pcoll_team_t *t = s->t;
-	pcoll_ctx_t *ctx = t->ctx;
-	uint64_t t0 = pc_now_ns(), last_live = 0;
-	int rc = 0, who = -1;
-	unsigned idle = 0;
-	int need_send = 1;
-	pthread_mutex_lock(&ctx->lock);
-	for (;;) {
-		pc_engine_progress(ctx);
-		uint64_t now = pc_now_ns();
-		if (now - last_live > 200000000ULL) {
-			last_live = now;
-			pc_ctx_check_peers(ctx);
-		}
-		if (ctx->error) {
-			rc = pc_error(ctx->error, "pcoll_team_shrink: %s", ctx->errmsg);
-			break;
-		}
-		collect(s);
-		receive(s);
-		collect(s);
-		if (memcmp(s->sent, s->dead, s->nbytes))
-			need_send = 1;
-		if (need_send && broadcast(s)) /* else: once the last send is out */
-			need_send = 0;
-		int d = decided(s, &who);
-		if (d > 0 && !need_send) {
-			build(s);
-			break;
-		}
-		if (d < 0) {
-			rc = pc_error(PCOLL_ERR_PEER,
-				      "pcoll_team_shrink: team rank %d (job rank %d) counts this "
-				      "process (team rank %d, job rank %d) as gone",
-				      who, t->members[who], t->rank, ctx->rank);
-			break;
-		}
-		if (ctx->cfg.timeout_ms >= 0 &&
-		    now - t0 > (uint64_t)ctx->cfg.timeout_ms * 1000000ULL) {
-			rc = pc_error(PCOLL_ERR_TIMEOUT,
-				      "pcoll_team_shrink: no agreement within %d ms: team rank %d "
-				      "(job rank %d) %s",
-				      ctx->cfg.timeout_ms, who, who >= 0 ? t->members[who] : -1,
-				      who >= 0 && s->has[who] ? "holds another gone set"
-							      : "did not take part");
-			break;
-		}
-		pthread_mutex_unlock(&ctx->lock);
-		sleep_us(idle < 10 ? 1u << idle : 1000);
-		idle++;
-		pthread_mutex_lock(&ctx->lock);
-	}
-	pthread_mutex_unlock(&ctx->lock);
-	return rc;
+	agree_t a = {.s = s, .t0 = pc_now_ns(), .need_send = 1, .who = -1};
+	pc_wait_t w = {
+	    .done = agree_step, .arg = &a, .failed = agree_failed, .timed_out = agree_timed_out};
+	int rc = pc_engine_wait_on(s->t->ctx, &w);
+	if (rc)
+		return a.verdict ? rc : pc_error(rc, "pcoll_team_shrink: %s", pcoll_last_error());
+	return a.verdict == 1 ? 0 : agree_error(&a);
 }
 
 int pcoll_team_shrink(pcoll_ctx_t *ctx, pcoll_team_t *team, pcoll_team_t **out)
