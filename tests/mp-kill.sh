@@ -20,14 +20,9 @@ survivors_launch() {
 	local name=$1 np=$2 victim=$3 pattern=$4 what=$5 log nok
 	shift 5
 	log=$(mktemp)
-	local envs=()
-	while [ "$1" != "--" ]; do
-		envs+=("$1")
-		shift
-	done
-	shift
-	launch_log "$log" "$np" PCOLL_TIMEOUT_MS=30000 "${envs[@]}" -- "${keep[@]}" -- \
-		"$top_builddir/tests/mp_kill" -r "$victim" "$@"
+	split_envs "$@"
+	launch_log "$log" "$np" PCOLL_TIMEOUT_MS=30000 "${ENVS[@]}" -- "${keep[@]}" -- \
+		"$top_builddir/tests/mp_kill" -r "$victim" "${REST[@]}"
 	nok=$(grep -c "$pattern" "$log")
 	[ "$nok" -eq $((np - 1)) ] && ! grep -q 'FAIL' "$log"
 	verdict $((! $?)) "$name" "$log" "$nok of $((np - 1)) survivors $what"
@@ -55,14 +50,9 @@ stop_launch() { # NAME NP VICTIM ENV... -- args
 	local name=$1 np=$2 victim=$3 log nok
 	shift 3
 	log=$(mktemp)
-	local envs=()
-	while [ "$1" != "--" ]; do
-		envs+=("$1")
-		shift
-	done
-	shift
-	launch_log "$log" "$np" PCOLL_TIMEOUT_MS=1500 "${envs[@]}" -- "${keep[@]}" -- \
-		"$top_builddir/tests/mp_kill" -r "$victim" -s 4 "$@"
+	split_envs "$@"
+	launch_log "$log" "$np" PCOLL_TIMEOUT_MS=1500 "${ENVS[@]}" -- "${keep[@]}" -- \
+		"$top_builddir/tests/mp_kill" -r "$victim" -s 4 "${REST[@]}"
 	nok=$(grep -c '^ok   rank .*stop: failed with .* \(0\|-1\) steps alone' "$log")
 	[ "$nok" -eq "$np" ] && ! grep -q 'FAIL' "$log"
 	verdict $((! $?)) "$name" "$log" "$nok of $np processes failed without going on alone"

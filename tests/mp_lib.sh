@@ -13,17 +13,24 @@ if ! "$RUN" -n 1 --dry-run -- true >/dev/null 2>&1; then
 	exit 77
 fi
 
+# split_envs [VAR=value...] -- REST...: ENVS gets the assignments, REST what
+# follows the "--" (how every launch here takes its environment).
+split_envs() {
+	ENVS=()
+	while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+		ENVS+=("$1")
+		shift
+	done
+	[ $# -gt 0 ] && shift
+	REST=("$@")
+}
+
 # launch NAME NP [VAR=value...] -- prog args: run under the launcher with a timeout.
 launch() {
 	local name=$1 np=$2
 	shift 2
-	local envs=()
-	while [ $# -gt 0 ] && [ "$1" != "--" ]; do
-		envs+=("$1")
-		shift
-	done
-	shift
-	check "$name" env "${envs[@]}" "$RUN" -n "$np" --timeout "$MP_TIMEOUT" -- "$@"
+	split_envs "$@"
+	check "$name" env "${ENVS[@]}" "$RUN" -n "$np" --timeout "$MP_TIMEOUT" -- "${REST[@]}"
 }
 
 # check NAME CMD...: run CMD (which brings its own launcher and timeout) and
@@ -81,11 +88,6 @@ verdict() {
 launch_log() {
 	local log=$1 np=$2
 	shift 2
-	local envs=()
-	while [ "$1" != "--" ]; do
-		envs+=("$1")
-		shift
-	done
-	shift
-	env "${envs[@]}" "$RUN" -n "$np" --timeout "$MP_TIMEOUT" "$@" >"$log" 2>&1
+	split_envs "$@"
+	env "${ENVS[@]}" "$RUN" -n "$np" --timeout "$MP_TIMEOUT" "${REST[@]}" >"$log" 2>&1
 }

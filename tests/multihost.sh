@@ -140,12 +140,9 @@ echo "# $NH hosts ($tag-h0..$((NH - 1)), $(ip_of 0)-$((NH))) on a bridge in $tag
 mh_cmd() {
 	local np=$1 hf=$2
 	shift 2
-	local envs=()
-	while [ $# -gt 0 ] && [ "$1" != "--" ]; do
-		envs+=("$1")
-		shift
-	done
-	shift
+	split_envs "$@"
+	local envs=("${ENVS[@]}")
+	set -- "${REST[@]}"
 	mh=(nsenter "--net=/run/netns/$tag-h0" "--uts=$tmp/uts/h0" --
 		env FI_PROVIDER=tcp FI_TCP_IFACE=veth0 FI_SOCKETS_IFACE=veth0 "${envs[@]+"${envs[@]}"}"
 		"$RUN" --launcher mpirun -n "$np" --timeout "$T"

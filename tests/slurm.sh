@@ -108,19 +108,12 @@ check "salloc: pcoll-run demo (pcoll_sgd --quick)" \
 kill_check() { # NAME NP VICTIM ENV... -- LAUNCH... -- mp_kill args
 	local name=$1 np=$2 victim=$3 nok
 	shift 3
-	local envs=() launch=()
-	while [ "$1" != "--" ]; do
-		envs+=("$1")
-		shift
-	done
-	shift
-	while [ "$1" != "--" ]; do
-		launch+=("$1")
-		shift
-	done
-	shift
+	split_envs "$@"
+	local envs=("${ENVS[@]}")
+	split_envs "${REST[@]}" # LAUNCH... -- args, split the same way
 	log=$(mktemp)
-	env PCOLL_TIMEOUT_MS=30000 "${envs[@]}" "${launch[@]}" "$KILL" -r "$victim" "$@" >"$log" 2>&1
+	env PCOLL_TIMEOUT_MS=30000 "${envs[@]}" "${ENVS[@]}" "$KILL" -r "$victim" "${REST[@]}" \
+		>"$log" 2>&1
 	nok=$(grep -c "^ok   rank .*naming job rank $victim " "$log")
 	[ "$nok" -eq $((np - 1)) ] && ! grep -q 'FAIL' "$log"
 	verdict $((! $?)) "$name" "$log" "$nok of $((np - 1)) survivors reported PCOLL_ERR_PEER in time"
