@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import pcoll
+from procs import child_env, run_plain
 
 ALL_DTYPES = ["float32", "float64", "float16", "bfloat16", "int32", "int64"]
 
@@ -414,8 +415,7 @@ def test_teams(tmp_path):
         pytest.skip("no PCOLL_BUILDDIR/tools/pcoll-run")
     script = tmp_path / "teams.py"
     script.write_text(TEAM_SCRIPT)
-    env = dict(os.environ, FI_PROVIDER=os.environ.get("FI_PROVIDER", "shm"))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [os.path.dirname(os.path.dirname(pcoll.__file__)), env.get("PYTHONPATH")] if p)
+    env = child_env()
     p = subprocess.run(
         [run, "-n", "4", "--timeout", "60", "--", sys.executable, str(script)],
         env=env, capture_output=True, text=True, timeout=90,
@@ -493,25 +493,10 @@ def test_oob_wireup_by_the_host(tmp_path):
     no launcher and no PMIx server."""
     script = tmp_path / "oob.py"
     script.write_text(OOB_SCRIPT)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMIX", "OMPI", "PMI_"))}
-    env["FI_PROVIDER"] = os.environ.get("FI_PROVIDER", "shm")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [os.path.dirname(os.path.dirname(pcoll.__file__)), env.get("PYTHONPATH")] if p)
     d = tmp_path / "oob"
     d.mkdir()
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(script), str(d), str(r), "3"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        for r in range(3)
-    ]
-    outs = []
-    for p in procs:
-        try:
-            outs.append(p.communicate(timeout=90)[0])
-        finally:
-            p.kill()
-    assert all(p.returncode == 0 for p in procs), "\n".join(outs)
+    codes, outs = run_plain([[str(script), str(d), str(r), "3"] for r in range(3)], 90)
+    assert codes == [0, 0, 0], "\n".join(outs)
     assert sum(o.count("ok rank") for o in outs) == 3, outs
 
 
@@ -536,8 +521,7 @@ def test_three_processes(tmp_path):
         pytest.skip("no PMIx launcher")
     script = tmp_path / "mp.py"
     script.write_text(MP_SCRIPT)
-    env = dict(os.environ, FI_PROVIDER=os.environ.get("FI_PROVIDER", "shm"))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [os.path.dirname(os.path.dirname(pcoll.__file__)), env.get("PYTHONPATH")] if p)
+    env = child_env()
     p = subprocess.run(
         [run, "-n", "3", "--timeout", "60", "--", sys.executable, str(script)],
         env=env,

@@ -105,18 +105,9 @@ def test_wireup_by_torch_distributed(tmp_path):
     no launcher and no PMIx server; replicas identical."""
     script = tmp_path / "pg.py"
     script.write_text(PG_SCRIPT)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMIX", "OMPI", "PMI_"))}
-    env["FI_PROVIDER"] = os.environ.get("FI_PROVIDER", "shm")
-    env["PYTHONPATH"] = os.path.dirname(HERE) + os.pathsep + env.get("PYTHONPATH", "")
+    from procs import run_plain
+
     init = "file://" + str(tmp_path / "store")
-    procs = [subprocess.Popen([sys.executable, str(script), str(r), "2", init], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for r in range(2)]
-    outs = []
-    for p in procs:
-        try:
-            outs.append(p.communicate(timeout=120)[0])
-        finally:
-            p.kill()
-    assert all(p.returncode == 0 for p in procs), "\n".join(outs)
+    codes, outs = run_plain([[str(script), str(r), "2", init] for r in range(2)], 120)
+    assert codes == [0, 0], "\n".join(outs)
     assert sum(o.count("ok rank") for o in outs) == 2, outs
