@@ -43,7 +43,7 @@ extern "C" {
  * (set by their init functions), so fields added at the end default for
  * callers that did not know them. pcoll_version() gives the library's. */
 #define PCOLL_VERSION_MAJOR			0
-#define PCOLL_VERSION_MINOR			3
+#define PCOLL_VERSION_MINOR			4
 #define PCOLL_VERSION_PATCH			0
 #define PCOLL_VERSION_CODE(major, minor, patch) (((major) << 16) | ((minor) << 8) | (patch))
 #define PCOLL_VERSION                                                                              \
@@ -408,9 +408,17 @@ int pcoll_next_round_into(pcoll_coll_t *coll, void *out, pcoll_round_t *round);
 /**
  * The meeting point: this process has nothing newer to contribute. Blocks
  * until every process has flushed and a final synchronous round has emptied
- * every pending accumulator. Rounds completed meanwhile (including the final
- * one) wait for pcoll_next_round. Afterwards the collective may be stepped
- * again (a new epoch).
+ * every pending accumulator, and returns 0. Rounds completed meanwhile
+ * (including the final one) wait for pcoll_next_round. Afterwards the
+ * collective may be stepped again (a new epoch).
+ *
+ * Memory stays at the S+1 result buffers: when rounds this process has not
+ * taken fill them while others still step, the engine holds the next round
+ * and pcoll_flush returns early with the number of rounds waiting (> 0); the
+ * flush stays posted. Take them with pcoll_next_round and call pcoll_flush
+ * again (a loop: `while ((rc = pcoll_flush(c)) > 0) take rounds;`). While a
+ * flush is polled with pcoll_flush_test the same hold applies: take rounds
+ * between polls.
  */
 int pcoll_flush(pcoll_coll_t *coll);
 
@@ -427,7 +435,11 @@ int pcoll_flush_test(pcoll_coll_t *coll);
  */
 int pcoll_round_initiator(const pcoll_coll_t *coll, uint64_t round);
 
-/** Counters of one collective on this process. */
+/**
+ * Counters and memory of one collective on this process. Fields are only ever
+ * added at the end: pcoll_coll_query fills as much as the caller's struct
+ * (of the header it was built against) has room for.
+ */
 typedef struct pcoll_coll_info {
 	uint64_t version;	   /**< rounds given to this process */
 	uint64_t completed;	   /**< rounds completed on this process */
@@ -440,11 +452,33 @@ typedef struct pcoll_coll_info {
 	pcoll_mode_t mode;
 	int quorum;
 	int staleness;
-	const char *algorithm; /**< "recursive-doubling" or "reduce-scatter-allgather" */
+	/** "recursive-doubling", "reduce-scatter-allgather" or "ring" */
+	const char *algorithm;
+	/**
+	 * (0.4) Bytes this collective holds on this process: its registered
+	 * regions (S+1 result buffers, two pending accumulators, the receive
+	 * area, scratch for recursive doubling, flags), its bookkeeping, and any
+	 * rounds copied out of a full result ring (only while a blocking call is
+	 * inside pcoll). At most (S+4) times count * datatype size plus a few
+	 * KiB above 16 KiB (README: "Memory").
+	 */
+	size_t memory_bytes;
 } pcoll_coll_info_t;
 
-/** Fill info for coll. */
+/**
+ * Fill the first info_size bytes of info for coll: pass
+ * sizeof(pcoll_coll_info_t). Sizes down to that of 0.3's struct (without
+ * memory_bytes) are accepted; smaller ones are PCOLL_ERR_INVAL. Since 0.4.
+ */
+int pcoll_coll_query_sized(const pcoll_coll_t *coll, pcoll_coll_info_t *info, size_t info_size);
+
+/**
+ * Fill info for coll. Since 0.4 a macro over pcoll_coll_query_sized with the
+ * caller's struct size; the function of that name remains for programs built
+ * against 0.3 and fills 0.3's fields.
+ */
 int pcoll_coll_query(const pcoll_coll_t *coll, pcoll_coll_info_t *info);
+#define pcoll_coll_query(coll, info) pcoll_coll_query_sized((coll), (info), sizeof(*(info)))
 
 #ifdef __cplusplus
 }

@@ -172,18 +172,20 @@ static int make_room(pcoll_coll_t *c, uint64_t r)
 	if (old <= c->rs.version)
 		return 1;
 	/* Not yet taken (only after a flush, when staleness holds nothing).
-	 * While the user is outside pcoll (computing, say, between
-	 * pcoll_flush_post and pcoll_flush_test), hold the round until the old
-	 * one is taken: the ring of S+1 result buffers is all the memory there
-	 * is ... */
-	if (!c->flush_blocking && c->ctx->callers == 0 && c->ctx->polling == 0) {
+	 * Hold the round until the old one is taken: the ring of S+1 result
+	 * buffers is all the memory there is. The user is outside pcoll, polls
+	 * (pcoll_test, pcoll_flush_test: it takes rounds between polls), or
+	 * blocks in this collective's pcoll_flush, which returns when it sees
+	 * the hold (ring_held) so that its caller takes the rounds ... */
+	if (c->flush_blocking || c->ctx->callers == 0) {
 		pc_rs_hold(&c->rs, r);
+		c->ring_held = 1;
 		return 0;
 	}
-	/* ... unless a user call is inside pcoll (this flush, a step, test or
-	 * flush of another collective) and may be waiting for the very peers
-	 * the hold would stop: keep a copy, one per round the others complete
-	 * meanwhile, until pcoll_next_round takes it. */
+	/* ... unless a user call of another collective (or a step) blocks
+	 * inside pcoll and may be waiting for the very peers the hold would
+	 * stop: keep a copy until pcoll_next_round takes it. Bounded by the
+	 * rounds the others complete during that one call. */
 	char *slot = c->mem + c->res_off + (old % c->nslots_res) * c->res_stride;
 	pc_spill_t *s = malloc(sizeof(*s) + c->nbytes);
 	if (!s) {
@@ -218,6 +220,7 @@ static void join(pcoll_coll_t *c, uint64_t r, const void *src)
 		c->pend_cur ^= 1;
 	}
 	pc_hdr_t mine;
+	c->ring_held = 0;
 	pc_rs_take(&c->rs, r, &mine);
 	PC_TRACE(c->ctx, pc_trace_join(c, r, &mine));
 	char *slot = c->mem + c->res_off + (r % c->nslots_res) * c->res_stride;

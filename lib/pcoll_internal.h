@@ -113,10 +113,12 @@ struct pcoll_coll {
 	pc_spill_t *spill_head, *spill_tail;
 	uint64_t spill_first; /* round index of spill_head */
 	uint64_t nspill;
-	/* Spill only while a call of this process is blocked in pcoll (this
-	 * flush, or another collective's step or flush): it cannot take rounds
-	 * then, and holding them could stop the peers it waits for. Otherwise a
-	 * full ring holds the next round instead (bounded: S+1 buffers). */
+	/* A full ring holds the next round (bounded: S+1 buffers) and sets
+	 * ring_held, which ends a blocking pcoll_flush early so that its caller
+	 * takes rounds. Rounds spill (a copy each) only while a user call of
+	 * another collective blocks in pcoll: holding could stop the peers it
+	 * waits for. */
+	int ring_held;
 	int flush_blocking;
 	pc_spill_t *given_spill; /* freed at the next call */
 	uint64_t given_round;	 /* round whose buffer the user may be reading */

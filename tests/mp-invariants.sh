@@ -1,9 +1,10 @@
 #!/bin/bash
 # The five invariants of DESIGN.md in every mode, for P in {1,2,3,4,5,8}, on
 # both notification paths (remote counters on shm; remote CQ data on tcp and
-# on shm), both data schedules (recursive doubling: 8 KB; reduce-scatter +
-# allgather: 32 KB), every datatype, and the other providers that have each
-# path. Plus the progress check: fast processes do not wait for a straggler in
+# on shm), the three data schedules (recursive doubling: 8 KB; reduce-scatter
+# + allgather for even P and the ring for odd P: 32 KB; each forced where
+# AUTO would not pick it), every datatype, and the other providers that have
+# each path. Every collective's memory_bytes is checked against (S+4)x. Plus the progress check: fast processes do not wait for a straggler in
 # solo and quorum, and do in sync.
 . "$(dirname "$0")/mp_lib.sh"
 BIN="$top_builddir/tests/mp_invariants"
@@ -12,7 +13,7 @@ for P in 1 2 3 4 5 8; do
 	for cfg in "shm cntr" "shm cqdata" "tcp cqdata"; do
 		set -- $cfg
 		count=1000
-		[ $((P % 2)) -eq 1 ] && count=4096 # odd P: the big schedule with folding
+		[ $((P % 2)) -eq 1 ] && count=4096 # odd P: the ring
 		extra=
 		[ "$P" -ge 2 ] && [ "$1" != tcp ] && [ "$2" = cntr ] && extra=--eager
 		[ "$P" -eq 4 ] && [ "$1" = tcp ] && extra=--eager
@@ -23,6 +24,9 @@ done
 # The other schedule for even P, and staleness 0 and 5.
 launch "invariants P=4 shm/cntr rsag S=5" 4 FI_PROVIDER=shm PCOLL_NOTIFY=cntr -- "$BIN" -c 8192 -S 5
 launch "invariants P=6 tcp/cqdata rd S=0" 6 FI_PROVIDER=tcp -- "$BIN" -c 100 -S 0 -m solo,majority,quorum
+# Reduce-scatter + allgather with folding (odd P) and the ring at P = 4.
+launch "invariants P=5 shm/cntr rsag fold" 5 FI_PROVIDER=shm PCOLL_NOTIFY=cntr PCOLL_ALGORITHM=rsag -- "$BIN" -c 4096 -n 12
+launch "invariants P=4 tcp ring S=3" 4 FI_PROVIDER=tcp PCOLL_ALGORITHM=ring -- "$BIN" -c 8192 -S 3 -n 12
 # Teams: split with reversed keys (team ranks are not job ranks), every mode
 # on each team at once, with a solo collective over the whole context in
 # flight alongside (overlapping teams), on both notification paths.

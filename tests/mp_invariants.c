@@ -316,10 +316,28 @@ static void check_agreement(const tally_t *t)
 			  (unsigned long long)t->hash);
 	}
 	free(v);
-	MP_OK(pcoll_flush(c));
-	while (pcoll_next_round(c, &r) == 1)
-		;
+	mp_flush_discard(c);
 	MP_OK(pcoll_destroy(c));
+}
+
+/* What pcoll.h promises of memory_bytes: with the algorithm AUTO picks above
+ * recursive doubling's sizes, at most (S+4) buffers plus a few KiB of flags,
+ * headers and page rounding (a forced fold or RD may take more). */
+static void check_memory(const pcoll_coll_info_t *qi, int nprocs)
+{
+	size_t nbytes = qi->count * pcoll_datatype_size(qi->datatype);
+	size_t bound = ((size_t)qi->staleness + 4) * nbytes + 16384 + 256 * (size_t)nprocs;
+	MP_EXPECT(qi->memory_bytes >= ((size_t)qi->staleness + 3) * nbytes,
+		  "%s: memory_bytes %zu is less than the S+1 result buffers and two "
+		  "pending accumulators of %zu bytes",
+		  qi->algorithm, qi->memory_bytes, nbytes);
+	const char *forced = getenv("PCOLL_ALGORITHM");
+	if (strcmp(qi->algorithm, "recursive-doubling") && (!forced || !strcmp(forced, "auto")))
+		MP_EXPECT(qi->memory_bytes <= bound,
+			  "%s P=%d S=%d: memory_bytes %zu for a buffer of %zu bytes, "
+			  "over (S+4)x + %zu",
+			  qi->algorithm, nprocs, qi->staleness, qi->memory_bytes, nbytes,
+			  bound - ((size_t)qi->staleness + 4) * nbytes);
 }
 
 static void run_invariants(int mode)
@@ -363,6 +381,8 @@ static void run_invariants(int mode)
 			  (unsigned long long)qi.completed, (unsigned long long)q_completed,
 			  (unsigned long long)qi.version);
 		q_completed = qi.completed;
+		if (s == 0)
+			check_memory(&qi, P);
 		mp_sleep_ms(d);
 		for (size_t e = 0; e < count; e++)
 			put_elem(g, e, gval(me, s, e));
@@ -385,12 +405,11 @@ static void run_invariants(int mode)
 	}
 	if (world && steps_of(me) == nsteps)
 		MP_OK(pcoll_flush_post(world));
-	MP_OK(pcoll_flush(c));
-	take_rounds(c, &t);
+	MP_FLUSH_TAKING(c, take_rounds(c, &t));
 	if (world) {
 		int rc;
 		while ((rc = pcoll_flush_test(world)) == 0)
-			;
+			world_take(); /* a full ring holds the next round until taken */
 		MP_OK(rc);
 		world_take();
 	}
@@ -466,10 +485,7 @@ static double eager_run(int mode, uint64_t *short_rounds)
 			*short_rounds += r.contributions < (uint64_t)P;
 		MP_OK(rc);
 	}
-	MP_OK(pcoll_flush(c));
-	pcoll_round_t r;
-	while (pcoll_next_round(c, &r) == 1)
-		;
+	mp_flush_discard(c);
 	MP_OK(pcoll_destroy(c));
 	return max_wait;
 }

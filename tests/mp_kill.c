@@ -19,6 +19,19 @@
 
 #include "mp_common.h"
 
+/* Take every waiting round, summing its elements and hashing the sequence. */
+static void take_sum(pcoll_coll_t *c, int64_t got[4], uint64_t *hash)
+{
+	pcoll_round_t r;
+	int rc;
+	while ((rc = pcoll_next_round(c, &r)) == 1) {
+		for (int e = 0; e < 4; e++)
+			got[e] += ((const int64_t *)r.data)[e];
+		*hash = *hash * 31 + r.index * 7 + (uint64_t)((const int64_t *)r.data)[0];
+	}
+	MP_OK(rc);
+}
+
 /* After the failure: shrink, check the new team, run on it. */
 static void shrink_and_go_on(pcoll_ctx_t *ctx, int victim)
 {
@@ -49,26 +62,12 @@ static void shrink_and_go_on(pcoll_ctx_t *ctx, int victim)
 		MP_OK(pcoll_allreduce_create(ctx, 4, PCOLL_INT64, &a, &c));
 		int64_t g[4] = {1, me, 0, 0}, got[4] = {0}, steps = 10 + me;
 		uint64_t hash = 0;
-		pcoll_round_t r;
-		int rc;
 		for (int s = 0; s < steps; s++) {
 			mp_sleep_ms(me);
 			MP_OK(pcoll_step(c, g));
-			while ((rc = pcoll_next_round(c, &r)) == 1) {
-				for (int e = 0; e < 4; e++)
-					got[e] += ((const int64_t *)r.data)[e];
-				hash = hash * 31 + r.index * 7 +
-				       (uint64_t)((const int64_t *)r.data)[0];
-			}
-			MP_OK(rc);
+			take_sum(c, got, &hash);
 		}
-		MP_OK(pcoll_flush(c));
-		while ((rc = pcoll_next_round(c, &r)) == 1) {
-			for (int e = 0; e < 4; e++)
-				got[e] += ((const int64_t *)r.data)[e];
-			hash = hash * 31 + r.index * 7 + (uint64_t)((const int64_t *)r.data)[0];
-		}
-		MP_OK(rc);
+		MP_FLUSH_TAKING(c, take_sum(c, got, &hash));
 		int64_t want_n = 0, want_sum = 0;
 		for (int q = 0; q < P; q++)
 			if (q != victim) {
@@ -88,6 +87,7 @@ static void shrink_and_go_on(pcoll_ctx_t *ctx, int victim)
 		int64_t *h = calloc((size_t)P, sizeof(int64_t));
 		h[me] = (int64_t)hash;
 		MP_OK(pcoll_step(c, h));
+		pcoll_round_t r;
 		MP_EXPECT(pcoll_next_round(c, &r) == 1, "no agreement round");
 		for (int q = 0; q < P; q++)
 			if (q != victim)
@@ -95,9 +95,7 @@ static void shrink_and_go_on(pcoll_ctx_t *ctx, int victim)
 					  "job rank %d was given other rounds than job rank %d", q,
 					  me);
 		free(h);
-		MP_OK(pcoll_flush(c));
-		while (pcoll_next_round(c, &r) == 1)
-			;
+		mp_flush_discard(c);
 		MP_OK(pcoll_destroy(c));
 	}
 	MP_OK(pcoll_team_destroy(t));

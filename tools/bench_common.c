@@ -426,6 +426,19 @@ double bench_now_us(void)
 	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec * 1e-3;
 }
 
+double bench_rss_kib(void)
+{
+	/* statm's second field: resident pages. */
+	long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f) {
+		if (fscanf(f, "%*s %ld", &pages) != 1)
+			pages = 0;
+		fclose(f);
+	}
+	return (double)pages * (double)sysconf(_SC_PAGESIZE) / 1024.0;
+}
+
 void bench_sleep_us(double us)
 {
 	if (!(us > 0))

@@ -104,6 +104,8 @@ void bench_iters_for(const struct bench_opts *o, size_t size, int *iters, int *w
 
 /** Monotonic time in microseconds. */
 double bench_now_us(void);
+/** Resident set of this process in KiB (0 where /proc is missing). */
+double bench_rss_kib(void);
 
 /** Sleep for us microseconds (restarts after signals). */
 void bench_sleep_us(double us);

@@ -283,10 +283,20 @@ static void check_conservation(const struct tally *t, uint64_t total_steps)
 		    (unsigned long long)t->contributions, t->sum_first, t->sum_last, t->count - 1);
 }
 
+/* pcoll_flush returns early (> 0) when the rounds fill the result ring:
+ * take them and go on. */
+static void flush_drain(pcoll_coll_t *c, struct tally *t)
+{
+	int rc;
+	while ((rc = pcoll_flush(c)) > 0)
+		drain(c, t);
+	CHECK(rc);
+	drain(c, t);
+}
+
 static void flush_and_destroy(pcoll_coll_t *c, struct tally *t)
 {
-	CHECK(pcoll_flush(c));
-	drain(c, t);
+	flush_drain(c, t);
 	CHECK(pcoll_destroy(c));
 }
 
@@ -393,13 +403,11 @@ static void run_allreduce(const struct mode_sel *modes, int nmodes)
 				barrier();
 				for (int i = 0; i < warmup; i++)
 					step_and_drain(c, buf, m->mode, &t);
-				CHECK(pcoll_flush(c));
-				drain(c, &t);
+				flush_drain(c, &t);
 				double t0 = bench_now_us();
 				for (int i = 0; i < iters; i++)
 					step_and_drain(c, buf, m->mode, &t);
-				CHECK(pcoll_flush(c));
-				drain(c, &t);
+				flush_drain(c, &t);
 				lat = bench_now_us() - t0;
 			}
 			for (int i = 0; !O.b2b && i < warmup + iters; i++) {
@@ -810,8 +818,11 @@ static void run_idle(const struct mode_sel *modes, int nmodes)
 
 /* What embedding costs: -i creates of one collective (size MAX) back to back,
  * then as many destroys, then team splits and team destroys. Each phase is
- * timed on every rank between barriers; the average per call is printed. */
-static void run_create(void)
+ * timed on every rank between barriers; the average per call is printed.
+ * The collectives have the first of -M's modes and -S. Also what one holds
+ * (pcoll_coll_query's memory_bytes) and what the creates added to the
+ * resident set, per collective. */
+static void run_create(const struct mode_sel *mode)
 {
 	size_t dts = pcoll_datatype_size(g_dt);
 	size_t count = O.max_size / dts ? O.max_size / dts : 1;
@@ -829,14 +840,17 @@ static void run_create(void)
 		    g_provider, g_size, g_info.wireup, count * dts, n);
 		printf("%-26s%14s%14s%14s\n", "# Call", "Avg(us)", "Min(us)", "Max(us)");
 	}
+	double rss0 = 0, mem[2] = {0, 0};
 	for (int phase = 0; phase < 4; phase++) {
 		barrier();
+		if (phase == 0)
+			rss0 = bench_rss_kib();
 		double t0 = bench_now_us();
 		for (int i = 0; i < n; i++) {
 			pcoll_attr_t a;
 			switch (phase) {
 			case 0:
-				pcoll_attr_init(&a);
+				attr_for(mode, &a);
 				CHECK(pcoll_allreduce_create(g_ctx, count, g_dt, &a, &cs[i]));
 				break;
 			case 1:
@@ -850,6 +864,23 @@ static void run_create(void)
 			}
 		}
 		per[phase] = (bench_now_us() - t0) / n;
+		if (phase == 0) {
+			pcoll_coll_info_t qi;
+			CHECK(pcoll_coll_query(cs[0], &qi));
+			mem[0] = (double)qi.memory_bytes;
+			mem[1] = (bench_rss_kib() - rss0) * 1024.0 / n;
+			if (g_rank == 0)
+				printf("# memory per collective: %.0f bytes = %.2fx the buffer "
+				       "(S=%d, %s); resident set +%.0f bytes per create\n",
+				       mem[0], mem[0] / (double)(count * dts), qi.staleness,
+				       qi.algorithm, mem[1]);
+			if (g_rank == 0 && g_csv)
+				fprintf(
+				    g_csv,
+				    "create,pcoll,memory_bytes,%s,%d,%zu,%d,%.0f,%.0f,%.0f,%s\n",
+				    g_provider, g_size, count * dts, qi.staleness, mem[0],
+				    mem[0] / (double)(count * dts), mem[1], qi.algorithm);
+		}
 	}
 	for (int phase = 0; phase < 4; phase++) {
 		double lo, hi, avg;
@@ -962,7 +993,7 @@ int main(int argc, char **argv)
 		run_idle(modes, O.nmodes);
 		break;
 	case BENCH_CREATE:
-		run_create();
+		run_create(&modes[0]);
 		break;
 	default:
 		break;
