@@ -36,13 +36,23 @@ kill_launch "kill -9 rank 1 of 4, tcp, solo" 4 1 FI_PROVIDER=tcp -- -k 20 -m sol
 kill_launch "kill -9 rank 0 of 3, shm, majority" 3 0 FI_PROVIDER=shm -- -k 15 -m majority
 # Shrink: the survivors agree on a team without the dead one and go on with
 # sync and solo collectives on it (every contribution conserved, the same
-# rounds everywhere).
+# rounds everywhere). The killed collective is 256 KiB (-c 65536 float32), so
+# large writes to the victim are in flight when it dies, and the collectives
+# after the shrink are 1 MiB (-b 131072 int64: reduce-scatter + allgather):
+# on shm those stalled behind the dead peer's writes before the survivors
+# sent from a fresh endpoint.
 shrink_launch() { # NAME NP VICTIM ENV... -- args
 	survivors_launch "$1" "$2" "$3" "^ok   rank .*shrank to $(($2 - 1)) survivors" \
 		"shrank and went on" "${@:4}"
 }
 shrink_launch "kill -9 rank 1 of 4, shm, solo, shrink and go on" 4 1 FI_PROVIDER=shm -- -S -k 20 -m solo
+shrink_launch "kill -9 rank 1 of 4 in 256 KiB, shm, solo, shrink and go on with 1 MiB" 4 1 \
+	FI_PROVIDER=shm -- -S -k 20 -m solo -c 65536 -b 131072
+shrink_launch "kill -9 rank 2 of 5 in 256 KiB, shm, sync, shrink and go on with 1 MiB" 5 2 \
+	FI_PROVIDER=shm -- -S -k 12 -c 65536 -b 131072
 shrink_launch "kill -9 rank 0 of 5, tcp, sync, shrink and go on" 5 0 FI_PROVIDER=tcp -- -S -k 12
+shrink_launch "kill -9 rank 3 of 4 in 256 KiB, tcp, solo, shrink and go on with 1 MiB" 4 3 \
+	FI_PROVIDER=tcp -- -S -k 15 -m solo -c 65536 -b 131072
 
 # SIGSTOP past the timeout, then SIGCONT: the others fail with the timeout;
 # the stopped process must fail too on resuming, with no step completed alone.

@@ -8,8 +8,10 @@
  * must fail at once too instead of going on alone.
  * With -S the survivors then shrink: they agree on the new team without R,
  * and run a sync and a solo collective on it whose every contribution must
- * come out exactly, with every survivor given the same rounds.
- *   mp_kill -r R -k N [-m mode] [-d ms] [-s SEC] [-S]
+ * come out exactly, with every survivor given the same rounds; -b N makes
+ * them N int64 (1 MiB is 131072: reduce-scatter + allgather). -c N is the
+ * float32 count of the collective the death interrupts.
+ *   mp_kill -r R -k N [-m mode] [-d ms] [-s SEC] [-S] [-b N] [-c N]
  */
 #include <getopt.h>
 #include <signal.h>
@@ -19,8 +21,29 @@
 
 #include "mp_common.h"
 
-/* After the failure: shrink, check the new team, run on it. */
-static void shrink_and_go_on(pcoll_ctx_t *ctx, int victim)
+/* Contribution of job rank q to element e: elements 0 and 1 count the
+ * contributions and sum the ranks; the others depend on the element, so
+ * that every part of a large buffer (every reduce-scatter block) is
+ * checked. */
+static int64_t contribution(int q, size_t e)
+{
+	return e == 0 ? 1 : e == 1 ? q : (int64_t)(q + 1) * (int64_t)(e % 1009);
+}
+
+/* Fold a round into the running hash of the rounds given (index and data). */
+static uint64_t hash_round(uint64_t h, const pcoll_round_t *r, size_t n)
+{
+	const int64_t *d = r->data;
+	h = h * 31 + r->index * 7;
+	for (size_t e = 0; e < n; e += 1 + e / 8)
+		h = h * 1099511628211ULL + (uint64_t)d[e];
+	return h;
+}
+
+/* After the failure: shrink, check the new team, run on it: a sync and a
+ * solo collective of n int64 each, whose every contribution must come out
+ * exactly, with every survivor given the same rounds. */
+static void shrink_and_go_on(pcoll_ctx_t *ctx, int victim, size_t n)
 {
 	int P = pcoll_size(ctx), me = pcoll_rank(ctx);
 	pcoll_team_t *t = NULL;
@@ -40,14 +63,19 @@ static void shrink_and_go_on(pcoll_ctx_t *ctx, int victim)
 				  pcoll_team_rank(t), i);
 		i++;
 	}
+	int64_t *g = malloc(n * sizeof(int64_t)), *got = malloc(n * sizeof(int64_t));
+	MP_EXPECT(g && got, "out of memory");
+	for (size_t e = 0; e < n; e++)
+		g[e] = contribution(me, e);
 	for (int m = 0; m < 2; m++) {
 		pcoll_attr_t a;
 		pcoll_attr_init(&a);
 		a.team = t;
 		a.mode = m ? PCOLL_SOLO : PCOLL_SYNC;
 		pcoll_coll_t *c;
-		MP_OK(pcoll_allreduce_create(ctx, 4, PCOLL_INT64, &a, &c));
-		int64_t g[4] = {1, me, 0, 0}, got[4] = {0}, steps = 10 + me;
+		MP_OK(pcoll_allreduce_create(ctx, n, PCOLL_INT64, &a, &c));
+		memset(got, 0, n * sizeof(int64_t));
+		int64_t steps = 10 + me;
 		uint64_t hash = 0;
 		pcoll_round_t r;
 		int rc;
@@ -55,32 +83,30 @@ static void shrink_and_go_on(pcoll_ctx_t *ctx, int victim)
 			mp_sleep_ms(me);
 			MP_OK(pcoll_step(c, g));
 			while ((rc = pcoll_next_round(c, &r)) == 1) {
-				for (int e = 0; e < 4; e++)
+				for (size_t e = 0; e < n; e++)
 					got[e] += ((const int64_t *)r.data)[e];
-				hash = hash * 31 + r.index * 7 +
-				       (uint64_t)((const int64_t *)r.data)[0];
+				hash = hash_round(hash, &r, n);
 			}
 			MP_OK(rc);
 		}
 		MP_OK(pcoll_flush(c));
 		while ((rc = pcoll_next_round(c, &r)) == 1) {
-			for (int e = 0; e < 4; e++)
+			for (size_t e = 0; e < n; e++)
 				got[e] += ((const int64_t *)r.data)[e];
-			hash = hash * 31 + r.index * 7 + (uint64_t)((const int64_t *)r.data)[0];
+			hash = hash_round(hash, &r, n);
 		}
 		MP_OK(rc);
-		int64_t want_n = 0, want_sum = 0;
-		for (int q = 0; q < P; q++)
-			if (q != victim) {
-				want_n += 10 + q;
-				want_sum += (int64_t)(10 + q) * q;
-			}
-		MP_EXPECT(
-		    got[0] == want_n && got[1] == want_sum,
-		    "%s on the shrunk team: %lld contributions summing to %lld, expected %lld "
-		    "and %lld",
-		    pcoll_mode_name(a.mode), (long long)got[0], (long long)got[1],
-		    (long long)want_n, (long long)want_sum);
+		for (size_t e = 0; e < n; e++) {
+			int64_t want = 0;
+			for (int q = 0; q < P; q++)
+				if (q != victim)
+					want += (int64_t)(10 + q) * contribution(q, e);
+			MP_EXPECT(got[e] == want,
+				  "%s of %zu int64 on the shrunk team: element %zu sums to %lld, "
+				  "expected %lld",
+				  pcoll_mode_name(a.mode), n, e, (long long)got[e],
+				  (long long)want);
+		}
 		MP_OK(pcoll_destroy(c));
 		/* Every survivor was given the same rounds. */
 		a.mode = PCOLL_SYNC;
@@ -100,20 +126,27 @@ static void shrink_and_go_on(pcoll_ctx_t *ctx, int victim)
 			;
 		MP_OK(pcoll_destroy(c));
 	}
+	free(g);
+	free(got);
 	MP_OK(pcoll_team_destroy(t));
-	printf("ok   rank %d: shrank to %d survivors in %.3f s; sync and solo on them conserved "
-	       "every contribution\n",
-	       me, P - 1, t_shrink);
+	printf("ok   rank %d: shrank to %d survivors in %.3f s; sync and solo of %zu bytes on "
+	       "them conserved every contribution\n",
+	       me, P - 1, t_shrink, n * sizeof(int64_t));
 }
 
 int main(int argc, char **argv)
 {
 	int victim = 1, kill_step = 20, opt, shrink = 0;
+	size_t shrink_count = 4, count = 1024;
 	double delay_ms = 5, stop_s = 0;
 	pcoll_mode_t mode = PCOLL_SYNC;
-	while ((opt = getopt(argc, argv, "r:k:m:d:s:S")) != -1) {
+	while ((opt = getopt(argc, argv, "r:k:m:d:s:Sb:c:")) != -1) {
 		if (opt == 'S')
 			shrink = 1;
+		else if (opt == 'b')
+			shrink_count = (size_t)atol(optarg);
+		else if (opt == 'c')
+			count = (size_t)atol(optarg);
 		else if (opt == 's')
 			stop_s = atof(optarg);
 		else if (opt == 'r')
@@ -136,8 +169,10 @@ int main(int argc, char **argv)
 	pcoll_attr_init(&a);
 	a.mode = mode;
 	pcoll_coll_t *c;
-	float g[1024] = {1};
-	MP_OK(pcoll_allreduce_create(ctx, 1024, PCOLL_FLOAT32, &a, &c));
+	float *g = calloc(count, sizeof(float));
+	MP_EXPECT(g, "out of memory");
+	g[0] = 1;
+	MP_OK(pcoll_allreduce_create(ctx, count, PCOLL_FLOAT32, &a, &c));
 	double last_ok = mp_now();
 	int rc = 0, after_stop = -1;
 	for (int s = 0; s < 100000; s++) {
@@ -190,7 +225,7 @@ int main(int argc, char **argv)
 	double t0 = mp_now();
 	int drc = pcoll_destroy(c);
 	if (shrink)
-		shrink_and_go_on(ctx, victim);
+		shrink_and_go_on(ctx, victim, shrink_count);
 	int frc = pcoll_finalize(ctx);
 	double t_down = mp_now() - t0;
 	if (shrink)
