@@ -204,6 +204,8 @@ int pc_ctx_check_peers(pcoll_ctx_t *ctx)
 
 void pc_ctx_free(pcoll_ctx_t *ctx)
 {
+	if (ctx->teams)
+		pc_team_free_parked(ctx);
 	if (ctx->world) {
 		pc_team_free(ctx->world);
 		ctx->world = NULL;
