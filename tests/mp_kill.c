@@ -10,8 +10,14 @@
  * and run a sync and a solo collective on it whose every contribution must
  * come out exactly, with every survivor given the same rounds; -b N makes
  * them N int64 (1 MiB is 131072: reduce-scatter + allgather). -c N is the
- * float32 count of the collective the death interrupts.
- *   mp_kill -r R -k N [-m mode] [-d ms] [-s SEC] [-S] [-b N] [-c N]
+ * float32 count of the collective the death interrupts. -K R2 makes job rank
+ * R2 die during the shrink, right after its first message of kind -F (state,
+ * propose or decided: the library's PCOLL_FAULT_SHRINK_KILL) reached one
+ * peer; the survivors shrink again if the team they agreed on has it. -l L
+ * makes job rank L a late learner: busy for -L ms (1500) at step N, so the
+ * others start shrinking long before it notices the death.
+ *   mp_kill -r R -k N [-m mode] [-d ms] [-s SEC] [-S] [-b N] [-c N] [-K R2 [-F kind]]
+ *           [-l L [-L ms]]
  */
 #include <getopt.h>
 #include <signal.h>
@@ -40,20 +46,60 @@ static uint64_t hash_round(uint64_t h, const pcoll_round_t *r, size_t n)
 	return h;
 }
 
+static int is_victim(const int *victims, int r)
+{
+	return r == victims[0] || r == victims[1];
+}
+
 /* After the failure: shrink, check the new team, run on it: a sync and a
  * solo collective of n int64 each, whose every contribution must come out
- * exactly, with every survivor given the same rounds. */
-static void shrink_and_go_on(pcoll_ctx_t *ctx, int victim, size_t n)
+ * exactly, with every survivor given the same rounds. victims[1] (if >= 0)
+ * dies during the shrink (the library's test hook, fault): a new team that
+ * still has it fails its first collective, and the survivors shrink again;
+ * every survivor must get the same teams, and the last without both. */
+static void shrink_and_go_on(pcoll_ctx_t *ctx, const int *victims, size_t n, const char *fault)
 {
 	int P = pcoll_size(ctx), me = pcoll_rank(ctx);
-	pcoll_team_t *t = NULL;
+	int want = P - 1 - (victims[1] >= 0);
+	pcoll_team_t *t = NULL, *old = NULL;
+	uint64_t teams = 0; /* hash of the teams this process was given */
+	int shrinks = 0;
 	double t0 = mp_now();
-	MP_OK(pcoll_team_shrink(ctx, NULL, &t));
+	if (me == victims[1])
+		setenv("PCOLL_FAULT_SHRINK_KILL", fault, 1);
+	for (;;) {
+		MP_EXPECT(shrinks < 4, "still no team without the dead after %d shrinks", shrinks);
+		MP_OK(pcoll_team_shrink(ctx, old, &t));
+		MP_EXPECT(me != victims[1], "the second victim came out of the shrink alive");
+		shrinks++;
+		teams = teams * 1099511628211ULL + (uint64_t)pcoll_team_size(t);
+		for (int i = 0; i < pcoll_team_size(t); i++)
+			teams = teams * 31 + (uint64_t)pcoll_team_job_rank(t, i);
+		if (old)
+			MP_OK(pcoll_team_destroy(old)); /* local after the failure */
+		old = t;
+		/* A team with a member that died meanwhile fails its first
+		 * collective (at once, or once the death is seen): shrink again. */
+		pcoll_attr_t a;
+		pcoll_attr_init(&a);
+		a.team = t;
+		pcoll_coll_t *probe;
+		int rc = pcoll_allreduce_create(ctx, 1, PCOLL_INT64, &a, &probe);
+		if (rc == PCOLL_ERR_PEER) {
+			printf(
+			    "# rank %d: shrink %d gave a team of %d that has a dead member (%s)\n",
+			    me, shrinks, pcoll_team_size(t), pcoll_last_error());
+			continue;
+		}
+		MP_OK(rc);
+		MP_OK(pcoll_destroy(probe));
+		break;
+	}
 	double t_shrink = mp_now() - t0;
-	MP_EXPECT(pcoll_team_size(t) == P - 1, "shrunk team has %d members, expected %d",
-		  pcoll_team_size(t), P - 1);
+	MP_EXPECT(pcoll_team_size(t) == want, "shrunk team has %d members, expected %d",
+		  pcoll_team_size(t), want);
 	for (int i = 0, r = 0; r < P; r++) {
-		if (r == victim)
+		if (is_victim(victims, r))
 			continue;
 		MP_EXPECT(pcoll_team_job_rank(t, i) == r,
 			  "team rank %d is job rank %d, expected %d", i, pcoll_team_job_rank(t, i),
@@ -97,29 +143,33 @@ static void shrink_and_go_on(pcoll_ctx_t *ctx, int victim, size_t n)
 		}
 		MP_OK(rc);
 		for (size_t e = 0; e < n; e++) {
-			int64_t want = 0;
+			int64_t want_e = 0;
 			for (int q = 0; q < P; q++)
-				if (q != victim)
-					want += (int64_t)(10 + q) * contribution(q, e);
-			MP_EXPECT(got[e] == want,
+				if (!is_victim(victims, q))
+					want_e += (int64_t)(10 + q) * contribution(q, e);
+			MP_EXPECT(got[e] == want_e,
 				  "%s of %zu int64 on the shrunk team: element %zu sums to %lld, "
 				  "expected %lld",
 				  pcoll_mode_name(a.mode), n, e, (long long)got[e],
 				  (long long)want);
 		}
 		MP_OK(pcoll_destroy(c));
-		/* Every survivor was given the same rounds. */
+		/* Every survivor was given the same rounds and the same teams. */
 		a.mode = PCOLL_SYNC;
-		MP_OK(pcoll_allreduce_create(ctx, (size_t)P, PCOLL_INT64, &a, &c));
-		int64_t *h = calloc((size_t)P, sizeof(int64_t));
+		MP_OK(pcoll_allreduce_create(ctx, 2 * (size_t)P, PCOLL_INT64, &a, &c));
+		int64_t *h = calloc(2 * (size_t)P, sizeof(int64_t));
 		h[me] = (int64_t)hash;
+		h[P + me] = (int64_t)teams;
 		MP_OK(pcoll_step(c, h));
 		MP_EXPECT(pcoll_next_round(c, &r) == 1, "no agreement round");
-		for (int q = 0; q < P; q++)
-			if (q != victim)
-				MP_EXPECT(((const int64_t *)r.data)[q] == (int64_t)hash,
-					  "job rank %d was given other rounds than job rank %d", q,
-					  me);
+		for (int q = 0; q < P; q++) {
+			if (is_victim(victims, q))
+				continue;
+			MP_EXPECT(((const int64_t *)r.data)[q] == (int64_t)hash,
+				  "job rank %d was given other rounds than job rank %d", q, me);
+			MP_EXPECT(((const int64_t *)r.data)[P + q] == (int64_t)teams,
+				  "job rank %d was given other teams than job rank %d", q, me);
+		}
 		free(h);
 		MP_OK(pcoll_flush(c));
 		while (pcoll_next_round(c, &r) == 1)
@@ -129,24 +179,34 @@ static void shrink_and_go_on(pcoll_ctx_t *ctx, int victim, size_t n)
 	free(g);
 	free(got);
 	MP_OK(pcoll_team_destroy(t));
-	printf("ok   rank %d: shrank to %d survivors in %.3f s; sync and solo of %zu bytes on "
-	       "them conserved every contribution\n",
-	       me, P - 1, t_shrink, n * sizeof(int64_t));
+	printf("ok   rank %d: shrank to %d survivors in %.3f s (%d shrinks, the same teams "
+	       "everywhere); sync and solo of %zu bytes on them conserved every contribution\n",
+	       me, want, t_shrink, shrinks, n * sizeof(int64_t));
 }
 
 int main(int argc, char **argv)
 {
-	int victim = 1, kill_step = 20, opt, shrink = 0;
+	int victim = 1, kill_step = 20, opt, shrink = 0, victim2 = -1, late = -1;
 	size_t shrink_count = 4, count = 1024;
+	double late_ms = 1500;
+	const char *fault = "state";
 	double delay_ms = 5, stop_s = 0;
 	pcoll_mode_t mode = PCOLL_SYNC;
-	while ((opt = getopt(argc, argv, "r:k:m:d:s:Sb:c:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:k:m:d:s:Sb:c:K:F:l:L:")) != -1) {
 		if (opt == 'S')
 			shrink = 1;
 		else if (opt == 'b')
 			shrink_count = (size_t)atol(optarg);
 		else if (opt == 'c')
 			count = (size_t)atol(optarg);
+		else if (opt == 'K')
+			victim2 = atoi(optarg);
+		else if (opt == 'F')
+			fault = optarg;
+		else if (opt == 'l')
+			late = atoi(optarg);
+		else if (opt == 'L')
+			late_ms = atof(optarg);
 		else if (opt == 's')
 			stop_s = atof(optarg);
 		else if (opt == 'r')
@@ -187,6 +247,9 @@ int main(int argc, char **argv)
 			after_stop = 0;
 		} else if (me == victim && s == kill_step) {
 			kill(getpid(), SIGKILL);
+		} else if (me == late && s == kill_step) {
+			mp_sleep_ms(late_ms); /* busy elsewhere while the others shrink */
+			last_ok += late_ms * 1e-3;
 		}
 		mp_sleep_ms(delay_ms);
 		rc = pcoll_step(c, g);
@@ -224,8 +287,9 @@ int main(int argc, char **argv)
 	MP_EXPECT(t_err < 2.0, "detected after %.3f s (bound 2 s)", t_err);
 	double t0 = mp_now();
 	int drc = pcoll_destroy(c);
+	int victims[2] = {victim, victim2};
 	if (shrink)
-		shrink_and_go_on(ctx, victim, shrink_count);
+		shrink_and_go_on(ctx, victims, shrink_count, fault);
 	int frc = pcoll_finalize(ctx);
 	double t_down = mp_now() - t0;
 	if (shrink)
