@@ -272,6 +272,7 @@ int main(int argc, char **argv)
 			  after_stop);
 		pcoll_destroy(c);
 		pcoll_finalize(ctx);
+		free(g);
 		printf("ok   rank %d: stop: failed with %s, %d steps alone\n", me,
 		       pcoll_strerror(rc), after_stop);
 		return 0;
@@ -291,6 +292,7 @@ int main(int argc, char **argv)
 	if (shrink)
 		shrink_and_go_on(ctx, victims, shrink_count, fault);
 	int frc = pcoll_finalize(ctx);
+	free(g);
 	double t_down = mp_now() - t0;
 	if (shrink)
 		t_down = 0; /* the teardown bound is for the failed context, not the new work */
