@@ -850,6 +850,8 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 		int e = retry_wait(tp, peer, &deadline);
 		if (e) {
 			ctx_put(tp, c);
+			if (inject)
+				(*tx_done)--; /* not sent: the caller takes it back */
 			return e;
 		}
 	}
@@ -863,13 +865,20 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 		return 0;
 	/* Counter path: the flag follows the data, ordered by FI_ORDER_RMA_WAW. */
 	deadline = 0;
+	int e = 0;
 	while ((rc = inject_write(tp, peer, &flag_value, sizeof(flag_value), rk->base + flag_off,
-				  rk->key, 0, 0)) == -FI_EAGAIN) {
-		int e = retry_wait(tp, peer, &deadline);
-		if (e)
-			return e;
-	}
-	return rc ? FI_ERR(rc, "fi_writemsg(inject flag)") : 0;
+				  rk->key, 0, 0)) == -FI_EAGAIN &&
+	       !(e = retry_wait(tp, peer, &deadline)))
+		;
+	if (!rc)
+		return 0;
+	/* A put that fails is not counted in *tx_done (its caller takes it
+	 * back), though its data write went out: that one must not count. */
+	if (inflight_ctx(tp, c) && c->done == tx_done)
+		c->done = NULL; /* still going out */
+	else
+		(*tx_done)--; /* counted: injected, or already complete */
+	return e ? e : FI_ERR(rc, "fi_writemsg(inject flag)");
 }
 
 int pc_tp_put_value(pc_tp_t *tp, int peer, const void *value, size_t len, const pc_tp_rkey_t *rk,
