@@ -273,10 +273,12 @@ int pcoll_team_split(pcoll_ctx_t *ctx, int color, int key, pcoll_team_t **team);
  * before the failure stay as they were; the old team and its collectives
  * stay failed (destroy them: that is local and immediate); the pending
  * contribution of a dead process is lost, the survivors' next steps go to
- * collectives created on the new team. PCOLL_ERR_PEER when the others count
- * this process as gone; PCOLL_ERR_TIMEOUT when a survivor never takes part
- * or learnt of a further death after the others had agreed (shrink again:
- * a team that lost a member fails like any other). Teams of up to 1664.
+ * collectives created on the new team. The agreement is uniform: deaths
+ * during it and survivors that learn of them late still get the same team
+ * everywhere; a process that died meanwhile may be in it, and the team then
+ * fails like any team that lost a member (shrink it again). PCOLL_ERR_PEER
+ * when the others count this process as gone; PCOLL_ERR_TIMEOUT when a live
+ * member never takes part. Teams of up to 1664.
  */
 int pcoll_team_shrink(pcoll_ctx_t *ctx, pcoll_team_t *team, pcoll_team_t **survivors);
 
