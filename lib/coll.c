@@ -376,6 +376,7 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 	ctx->live_colls++;
 	team->ncolls++;
 	c->ready = 1;
+	pc_engine_activate(c); /* peers' writes may have come before */
 	pthread_mutex_unlock(&ctx->lock);
 	*out = c;
 	return 0;
@@ -807,6 +808,7 @@ int pcoll_destroy(pcoll_coll_t *c)
 				      "with pcoll_next_round were discarded",
 				      (unsigned long long)lost);
 		ctx->colls[c->id] = NULL;
+		pc_engine_forget(c);
 		pc_tp_forget(ctx->tp, &c->tx_done);
 		retire_values(c);
 		pthread_mutex_unlock(&ctx->lock);

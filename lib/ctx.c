@@ -311,6 +311,7 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 		pc_tp_query(ctx->tp, &ti);
 		mine.notify = (uint32_t)ti.notify;
 		ctx->mr_local = ti.mr_local;
+		ctx->notify_cntr = ti.notify == PCOLL_NOTIFY_CNTR;
 	}
 	/* The context's team: its exchange region goes out with the address. */
 	if (local == 0) {
@@ -428,6 +429,7 @@ int pcoll_finalize(pcoll_ctx_t *ctx)
 		if (c) {
 			pc_coll_release_fabric(c);
 			c->dead = 1;
+			pc_engine_forget(c);
 		}
 	}
 	/* Teams the user has not destroyed stay allocated until they are (their

@@ -31,6 +31,7 @@ typedef struct pc_opctx {
 	int peer;     /* the write's target: an error completion names it */
 	int large;    /* not injected: on shm its local completion waits for the target */
 	unsigned gen; /* the sending endpoint it was posted on (pc_tp.tx_gen) */
+	uint64_t key, addr, len;      /* the words it writes there (unordered writes) */
 	struct pc_opctx *next, *prev; /* free list, or the in-flight list */
 } pc_opctx_t;
 
@@ -71,6 +72,13 @@ struct pc_tp {
 	pc_opctx_t inflight; /* sentinel of the in-flight contexts */
 	uint64_t mr_mode;
 	size_t inject_size;
+	/* FI_ORDER_RMA_WAW asked for and granted: writes to one peer land in
+	 * the order they were posted. Without it (a CQ-data provider that does
+	 * not order, or PCOLL_TEST_UNORDERED=1) a write waits until no earlier
+	 * write to the same words of that peer is in flight, and asks for
+	 * delivery completion, so that complete means placed: an older write
+	 * can never land after, and hide, a newer one (a value slot written
+	 * round after round, a shrink set). */
 	int waw;
 	/* Set by pc_tp_poll (outside the engine lock) when its fd was ready;
 	 * counted against the events the next progress finds. */
@@ -88,19 +96,28 @@ struct pc_tp {
 #define FI_ERR(rc, what)                                                                           \
 	pc_error(PCOLL_ERR_FABRIC, "%s: %s (%d)", what, fi_strerror((int)-(rc)), (int)(rc))
 
-static struct fi_info *make_hints(const pc_tp_cfg_t *cfg, int want_cntr)
+/* What fi_getinfo is asked for beyond RMA writes. */
+#define WANT_CNTR  1 /* remote completion counters (FI_RMA_EVENT) */
+#define WANT_ORDER 2 /* writes to a peer land in order (FI_ORDER_RMA_WAW) */
+/* The counter path needs both: its flag write must land after the data. */
+#define WANT_CNTR_PATH (WANT_CNTR | WANT_ORDER)
+
+static struct fi_info *make_hints(const pc_tp_cfg_t *cfg, int want)
 {
 	struct fi_info *h = fi_allocinfo();
 	if (!h)
 		return NULL;
 	h->ep_attr->type = FI_EP_RDM;
-	h->caps = FI_RMA | FI_WRITE | FI_REMOTE_WRITE | (want_cntr ? FI_RMA_EVENT : 0);
+	h->caps = FI_RMA | FI_WRITE | FI_REMOTE_WRITE | (want & WANT_CNTR ? FI_RMA_EVENT : 0);
 	h->mode = FI_CONTEXT | FI_CONTEXT2;
 	/* Every registration mode pcoll can honour; the provider keeps what it needs. */
 	h->domain_attr->mr_mode =
 	    FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED | FI_MR_PROV_KEY | FI_MR_ENDPOINT;
 	h->domain_attr->threading = FI_THREAD_DOMAIN;
-	h->tx_attr->msg_order = FI_ORDER_RMA_WAW | FI_ORDER_WAW;
+	/* Asked only where it is needed: a provider that does not order writes
+	 * is refused by every fi_getinfo that asks. */
+	if (want & WANT_ORDER)
+		h->tx_attr->msg_order = FI_ORDER_RMA_WAW | FI_ORDER_WAW;
 	if (cfg->provider && *cfg->provider)
 		h->fabric_attr->prov_name = strdup(cfg->provider);
 	return h;
@@ -124,9 +141,9 @@ static struct fi_info *pick(struct fi_info *list, const pc_tp_cfg_t *cfg, const 
 }
 
 /* libfabric's whole list for pcoll's hints, best first. */
-static int getinfo_list(const pc_tp_cfg_t *cfg, int want_cntr, struct fi_info **list)
+static int getinfo_list(const pc_tp_cfg_t *cfg, int want, struct fi_info **list)
 {
-	struct fi_info *h = make_hints(cfg, want_cntr);
+	struct fi_info *h = make_hints(cfg, want);
 	if (!h)
 		return -FI_ENOMEM;
 	int rc = fi_getinfo(FI_VERSION(1, 10), NULL, NULL, 0, h, list);
@@ -134,11 +151,10 @@ static int getinfo_list(const pc_tp_cfg_t *cfg, int want_cntr, struct fi_info **
 	return rc;
 }
 
-static int getinfo_why(const pc_tp_cfg_t *cfg, int want_cntr, struct fi_info **out,
-		       const char **why)
+static int getinfo_why(const pc_tp_cfg_t *cfg, int want, struct fi_info **out, const char **why)
 {
 	struct fi_info *list = NULL;
-	int rc = getinfo_list(cfg, want_cntr, &list);
+	int rc = getinfo_list(cfg, want, &list);
 	if (rc)
 		return rc;
 	struct fi_info *f = pick(list, cfg, why);
@@ -147,10 +163,37 @@ static int getinfo_why(const pc_tp_cfg_t *cfg, int want_cntr, struct fi_info **o
 	return f ? (*out ? 0 : -FI_ENOMEM) : -FI_ENODEV;
 }
 
-static int getinfo(const pc_tp_cfg_t *cfg, int want_cntr, struct fi_info **out)
+static int getinfo(const pc_tp_cfg_t *cfg, int want, struct fi_info **out)
 {
 	const char *why;
-	return getinfo_why(cfg, want_cntr, out, &why);
+	return getinfo_why(cfg, want, out, &why);
+}
+
+/* The CQ-data path does not need ordered writes, but uses them where the
+ * provider grants them (an injected payload ahead of its header, no wait
+ * between writes to the same words): *fi becomes the same provider's entry
+ * for the same domain with FI_ORDER_RMA_WAW asked, if there is one. Returns
+ * 1 when it is. */
+static int prefer_ordered(const pc_tp_cfg_t *cfg, struct fi_info **fi)
+{
+	struct fi_info *list = NULL, *f;
+	if (getinfo_list(cfg, WANT_ORDER, &list))
+		return 0;
+	for (f = list; f; f = f->next)
+		if (!strcmp(f->fabric_attr->prov_name, (*fi)->fabric_attr->prov_name) &&
+		    f->fabric_attr->name && (*fi)->fabric_attr->name &&
+		    !strcmp(f->fabric_attr->name, (*fi)->fabric_attr->name) &&
+		    f->domain_attr->name && (*fi)->domain_attr->name &&
+		    !strcmp(f->domain_attr->name, (*fi)->domain_attr->name) &&
+		    f->domain_attr->cq_data_size >= 8)
+			break;
+	struct fi_info *dup = f ? fi_dupinfo(f) : NULL;
+	fi_freeinfo(list);
+	if (!dup)
+		return 0;
+	fi_freeinfo(*fi);
+	*fi = dup;
+	return 1;
 }
 
 /* PCOLL_NIC names a domain the provider does not have: say which it has. */
@@ -200,12 +243,12 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 		return pc_error(PCOLL_ERR_NOMEM, "transport: out of memory");
 	tp->cfg = *cfg;
 	tp->inflight.next = tp->inflight.prev = &tp->inflight;
-	int rc, notify = cfg->notify;
+	int rc, notify = cfg->notify, ordered = 0;
 	struct fi_info *fi = NULL;
 	const char *pname = cfg->provider && *cfg->provider ? cfg->provider : "(any)";
 	const char *why = "libfabric";
 	if (cfg->nic_required && cfg->nic) {
-		rc = getinfo(cfg, notify == PCOLL_NOTIFY_CNTR, &fi);
+		rc = getinfo(cfg, notify == PCOLL_NOTIFY_CNTR ? WANT_CNTR_PATH : 0, &fi);
 		if (rc == -FI_ENODEV) {
 			rc = no_such_nic(cfg);
 			goto fail;
@@ -215,8 +258,15 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 		fi = NULL;
 	}
 
+	/* For tests: behave as on a provider that does not order writes. */
+	const char *unord = getenv("PCOLL_TEST_UNORDERED");
+	int unordered = unord && !strcmp(unord, "1");
+	if (unord && *unord && strcmp(unord, "0") && !unordered) {
+		rc = pc_error(PCOLL_ERR_INVAL, "PCOLL_TEST_UNORDERED=%s: expected 0 or 1", unord);
+		goto fail;
+	}
 	if (notify == PCOLL_NOTIFY_CNTR) {
-		rc = getinfo_why(cfg, 1, &fi, &why);
+		rc = getinfo_why(cfg, WANT_CNTR_PATH, &fi, &why);
 		if (rc) {
 			rc = pc_error(PCOLL_ERR_UNSUPPORTED,
 				      "provider %s offers no remote completion counters "
@@ -225,7 +275,7 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 			goto fail;
 		}
 	} else {
-		rc = getinfo_why(cfg, 0, &fi, &why);
+		rc = getinfo_why(cfg, 0, &fi, &why); /* no ordering asked: see prefer_ordered */
 		if (rc) {
 			rc = pc_error(PCOLL_ERR_FABRIC,
 				      "no libfabric provider %s with FI_EP_RDM and RMA writes: %s",
@@ -243,7 +293,7 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 			}
 			fi_freeinfo(fi);
 			fi = NULL;
-			rc = getinfo_why(cfg, 1, &fi, &why);
+			rc = getinfo_why(cfg, WANT_CNTR_PATH, &fi, &why);
 			if (rc) {
 				rc = pc_error(PCOLL_ERR_UNSUPPORTED,
 					      "provider %s has neither 8-byte remote CQ data nor "
@@ -254,6 +304,7 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 			notify = PCOLL_NOTIFY_CNTR;
 		} else {
 			notify = PCOLL_NOTIFY_CQDATA;
+			ordered = !unordered && prefer_ordered(cfg, &fi);
 		}
 	}
 	tp->fi = fi;
@@ -269,11 +320,12 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 			      FI_MAJOR(fi_version()), FI_MINOR(fi_version()));
 		goto fail;
 	}
-	if (notify == PCOLL_NOTIFY_CNTR && !has_waw(fi)) {
+	if (notify == PCOLL_NOTIFY_CNTR && (!has_waw(fi) || unordered)) {
 		rc = pc_error(PCOLL_ERR_UNSUPPORTED,
-			      "provider %s does not order RMA writes (FI_ORDER_RMA_WAW), which "
+			      "provider %s does not order RMA writes (FI_ORDER_RMA_WAW%s), which "
 			      "the counter path needs; use PCOLL_NOTIFY=cqdata",
-			      fi->fabric_attr->prov_name);
+			      fi->fabric_attr->prov_name,
+			      unordered ? ": PCOLL_TEST_UNORDERED=1" : "");
 		goto fail;
 	}
 	if (fi->tx_attr->iov_limit < 2) {
@@ -283,7 +335,9 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 	}
 	tp->mr_mode = fi->domain_attr->mr_mode;
 	tp->inject_size = fi->tx_attr->inject_size;
-	tp->waw = has_waw(fi);
+	/* The counter path asked for the ordering (fi_getinfo refuses what
+	 * cannot give it); the CQ-data path uses it where prefer_ordered got it. */
+	tp->waw = has_waw(fi) && (notify == PCOLL_NOTIFY_CNTR || ordered);
 	tp->info.mr_local = (tp->mr_mode & FI_MR_LOCAL) != 0;
 	tp->info.notify = notify;
 	tp->info.iov_limit = fi->tx_attr->iov_limit;
@@ -297,7 +351,7 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 	if (!tp->info.rma_event) {
 		/* Ask separately, for pcoll_info: does the provider have remote counters? */
 		struct fi_info *f2 = NULL;
-		if (getinfo(cfg, 1, &f2) == 0 && f2 &&
+		if (getinfo(cfg, WANT_CNTR_PATH, &f2) == 0 && f2 &&
 		    strcmp(f2->fabric_attr->prov_name, fi->fabric_attr->prov_name) == 0)
 			tp->info.rma_event = 1;
 		if (f2)
@@ -750,12 +804,52 @@ static int retry_wait(pc_tp_t *tp, int peer, uint64_t *deadline)
 			*deadline = now + (uint64_t)tp->cfg.timeout_ms * 1000000ULL;
 		else if (now > *deadline)
 			return pc_error(PCOLL_ERR_TIMEOUT,
-					"send queue to job rank %d full for %d ms: peer not "
-					"progressing",
+					"a write to job rank %d waited %d ms to be posted (send "
+					"queue full, or an earlier write to the same words not "
+					"delivered): peer not progressing",
 					peer, tp->cfg.timeout_ms);
 	}
 	return 0;
 }
+
+/* Unordered writes (!tp->waw): wait until no earlier write to words in
+ * [addr, addr + len) of peer's region key is in flight (see struct pc_tp).
+ * Rare: writes to the same words are normally a round or more apart. */
+static int wait_words_free(pc_tp_t *tp, int peer, uint64_t key, uint64_t addr, uint64_t len)
+{
+	uint64_t deadline = 0;
+	for (;;) {
+		pc_opctx_t *c = tp->inflight.next;
+		while (c != &tp->inflight && !(c->peer == peer && c->key == key &&
+					       c->addr < addr + len && addr < c->addr + c->len))
+			c = c->next;
+		if (c == &tp->inflight)
+			return 0;
+		int e = retry_wait(tp, peer, &deadline);
+		if (e)
+			return e;
+	}
+}
+
+/* The in-flight context of a write of len bytes to addr in peer's region key. */
+static pc_opctx_t *write_ctx(pc_tp_t *tp, int peer, uint64_t key, uint64_t addr, uint64_t len,
+			     uint64_t *done)
+{
+	pc_opctx_t *c = ctx_get(tp);
+	if (!c)
+		return NULL;
+	c->done = done;
+	c->peer = peer;
+	c->large = done != NULL; /* not injected */
+	c->gen = tp->tx_gen;
+	c->key = key;
+	c->addr = addr;
+	c->len = len;
+	return c;
+}
+
+/* Unordered: delivery completion, so that a complete write has landed. */
+#define UNORDERED_FLAGS(tp) ((tp)->waw ? 0 : FI_DELIVERY_COMPLETE)
 
 /*
  * An injected write that names its target when it fails. fi_inject_write*
@@ -768,13 +862,9 @@ static int retry_wait(pc_tp_t *tp, int peer, uint64_t *deadline)
 static ssize_t inject_write(pc_tp_t *tp, int peer, const void *buf, size_t len, uint64_t addr,
 			    uint64_t key, uint64_t data, uint64_t flags)
 {
-	pc_opctx_t *c = ctx_get(tp);
+	pc_opctx_t *c = write_ctx(tp, peer, key, addr, len, NULL);
 	if (!c)
 		return -FI_ENOMEM;
-	c->done = NULL;
-	c->peer = peer;
-	c->large = 0;
-	c->gen = tp->tx_gen;
 	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
 	struct fi_rma_iov riov = {.addr = addr, .len = len, .key = key};
 	struct fi_msg_rma msg = {.msg_iov = &iov,
@@ -784,7 +874,8 @@ static ssize_t inject_write(pc_tp_t *tp, int peer, const void *buf, size_t len, 
 				 .rma_iov_count = 1,
 				 .context = c,
 				 .data = data};
-	ssize_t rc = fi_writemsg(tp->tx_ep, &msg, FI_INJECT | FI_COMPLETION | flags);
+	ssize_t rc =
+	    fi_writemsg(tp->tx_ep, &msg, FI_INJECT | FI_COMPLETION | UNORDERED_FLAGS(tp) | flags);
 	if (rc)
 		ctx_put(tp, c);
 	return rc;
@@ -822,16 +913,17 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 		total = iov[0].iov_len;
 		riov.len = total;
 	}
+	if (!tp->waw) {
+		int e = wait_words_free(tp, peer, rk->key, riov.addr, total);
+		if (e)
+			return e;
+	}
 	int inject = total <= tp->inject_size;
-	pc_opctx_t *c = ctx_get(tp);
-	if (!c)
-		return pc_error(PCOLL_ERR_NOMEM, "transport: out of memory");
 	/* An injected source is reusable at once; its completion (if the provider
 	 * reports one) only returns the context. */
-	c->done = inject ? NULL : tx_done;
-	c->peer = peer;
-	c->large = !inject;
-	c->gen = tp->tx_gen;
+	pc_opctx_t *c = write_ctx(tp, peer, rk->key, riov.addr, total, inject ? NULL : tx_done);
+	if (!c)
+		return pc_error(PCOLL_ERR_NOMEM, "transport: out of memory");
 	if (inject)
 		(*tx_done)++;
 	int cqdata = tp->info.notify == PCOLL_NOTIFY_CQDATA;
@@ -843,8 +935,8 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 				 .rma_iov_count = 1,
 				 .context = c,
 				 .data = notify_data};
-	uint64_t flags =
-	    FI_COMPLETION | (cqdata ? FI_REMOTE_CQ_DATA : 0) | (inject ? FI_INJECT : 0);
+	uint64_t flags = FI_COMPLETION | (cqdata ? FI_REMOTE_CQ_DATA : 0) |
+			 (inject ? FI_INJECT : 0) | UNORDERED_FLAGS(tp);
 	deadline = 0;
 	while ((rc = fi_writemsg(tp->tx_ep, &msg, flags)) == -FI_EAGAIN) {
 		int e = retry_wait(tp, peer, &deadline);
@@ -889,6 +981,11 @@ int pc_tp_put_value(pc_tp_t *tp, int peer, const void *value, size_t len, const 
 	if (rc)
 		return (int)rc;
 	int cqdata = tp->info.notify == PCOLL_NOTIFY_CQDATA;
+	if (!tp->waw) {
+		int e = wait_words_free(tp, peer, rk->key, rk->base + off, len);
+		if (e)
+			return e;
+	}
 	for (;;) {
 		rc = inject_write(tp, peer, value, len, rk->base + off, rk->key, notify_data,
 				  cqdata ? FI_REMOTE_CQ_DATA : 0);

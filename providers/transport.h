@@ -7,7 +7,9 @@
  *    the flag value, ordered by FI_ORDER_RMA_WAW; the counter is the doorbell;
  *  - remote CQ data (fi_writedata): one write carrying notify_data; the
  *    target's progress hands notify_data to the notify callback, which updates
- *    the flag itself.
+ *    the flag itself. No ordering is needed: the CQ entry comes with its own
+ *    write's data (where writes are unordered, ofi.c keeps two writes to the
+ *    same words from being in flight at once).
  * Value puts (no payload) write an 8- or 16-byte value straight into a slot.
  */
 #ifndef PCOLL_TRANSPORT_H

@@ -34,6 +34,20 @@ launch "invariants P=5 teams of 3+2 shm/cntr overlap" 5 FI_PROVIDER=shm PCOLL_NO
 launch "invariants P=4 teams of 2+2 tcp/cqdata overlap" 4 FI_PROVIDER=tcp -- "$BIN" -c 1000 --team 2 --overlap
 launch "invariants P=6 teams of 2 shm/cqdata rsag" 6 FI_PROVIDER=shm PCOLL_NOTIFY=cqdata -- "$BIN" -c 8192 --team 3 -m solo,majority
 launch "invariants P=3 one reversed team tcp" 3 FI_PROVIDER=tcp -- "$BIN" -c 4096 --team 1 --overlap -m quorum,sync
+# Collectives open and idle alongside (the engine's active queue), then each
+# woken by one process only, on every notification path.
+for cfg in "shm cntr" "shm cqdata" "tcp cqdata"; do
+	set -- $cfg
+	launch "invariants P=3 $1/$2 with 30 idle collectives" 3 FI_PROVIDER="$1" PCOLL_NOTIFY="$2" \
+		-- "$BIN" -c 1000 -n 12 -m solo,quorum --eager --idle 30
+done
+# The CQ-data path on a provider that does not order writes (as if: shm and
+# tcp with PCOLL_TEST_UNORDERED=1): no injected payload ahead of its header,
+# and a write waits for an earlier one to the same words to be delivered.
+launch "invariants P=3 shm/cqdata unordered" 3 FI_PROVIDER=shm PCOLL_NOTIFY=cqdata PCOLL_TEST_UNORDERED=1 \
+	-- "$BIN" -c 4096 -n 12 --eager --idle 6
+launch "invariants P=4 tcp/cqdata unordered teams" 4 FI_PROVIDER=tcp PCOLL_TEST_UNORDERED=1 \
+	-- "$BIN" -c 1000 -n 12 --team 2 --overlap
 # The NIC chosen by PCOLL_NIC (tcp's loopback interface instead of hwloc's).
 launch "invariants P=2 tcp PCOLL_NIC=lo" 2 FI_PROVIDER=tcp PCOLL_NIC=lo -- "$BIN" -c 1000 -n 8 -m solo
 # Rounds taken with pcoll_next_round_into into kept caller buffers.

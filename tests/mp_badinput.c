@@ -390,6 +390,7 @@ static int env_cases(void)
 	    {"PCOLL_PROGRESS_THREAD", "2"},
 	    {"PCOLL_NOTIFY", "xyz"},
 	    {"PCOLL_WIREUP", "xyz"},
+	    {"PCOLL_TEST_UNORDERED", "2"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		setenv(bad[i].var, bad[i].val, 1);

@@ -16,6 +16,11 @@
  * team at once; with --overlap a solo collective over the whole context is
  * stepped alongside every team step (two overlapping teams in flight at
  * once, each with its own mode and S) and checked for conservation.
+ * With --idle N, N more collectives stay open and idle while everything runs
+ * (the engine visits only collectives with work); at the end each is stepped
+ * once by one process only, so the other processes' engines must find the
+ * round a peer started on a collective they had left alone (solo, majority,
+ * quorum:1 in turn), and every such round must hold that one contribution.
  * Launch under a PMIx launcher with any P; every failure exits non-zero.
  */
 #include <getopt.h>
@@ -39,6 +44,8 @@ static pcoll_ctx_t *ctx;
 static pcoll_team_t *team; /* NULL: the whole context */
 static int nteams, overlap;
 static int nmodes_run; /* run_invariants calls: each steps the overlap collective */
+static int nidle;      /* --idle N */
+static pcoll_coll_t **idle;
 
 /* Attributes for a collective on the team under test. */
 static void attr_init(pcoll_attr_t *a)
@@ -515,6 +522,60 @@ static void run_eager(void)
 		       P, w_sync, w_solo, w_quorum, (unsigned long long)short_solo);
 }
 
+/* --idle: collectives open and idle while the rest runs. */
+static void idle_open(void)
+{
+	idle = calloc((size_t)nidle, sizeof(*idle));
+	for (int i = 0; i < nidle; i++) {
+		pcoll_attr_t a;
+		attr_init(&a);
+		a.mode = i % 3 == 0 ? PCOLL_SOLO : i % 3 == 1 ? PCOLL_MAJORITY : PCOLL_QUORUM;
+		a.quorum = 1;
+		a.seed = seed + (uint64_t)i;
+		MP_OK(pcoll_allreduce_create(ctx, 16, PCOLL_INT64, &a, &idle[i]));
+	}
+}
+
+/* Each idle collective woken by one process's step: its round 1 completes
+ * only if every other engine finds it and joins with nothing. */
+static void idle_wake(void)
+{
+	int64_t g[16];
+	for (int e = 0; e < 16; e++)
+		g[e] = e + 1;
+	for (int i = 0; i < nidle; i++) {
+		int who = i % 3 == 1 ? pcoll_round_initiator(idle[i], 1) : i % P;
+		MP_OK(who);
+		if (who == me) {
+			int rc = pcoll_step(idle[i], g);
+			MP_OK(rc);
+			MP_EXPECT(rc >= 1, "idle collective %d: step gave %d rounds", i, rc);
+		}
+	}
+	for (int i = 0; i < nidle; i++) {
+		MP_OK(pcoll_flush(idle[i]));
+		pcoll_round_t r;
+		int rc;
+		uint64_t contributions = 0;
+		int64_t sum = 0;
+		while ((rc = pcoll_next_round(idle[i], &r)) == 1) {
+			contributions += r.contributions;
+			sum += ((const int64_t *)r.data)[15];
+		}
+		MP_OK(rc);
+		MP_EXPECT(contributions == 1 && sum == 16,
+			  "idle collective %d woken by one step: %llu contributions summing to "
+			  "%lld, expected 1 and 16",
+			  i, (unsigned long long)contributions, (long long)sum);
+		MP_OK(pcoll_destroy(idle[i]));
+	}
+	free(idle);
+	if (me == 0)
+		printf("ok   idle: %d collectives open and idle throughout, each then woken by "
+		       "one process's step (solo, majority, quorum:1)\n",
+		       nidle);
+}
+
 /* Split into nteams teams, ranked in reverse job order, and check the team:
  * its size, ranks and the job ranks they stand for. P and me become the
  * team's; printed lines name the team. */
@@ -587,12 +648,11 @@ int main(int argc, char **argv)
 {
 	const char *modes = "sync,solo,majority,quorum";
 	int eager = 0, opt;
-	static const struct option lo[] = {{"eager", no_argument, 0, 'e'},
-					   {"into", no_argument, 0, 'i'},
-					   {"team", required_argument, 0, 'T'},
-					   {"overlap", no_argument, 0, 'o'},
-					   {0, 0, 0, 0}};
-	while ((opt = getopt_long(argc, argv, "m:n:c:t:S:s:eiT:o", lo, NULL)) != -1) {
+	static const struct option lo[] = {
+	    {"eager", no_argument, 0, 'e'},	 {"into", no_argument, 0, 'i'},
+	    {"team", required_argument, 0, 'T'}, {"overlap", no_argument, 0, 'o'},
+	    {"idle", required_argument, 0, 'I'}, {0, 0, 0, 0}};
+	while ((opt = getopt_long(argc, argv, "m:n:c:t:S:s:eiT:oI:", lo, NULL)) != -1) {
 		switch (opt) {
 		case 'm':
 			modes = optarg;
@@ -626,11 +686,14 @@ int main(int argc, char **argv)
 		case 'o':
 			overlap = 1;
 			break;
+		case 'I':
+			nidle = atoi(optarg);
+			break;
 		default:
 			fprintf(stderr,
 				"usage: %s [-m modes] [-n steps] [-c count] [-t dtype] "
 				"[-S staleness] [-s seed] [--eager] [--into] [--team K] "
-				"[--overlap]\n",
+				"[--overlap] [--idle N]\n",
 				argv[0]);
 			return 2;
 		}
@@ -650,6 +713,8 @@ int main(int argc, char **argv)
 	}
 	if (nteams)
 		start_teams();
+	if (nidle)
+		idle_open();
 	char *list = strdup(modes);
 	for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
 		int m;
@@ -663,6 +728,8 @@ int main(int argc, char **argv)
 	free(list);
 	if (eager)
 		run_eager();
+	if (nidle)
+		idle_wake();
 	stop_teams();
 	MP_OK(mp_stop(ctx));
 	return 0;

@@ -69,6 +69,8 @@ struct bench_opts {
 	double idle_s;	      /**< -T: idle sleep */
 	uint64_t seed;	      /**< -s: seed of the imbalance patterns */
 	const char *patterns; /**< --patterns LIST (imbalance); NULL: all */
+	int idle_colls;	      /**< --idle-colls N (allreduce): 0 and N idle, interleaved;
+				   -n is then the number of alternations */
 };
 
 /**
