@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,11 @@ struct pc_tp {
  * every wait into a spin; tcp's brings a few empty wake-ups per large
  * message, far fewer. */
 #define SPURIOUS_MAX 256
+
+/* A write that finds the send queue full spins this long, then yields the
+ * core, and after RETRY_SLEEP_NS sleeps between tries (retry_wait). */
+#define RETRY_SPIN_NS  20000ULL
+#define RETRY_SLEEP_NS 1000000ULL
 
 #define FI_ERR(rc, what)                                                                           \
 	pc_error(PCOLL_ERR_FABRIC, "%s: %s (%d)", what, fi_strerror((int)-(rc)), (int)(rc))
@@ -789,8 +795,12 @@ int pc_tp_progress(pc_tp_t *tp)
 
 /* The send queue is full: make progress and try again -- unless the peer is
  * gone, for whom it would stay full until the timeout (rxm keeps trying to
- * reconnect to a dead peer meanwhile). */
-static int retry_wait(pc_tp_t *tp, int peer, uint64_t *deadline)
+ * reconnect to a dead peer meanwhile). *since: when this write first found
+ * the queue full (0 before). The wait gives up the core after a moment:
+ * with more processes than cores, a spinning sender starves the very peer
+ * (or connection handshake) it waits for -- at P = 32 on 2 cores, rxm's
+ * connection setup then failed often enough to leave writes stuck. */
+static int retry_wait(pc_tp_t *tp, int peer, uint64_t *since)
 {
 	int rc = pc_tp_progress(tp);
 	if (rc < 0)
@@ -798,17 +808,21 @@ static int retry_wait(pc_tp_t *tp, int peer, uint64_t *deadline)
 	if (tp->cfg.gone_fn && tp->cfg.gone_fn(tp->cfg.notify_arg, peer))
 		return pc_error(PCOLL_ERR_PEER, "job rank %d is gone: its writes cannot be queued",
 				peer);
-	if (tp->cfg.timeout_ms >= 0) {
-		uint64_t now = pc_now_ns();
-		if (!*deadline)
-			*deadline = now + (uint64_t)tp->cfg.timeout_ms * 1000000ULL;
-		else if (now > *deadline)
-			return pc_error(PCOLL_ERR_TIMEOUT,
-					"a write to job rank %d waited %d ms to be posted (send "
-					"queue full, or an earlier write to the same words not "
-					"delivered): peer not progressing",
-					peer, tp->cfg.timeout_ms);
-	}
+	uint64_t now = pc_now_ns();
+	if (!*since)
+		*since = now;
+	uint64_t waited = now - *since;
+	if (tp->cfg.timeout_ms >= 0 && waited > (uint64_t)tp->cfg.timeout_ms * 1000000ULL)
+		return pc_error(PCOLL_ERR_TIMEOUT,
+				"a write to job rank %d waited %d ms to be posted (send "
+				"queue full, or an earlier write to the same words not "
+				"delivered): peer not progressing",
+				peer, tp->cfg.timeout_ms);
+	if (waited > RETRY_SLEEP_NS) {
+		struct timespec ts = {0, 50000};
+		nanosleep(&ts, NULL);
+	} else if (waited > RETRY_SPIN_NS)
+		sched_yield();
 	return 0;
 }
 
@@ -817,7 +831,7 @@ static int retry_wait(pc_tp_t *tp, int peer, uint64_t *deadline)
  * Rare: writes to the same words are normally a round or more apart. */
 static int wait_words_free(pc_tp_t *tp, int peer, uint64_t key, uint64_t addr, uint64_t len)
 {
-	uint64_t deadline = 0;
+	uint64_t since = 0;
 	for (;;) {
 		pc_opctx_t *c = tp->inflight.next;
 		while (c != &tp->inflight && !(c->peer == peer && c->key == key &&
@@ -825,7 +839,7 @@ static int wait_words_free(pc_tp_t *tp, int peer, uint64_t key, uint64_t addr, u
 			c = c->next;
 		if (c == &tp->inflight)
 			return 0;
-		int e = retry_wait(tp, peer, &deadline);
+		int e = retry_wait(tp, peer, &since);
 		if (e)
 			return e;
 	}
@@ -890,7 +904,7 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 	for (int i = 0; i < iovcnt; i++)
 		total += iov[i].iov_len;
 	struct fi_rma_iov riov = {.addr = rk->base + off, .len = total, .key = rk->key};
-	uint64_t deadline = 0;
+	uint64_t since = 0;
 	ssize_t rc = tx_check(tp, peer);
 	if (rc)
 		return (int)rc;
@@ -903,7 +917,7 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 		while ((rc = inject_write(tp, peer, iov[1].iov_base, iov[1].iov_len,
 					  rk->base + off + iov[0].iov_len, rk->key, 0, 0)) ==
 		       -FI_EAGAIN) {
-			int e = retry_wait(tp, peer, &deadline);
+			int e = retry_wait(tp, peer, &since);
 			if (e)
 				return e;
 		}
@@ -937,9 +951,9 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 				 .data = notify_data};
 	uint64_t flags = FI_COMPLETION | (cqdata ? FI_REMOTE_CQ_DATA : 0) |
 			 (inject ? FI_INJECT : 0) | UNORDERED_FLAGS(tp);
-	deadline = 0;
+	since = 0;
 	while ((rc = fi_writemsg(tp->tx_ep, &msg, flags)) == -FI_EAGAIN) {
-		int e = retry_wait(tp, peer, &deadline);
+		int e = retry_wait(tp, peer, &since);
 		if (e) {
 			ctx_put(tp, c);
 			if (inject)
@@ -956,11 +970,11 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 	if (cqdata)
 		return 0;
 	/* Counter path: the flag follows the data, ordered by FI_ORDER_RMA_WAW. */
-	deadline = 0;
+	since = 0;
 	int e = 0;
 	while ((rc = inject_write(tp, peer, &flag_value, sizeof(flag_value), rk->base + flag_off,
 				  rk->key, 0, 0)) == -FI_EAGAIN &&
-	       !(e = retry_wait(tp, peer, &deadline)))
+	       !(e = retry_wait(tp, peer, &since)))
 		;
 	if (!rc)
 		return 0;
@@ -976,7 +990,7 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 int pc_tp_put_value(pc_tp_t *tp, int peer, const void *value, size_t len, const pc_tp_rkey_t *rk,
 		    uint64_t off, uint64_t notify_data)
 {
-	uint64_t deadline = 0;
+	uint64_t since = 0;
 	ssize_t rc = tx_check(tp, peer);
 	if (rc)
 		return (int)rc;
@@ -991,7 +1005,7 @@ int pc_tp_put_value(pc_tp_t *tp, int peer, const void *value, size_t len, const 
 				  cqdata ? FI_REMOTE_CQ_DATA : 0);
 		if (rc != -FI_EAGAIN)
 			break;
-		int e = retry_wait(tp, peer, &deadline);
+		int e = retry_wait(tp, peer, &since);
 		if (e)
 			return e;
 	}
