@@ -102,12 +102,42 @@ host_cmd() {
 		"${REST[@]}")
 }
 
-# Known issue (README): at P = 32 under srun over these hosts, the
-# invariants or the demo hung in 2 of 3 runs after this stop's engine and
-# transport changes (mpirun at P = 32 passes). Off unless asked for, until
-# found: PCOLL_TEST_SLURM_P32=1 runs them.
-[ -z "${PCOLL_TEST_SLURM_P32:-}" ] &&
-	HOST_P32_OFF="hangs intermittently under srun (README, known issues); PCOLL_TEST_SLURM_P32=1 runs them"
 host_suite
+
+# PCOLL_MH_TIMES=N (not in make check): after the checks, time the quick
+# demo at P = 32 and 64 launched by srun on one host and over the four, N
+# runs each, interleaved, into PCOLL_MH_CSV (results/multihost_srun.csv).
+mh_times() {
+	local csv=${PCOLL_MH_CSV:-$top_builddir/results/multihost_srun.csv} np where run
+	local log s e nodes
+	log=$(mktemp)
+	echo "P,hosts,run,launch_to_exit_s,sync_s,solo_s,majority_s,ok" >"$csv"
+	for ((run = 1; run <= PCOLL_MH_TIMES; run++)); do
+		for np in 32 64; do
+			for where in 1 $NH; do
+				nodes=(-N "$where")
+				[ "$where" = 1 ] && nodes=(-N 1 -w "$tag-h0")
+				ns_words br
+				s=$(date +%s%N)
+				timeout -k 10 "${PCOLL_MH_TIMEOUT:-180}" "${NSW[@]}" env FI_PROVIDER=tcp FI_TCP_IFACE=veth0 \
+					srun --mpi=pmix "${nodes[@]}" -n "$np" -O "$SGD" --quick --no-plot \
+					-o "$NS_DIR/sgdt" >"$log" 2>&1
+				e=$(date +%s%N)
+				awk -v np="$np" -v w="$where" -v r="$run" -v t=$((e - s)) \
+					-v ok="$(grep -c '^replicas identical: yes' "$log")" '
+					/^\[(sync|solo|majority) *\] done:/ {
+						m = $1; gsub(/[\[\] ]/, "", m)
+						for (i = 1; i <= NF; i++) if ($i == "s," && !(m in v)) v[m] = $(i - 1)
+					}
+					END { printf "%d,%d,%d,%.1f,%s,%s,%s,%d\n", np, w, r, t / 1e9,
+						v["sync"], v["solo"], v["majority"], ok }' "$log" | tee -a "$csv"
+				grep -q '^replicas identical: yes' "$log" ||
+					cp "$log" "${csv%.csv}.fail-P$np-N$where-$run.log"
+			done
+		done
+	done
+	rm -f "$log"
+}
+[ -n "${PCOLL_MH_TIMES:-}" ] && mh_times
 echo "# total $((SECONDS - t0)) s"
 finish
