@@ -156,6 +156,8 @@ static void activate(pcoll_coll_t *c, uint64_t r, int initiator)
 	/* An initiator joins at once, and its first data write tells that peer
 	 * the round is on: a leaf that is that peer needs no activation. */
 	int skip = initiator == c->rank ? first_send_peer(c) : -1;
+	if (r > c->act_fwd)
+		c->act_fwd = r;
 	if (initiator == c->rank)
 		PC_TRACE(c->ctx, pc_trace_initiate(c, r));
 	for (int i = 0; i < n && !c->error; i++) {
@@ -214,12 +216,13 @@ static void scan_activations(pcoll_coll_t *c)
 			continue;
 		uint64_t init = slot[1];
 		c->act_seen[m] = r;
-		if (r > c->rs.triggered) {
+		if (r > c->rs.triggered)
 			pc_rs_triggered(&c->rs, r);
-			/* Slot L is the fold partner's poke: nothing to forward. */
-			if (m < L && init < (uint64_t)c->P)
-				activate(c, r, (int)init);
-		}
+		/* Forward even when data told us of the round first: our
+		 * subtree may have no data from anyone yet. Slot L is the fold
+		 * partner's poke: nothing to forward. */
+		if (r > c->act_fwd && m < L && init < (uint64_t)c->P)
+			activate(c, r, (int)init);
 	}
 }
 

@@ -109,6 +109,7 @@ struct pcoll_coll {
 	volatile uint64_t *arrival;   /* [P] quorum arrivals (root) */
 	volatile uint64_t *flushslot; /* [P] flush epochs announced (root) */
 	uint64_t *act_seen;	      /* last round read per activation slot */
+	uint64_t act_fwd;	      /* last round whose activation we sent on */
 
 	int pend_cur; /* pending accumulator the user adds to */
 	uint64_t tx_posted, tx_done, tx_round_base;
