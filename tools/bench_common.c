@@ -116,8 +116,7 @@ void bench_usage(FILE *f, const char *prog, unsigned allowed)
 		fprintf(f, "  -p LABEL       provider label for the output (default: detected)\n");
 }
 
-/* Parse "123", "4K", "1M", "2G" into bytes. */
-static int parse_size(const char *s, size_t *out)
+int bench_parse_size(const char *s, size_t *out)
 {
 	char *end;
 	errno = 0;
@@ -250,12 +249,12 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 			char *colon = strchr(optarg, ':');
 			if (colon) {
 				*colon = '\0';
-				int bad = parse_size(optarg, &o->min_size) ||
-					  parse_size(colon + 1, &o->max_size);
+				int bad = bench_parse_size(optarg, &o->min_size) ||
+					  bench_parse_size(colon + 1, &o->max_size);
 				*colon = ':';
 				if (bad)
 					goto bad_size;
-			} else if (parse_size(optarg, &o->max_size)) {
+			} else if (bench_parse_size(optarg, &o->max_size)) {
 				goto bad_size;
 			}
 			if (o->min_size > o->max_size) {

@@ -96,6 +96,9 @@ int bench_env_rank(void);
  */
 int bench_parse_long(const char *s, int base, long lo, long hi, long *out);
 
+/** Parse a byte count: "123", "4K", "1M", "2G" (also KiB, KB). 0 and *out, or -1. */
+int bench_parse_size(const char *s, size_t *out);
+
 /** Parse s as a whole double in [lo, hi]. Returns 0 and sets *out, or -1. */
 int bench_parse_double(const char *s, double lo, double hi, double *out);
 
