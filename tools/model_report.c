@@ -78,10 +78,12 @@ int model_cmd_fit(const struct model_opts *o)
 		}
 		struct model_params *p = &mp[np++];
 		model_params_of(&pts, pts.v[i].provider, o->dtsize, x, split, p);
-		printf("%-16s%8d%10.3f%8.3f%8.3f%8.3f%10.4f%12.4f%8.2f%9.1f%%%9.1f%%\n",
-		       p->provider, p->points, p->alpha, p->m.L, p->m.o, p->m.g, p->m.G * 1e3,
-		       p->m.gamma * 1e3, p->m.G > 0 ? 1e-3 / p->m.G : INFINITY, 100 * p->rms_rel,
-		       100 * p->max_rel);
+		char bw[16] = "-"; /* 1/G: the bandwidth of the wire alone */
+		if (p->m.G > 0)
+			snprintf(bw, sizeof(bw), "%.2f", 1e-3 / p->m.G);
+		printf("%-16s%8d%10.3f%8.3f%8.3f%8.3f%10.4f%12.4f%8s%9.1f%%%9.1f%%\n", p->provider,
+		       p->points, p->alpha, p->m.L, p->m.o, p->m.g, p->m.G * 1e3, p->m.gamma * 1e3,
+		       bw, 100 * p->rms_rel, 100 * p->max_rel);
 		for (int j = 0; j < pts.n; j++) {
 			const struct model_point *q = &pts.v[j];
 			if (strcmp(q->provider, p->provider) || q->P < 2 || q->size < o->dtsize)

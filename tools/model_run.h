@@ -1,8 +1,8 @@
 /*
  * model_run.h -- one prediction of the scale model: the compute times of a
  * pcoll_bench imbalance pattern replayed through the round and staleness
- * rules twice, at zero cost (sim_ideal) and with the LogGP costs of a
- * transport (sim_cost), in steps per second as pcoll_bench counts them
+ * rules twice, at zero cost (pcoll_bench's ideal) and with the LogGP costs of
+ * a transport (sim_cost), in steps per second as pcoll_bench counts them
  * (rounds / time until the first process was given the last round).
  * Also: reading the measured imbalance CSVs to validate against.
  */
