@@ -2,7 +2,8 @@
 # Reproduce the README's Results section: every number side by side in one
 # run, on this machine, written to results/*.csv and results/*.png.
 #   results/run.sh [latency] [imbalance] [idle] [demo] [model]     (default: all)
-# Run from a built tree (./configure && make). Takes about 20 minutes.
+# Run from a built tree (./configure && make). Takes about 25 minutes
+# (model: 8; MODEL_RUNS=N sets its number of runs, default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=results
@@ -73,26 +74,31 @@ if has demo; then
 fi
 
 if has model; then
-	# The scale model (tools/pcoll_model; README "Scale model"). Its LogGP costs
-	# are fitted to sync allreduce latencies at P = 2 on shm and tcp, from 4 B to
-	# 1 MiB (the sizes the prediction uses; 2 to 16 MiB leave the caches), ...
-	for prov in shm tcp; do
-		$run -n 2 --timeout 900 -- tools/pcoll_bench allreduce -p "$prov" -M sync \
-			-m 4:16777216 -f -c "$out/model_allreduce_$prov.csv"
+	# The scale model (tools/pcoll_model; README "Scale model"), from $runs runs
+	# of each measurement, interleaved, so that a burst of load spoils one run of
+	# each rather than all of one. Its LogGP costs are fitted to sync allreduce
+	# latencies at P = 2 on shm and tcp, the best per size over the runs, from
+	# 4 B to 1 MiB (the sizes the prediction uses; 2 to 16 MiB leave the caches);
+	# it is validated against the paper's pattern (1 and 2 of P processes at 5x)
+	# measured at P = 2, 4, 8 with sleep-emulated compute (base 20 ms, 1 MiB,
+	# S = 4), and predicted for P = 2 to 1024 under every paper pattern (the mean
+	# over 16 draws of each), plotted under paper-1x5 with the measured cells.
+	runs=${MODEL_RUNS:-3}
+	for r in $(seq 1 "$runs"); do
+		for prov in shm tcp; do
+			$run -n 2 --timeout 900 -- tools/pcoll_bench allreduce -p "$prov" -M sync \
+				-m 4:16777216 -f -c "$out/model_allreduce_${prov}_r$r.csv"
+		done
+		for P in 2 4 8; do
+			$run -n "$P" --timeout 1800 -- tools/pcoll_bench imbalance -p shm \
+				-M sync,solo,majority,quorum -S 4 -n 100 --patterns paper-1x5,paper-2x5 \
+				-f -c "$out/model_imbalance_p${P}_r$r.csv"
+		done
 	done
-	tools/pcoll_model fit -m 4:1048576 --params "$out/model_params.csv" \
-		-c "$out/model_fit.csv" "$out/model_allreduce_shm.csv" "$out/model_allreduce_tcp.csv"
-	# ... validated against the paper's pattern (1 and 2 of P processes at 5x)
-	# measured at P = 2, 4, 8 with sleep-emulated compute (base 20 ms, 1 MiB, S = 4)
-	for P in 2 4 8; do
-		$run -n "$P" --timeout 1800 -- tools/pcoll_bench imbalance -p shm \
-			-M sync,solo,majority,quorum -S 4 -n 100 --patterns paper-1x5,paper-2x5 \
-			-f -c "$out/model_imbalance_p$P.csv"
-	done
+	tools/pcoll_model fit --best -m 4:1048576 --params "$out/model_params.csv" -c "$out/model_fit.csv" \
+		"$out"/model_allreduce_*_r*.csv
 	tools/pcoll_model validate --params "$out/model_params.csv" \
-		-c "$out/model_validation.csv" "$out"/model_imbalance_p{2,4,8}.csv
-	# ... and predicted for P = 2 to 1024 under every paper pattern (the mean over
-	# 16 draws of each), plotted under paper-1x5 with the measured cells.
+		-c "$out/model_validation.csv" "$out"/model_imbalance_p*_r*.csv
 	for prov in shm tcp; do
 		tools/pcoll_model predict --params "$out/model_params.csv" -p "$prov" -S 4 \
 			--seeds 16 --patterns paper-1x5,paper-1x2,paper-1x10,paper-2x2,paper-2x5,paper-2x10 \

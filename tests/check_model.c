@@ -382,7 +382,13 @@ START_TEST(test_fit_recovers)
 			}
 			pts.v[pts.n++] = p;
 		}
-	model_median(&pts);
+	struct model_points best = {malloc((size_t)pts.n * sizeof(*pts.v)), pts.n, pts.n};
+	memcpy(best.v, pts.v, (size_t)pts.n * sizeof(*pts.v));
+	model_median(&best, 1);
+	ck_assert_int_eq(best.n, 23);
+	ck_assert_double_eq_tol(best.v[22].us, 0.5 * model_round(&m, 2, 4u << 20, 4), 1e-9);
+	free(best.v);
+	model_median(&pts, 0);
 	ck_assert_int_eq(pts.n, 23);
 	double x[3];
 	ck_assert_int_eq(model_fit(&pts, "tcp", 4, x), 0);

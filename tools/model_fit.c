@@ -95,7 +95,7 @@ static int cmp_point(const void *a, const void *b)
 	return (x->us > y->us) - (x->us < y->us);
 }
 
-void model_median(struct model_points *pts)
+void model_median(struct model_points *pts, int best)
 {
 	int out = 0;
 	qsort(pts->v, (size_t)pts->n, sizeof(*pts->v), cmp_point);
@@ -106,8 +106,11 @@ void model_median(struct model_points *pts)
 			j++;
 		struct model_point m = pts->v[i];
 		int k = j - i;
-		m.us = k % 2 ? pts->v[i + k / 2].us
-			     : 0.5 * (pts->v[i + k / 2 - 1].us + pts->v[i + k / 2].us);
+		if (best) /* sorted by latency within the group */
+			m.us = pts->v[i].us;
+		else
+			m.us = k % 2 ? pts->v[i + k / 2].us
+				     : 0.5 * (pts->v[i + k / 2 - 1].us + pts->v[i + k / 2].us);
 		pts->v[out++] = m;
 		i = j;
 	}

@@ -51,8 +51,9 @@ struct model_params {
  */
 int model_read_allreduce(const char *path, struct model_points *pts, char *err, size_t errlen);
 
-/** Replace pts by the median latency per (provider, P, size), sorted. */
-void model_median(struct model_points *pts);
+/** Replace pts by the median latency per (provider, P, size), sorted; with
+ * best, by the smallest (the least disturbed run on a shared machine). */
+void model_median(struct model_points *pts, int best);
 
 /**
  * Fit the points of one provider (count = size / dtsize elements):

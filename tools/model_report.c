@@ -45,7 +45,7 @@ int model_cmd_fit(const struct model_opts *o)
 				pts.v[k++] = pts.v[i];
 		pts.n = k;
 	}
-	model_median(&pts);
+	model_median(&pts, o->best);
 	if (o->csv && !(csv = fopen(o->csv, "w"))) {
 		fprintf(stderr, PROG ": cannot write %s: %m\n", o->csv);
 		goto out;
@@ -53,11 +53,12 @@ int model_cmd_fit(const struct model_opts *o)
 	if (csv)
 		fprintf(csv, "bench,provider,P,size,us_measured,us_model,rel_err\n");
 	printf("# pcoll_model fit: LogGP per transport from pcoll_bench allreduce (sync, OSU "
-	       "shape),\n# the median per size over %d file(s), sizes %zu to %zu B; weighted "
+	       "shape),\n# the %s per size over %d file(s), sizes %zu to %zu B; weighted "
 	       "least squares,\n# parameters >= 0. alpha = L + 2o is what a round pays per "
 	       "message; split\n# 2o/alpha = %.2f and g = o are assumed (no allreduce latency "
 	       "tells them apart).\n# G, gamma in ns/byte.\n",
-	       o->nfiles, o->size_set ? o->size_min : 0, o->size_set ? o->size : SIZE_MAX, split);
+	       o->best ? "minimum" : "median", o->nfiles, o->size_set ? o->size_min : 0,
+	       o->size_set ? o->size : SIZE_MAX, split);
 	printf("%-16s%8s%10s%8s%8s%8s%10s%12s%8s%10s%10s\n", "# provider", "points", "alpha(us)",
 	       "L(us)", "o(us)", "g(us)", "G(ns/B)", "gamma(ns/B)", "GB/s", "rms err", "max err");
 	for (int i = 0; i < pts.n; i++) {

@@ -35,6 +35,7 @@ struct model_opts {
 	const char *patterns;
 	double split; /**< < 0: default (fit) or the file's */
 	int zero, full;
+	int best; /**< fit: each size's smallest latency over the files */
 };
 
 int model_cmd_fit(const struct model_opts *o);

@@ -66,12 +66,23 @@ static void usage(FILE *f)
 	    "  --split F      the share of alpha that is overhead, 2o / alpha, in [0, 1]; g = o\n"
 	    "                 (fit: default 0.5; predict, validate: override the file's)\n"
 	    "  --zero         predict, validate: zero communication cost (the ideal twice)\n"
+	    "  --best         fit: each size's smallest latency over the files, not the median\n"
+	    "                 (the least disturbed run, on a shared machine)\n"
 	    "  -f, --full     fit: every latency against the model\n"
 	    "  -h, --help     this help\n"
 	    "  -V, --version  print the version and exit\n");
 }
 
-enum { OPT_PARAMS = 1000, OPT_PLOT, OPT_PATTERNS, OPT_SPLIT, OPT_MEASURED, OPT_ZERO, OPT_SEEDS };
+enum {
+	OPT_PARAMS = 1000,
+	OPT_PLOT,
+	OPT_PATTERNS,
+	OPT_SPLIT,
+	OPT_MEASURED,
+	OPT_ZERO,
+	OPT_SEEDS,
+	OPT_BEST
+};
 
 static int dtsize_of(const char *t)
 {
@@ -159,6 +170,7 @@ static int parse(int argc, char **argv, struct model_opts *o)
 	    {"measured", required_argument, NULL, OPT_MEASURED},
 	    {"zero", no_argument, NULL, OPT_ZERO},
 	    {"seeds", required_argument, NULL, OPT_SEEDS},
+	    {"best", no_argument, NULL, OPT_BEST},
 	    {NULL, 0, NULL, 0},
 	};
 	long l;
@@ -267,6 +279,9 @@ static int parse(int argc, char **argv, struct model_opts *o)
 			break;
 		case OPT_ZERO:
 			o->zero = 1;
+			break;
+		case OPT_BEST:
+			o->best = 1;
 			break;
 		case OPT_SEEDS:
 			if (bench_parse_long(optarg, 10, 1, 1000, &l))

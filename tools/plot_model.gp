@@ -52,7 +52,10 @@ set multiplot layout 1,3 title sprintf("pcoll scale model: %s, %s, base %s ms, S
 set title sprintf("Steps/s, %s (solid: model, dashed: ideal, points: measured)", pattern)
 set ylabel "Steps/s"
 set yrange [0:*]
-if (measured ne "") {
+# measured cells of this transport (the file may hold another's only)
+nmeas = 0
+if (measured ne "") nmeas = int(system(sprintf("awk -F, -v prov='%s' 'FNR>1 && $1==\"validate\" {split(prov, b, \";\"); split($2, c, \";\"); if (b[1]==c[1]) n++} END {print n+0}' %s", provider, measured)))
+if (nmeas > 0) {
 	plot for [i=1:words(modes)] pred(word(modes, i), pattern, "$3\",\"$10") using 1:2 with linespoints lc i dt 1 pt 7 ps 0.6 title word(modes, i), \
 	     for [i=1:words(modes)] pred(word(modes, i), pattern, "$3\",\"$11") using 1:2 with lines lc i dt 2 notitle, \
 	     for [i=1:words(modes)] meas(word(modes, i), pattern) using 1:2:3:4 with yerrorbars lc i pt 5 ps 1.2 notitle
