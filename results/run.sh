@@ -78,7 +78,9 @@ if has model; then
 	# of each measurement, interleaved, so that a burst of load spoils one run of
 	# each rather than all of one. Its LogGP costs are fitted to sync allreduce
 	# latencies at P = 2 on shm and tcp, the best per size over the runs, from
-	# 4 B to 1 MiB (the sizes the prediction uses; 2 to 16 MiB leave the caches);
+	# 4 B to 1 MiB (the sizes the prediction uses; 2 to 16 MiB leave the caches),
+	# each size with both schedules (PCOLL_ALGORITHM), which tells the wire's
+	# cost per byte (G) from the reduction's (gamma);
 	# it is validated against the paper's pattern (1 and 2 of P processes at 5x)
 	# measured at P = 2, 4, 8 with sleep-emulated compute (base 20 ms, 1 MiB,
 	# S = 4), and predicted for P = 2 to 1024 under every paper pattern (the mean
@@ -86,8 +88,11 @@ if has model; then
 	runs=${MODEL_RUNS:-3}
 	for r in $(seq 1 "$runs"); do
 		for prov in shm tcp; do
-			$run -n 2 --timeout 900 -- tools/pcoll_bench allreduce -p "$prov" -M sync \
-				-m 4:16777216 -f -c "$out/model_allreduce_${prov}_r$r.csv"
+			for algo in rd rsag; do
+				PCOLL_ALGORITHM=$algo $run -n 2 --timeout 900 -- tools/pcoll_bench \
+					allreduce -p "$prov" -M sync -m 4:1048576 -f \
+					-c "$out/model_allreduce_${prov}_${algo}_r$r.csv"
+			done
 		done
 		for P in 2 4 8; do
 			$run -n "$P" --timeout 1800 -- tools/pcoll_bench imbalance -p shm \

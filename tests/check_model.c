@@ -32,14 +32,16 @@ START_TEST(test_algo_matches_lib)
 	static const size_t dts[] = {1, 2, 4, 8};
 	for (int P = 1; P <= 70; P++)
 		for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
-			for (size_t d = 0; d < 4; d++) {
-				pc_sched_t s;
-				ck_assert_int_eq(
-				    pc_sched_build(&s, P, 0, counts[i], dts[d], PC_ALGO_AUTO), 0);
-				ck_assert_msg(s.algo == model_algo(P, counts[i], dts[d]),
-					      "P=%d count=%zu dtsize=%zu", P, counts[i], dts[d]);
-				pc_sched_free(&s);
-			}
+			for (size_t d = 0; d < 4; d++)
+				for (int want = 0; want <= 2; want++) { /* auto, rd, rsag */
+					pc_sched_t s;
+					size_t c = counts[i], dt = dts[d];
+					ck_assert_int_eq(pc_sched_build(&s, P, 0, c, dt, want), 0);
+					ck_assert_msg(s.algo == model_algo_want(P, c, dt, want),
+						      "P=%d count=%zu dtsize=%zu want %d", P, c, dt,
+						      want);
+					pc_sched_free(&s);
+				}
 }
 END_TEST
 
@@ -50,10 +52,10 @@ static size_t op_bytes(const pc_op_t *op, size_t dtsize, int hdr)
 
 /* The model's steps are the largest message (and reduction) of each phase
  * over all ranks of the library's schedules, with the fold around them. */
-static void check_steps(int P, size_t count, size_t dtsize)
+static void check_steps(int P, size_t count, size_t dtsize, int algo)
 {
 	struct model_step st[MODEL_MAX_STEPS];
-	int n = model_round_steps(P, count, dtsize, st), pof2 = 1;
+	int n = model_round_steps(P, count, dtsize, algo, st), pof2 = 1;
 	while (pof2 * 2 <= P)
 		pof2 *= 2;
 	int rem = P - pof2, first = rem ? 1 : 0, nph = n - 2 * first;
@@ -63,7 +65,7 @@ static void check_steps(int P, size_t count, size_t dtsize)
 		nred_model += st[i].reduced > 0;
 	for (int rank = 0; rank < P; rank++) {
 		pc_sched_t s;
-		ck_assert_int_eq(pc_sched_build(&s, P, rank, count, dtsize, PC_ALGO_AUTO), 0);
+		ck_assert_int_eq(pc_sched_build(&s, P, rank, count, dtsize, algo), 0);
 		int ns = 0, nr = 0, odd = rank < 2 * rem && rank % 2, even = rank < 2 * rem && !odd;
 		size_t last_send = 0;
 		for (size_t i = 0; i < s.nops; i++) {
@@ -120,10 +122,11 @@ START_TEST(test_steps_match_schedule)
 {
 	static const size_t counts[] = {1, 5, 1000, 4096, 4099, 70000};
 	for (int P = 1; P <= 40; P++)
-		for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
-			check_steps(P, counts[i], 4);
-			check_steps(P, counts[i], 2);
-		}
+		for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+			for (int algo = PC_ALGO_AUTO; algo <= PC_ALGO_RSAG; algo++) {
+				check_steps(P, counts[i], 4, algo);
+				check_steps(P, counts[i], 2, algo);
+			}
 }
 END_TEST
 
@@ -161,7 +164,7 @@ START_TEST(test_hand_round)
 	ck_assert_int_eq(model_algo(3, 1024, 4), MODEL_RD);
 	ck_assert_double_eq_tol(model_round(&HAND, 3, 1024, 4), 6.0 + 3 * 4.159 + 2 * 8.192, 1e-6);
 	double c[3];
-	model_round_coef(2, 262144, 4, c);
+	model_round_coef(2, 262144, 4, 0, c);
 	ck_assert_double_eq_tol(c[0], 2, EPS);
 	ck_assert_double_eq_tol(c[1], 524351 + 524287, EPS);
 	ck_assert_double_eq_tol(c[2], 524288, EPS);
@@ -401,6 +404,28 @@ START_TEST(test_fit_recovers)
 	ck_assert_double_eq_tol(mp.m.L, 1.25, 1e-6);
 	ck_assert_double_eq_tol(mp.m.g, mp.m.o, EPS);
 	ck_assert(mp.rms_rel < 1e-9 && mp.points == 23);
+	/* Both schedules measured at every size (PCOLL_ALGORITHM=rd, rsag): recursive
+	 * doubling pays G + gamma per byte, reduce-scatter + allgather G + gamma/2,
+	 * so the two per-byte costs come apart even from 64 KiB up only. */
+	struct model_points both = {0};
+	for (int algo = MODEL_RD; algo <= MODEL_RSAG; algo++)
+		for (size_t b = 65536; b <= (1u << 20); b *= 2) {
+			struct model_point p = {.P = 2, .size = b, .algo = algo};
+			snprintf(p.provider, sizeof(p.provider), "shm");
+			p.us = model_round_algo(&m, 2, b / 4, 4, algo);
+			if (both.n == both.cap) {
+				both.cap = both.cap ? both.cap * 2 : 16;
+				both.v = realloc(both.v, (size_t)both.cap * sizeof(*both.v));
+			}
+			both.v[both.n++] = p;
+		}
+	model_median(&both, 0);
+	ck_assert_int_eq(both.n, 10);
+	ck_assert_int_eq(model_fit(&both, "shm", 4, x), 0);
+	ck_assert_double_eq_tol(x[0], 2.5, 1e-6);
+	ck_assert_double_eq_tol(x[1], 1.2e-4, 1e-10);
+	ck_assert_double_eq_tol(x[2], 3e-4, 1e-10);
+	free(both.v);
 	/* A flat latency: no per-byte cost, and none goes negative. */
 	for (int i = 0; i < pts.n; i++)
 		pts.v[i].us = 7.0;
@@ -424,12 +449,19 @@ START_TEST(test_files)
 		   "allreduce,pcoll,solo,shm,2,4,9.0,1,3,1000,osu\n"
 		   "allreduce,pcoll,sync,shm,2,8,9.0,1,3,1000,b2b\n"
 		   "allreduce,ompi,sync,shm,2,8,9.0,1,3,1000,osu\n"
-		   "allreduce,pcoll,sync,shm,2,8,3.0,1,3,1000\n");
+		   "allreduce,pcoll,sync,shm,2,8,3.0,1,3,1000\n"
+		   "allreduce,pcoll,sync,shm,2,8,5.0,1,3,1000,osu,reduce-scatter-allgather\n"
+		   "allreduce,pcoll,sync,shm,2,8,4.0,1,3,1000,osu,recursive-doubling\n");
 	fclose(f);
 	struct model_points pts = {0};
-	ck_assert_int_eq(model_read_allreduce(csv, &pts, err, sizeof(err)), 2);
+	ck_assert_int_eq(model_read_allreduce(csv, &pts, err, sizeof(err)), 4);
 	ck_assert_uint_eq(pts.v[1].size, 8);
 	ck_assert_double_eq_tol(pts.v[1].us, 3.0, EPS);
+	ck_assert_int_eq(pts.v[1].algo, 0);
+	ck_assert_int_eq(pts.v[2].algo, MODEL_RSAG);
+	ck_assert_int_eq(pts.v[3].algo, MODEL_RD);
+	model_median(&pts, 0); /* a size's schedules apart: not merged */
+	ck_assert_int_eq(pts.n, 4);
 	struct model_params w[2] = {{.provider = "shm", .m = {1, 0.5, 0.5, 1e-4, 2e-4}},
 				    {.provider = "tcp;ofi_rxm", .m = {3, 1, 1, 2e-4, 0}}},
 			    r[4];

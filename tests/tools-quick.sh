@@ -101,10 +101,10 @@ fi
 if run "pcoll_bench allreduce" "$RUN" -n $NP --timeout $TIMEOUT \
 	"$BENCH" allreduce -q -f -c "$tmp/allreduce.csv" $plot; then
 	hdr=$(head -n 1 "$tmp/allreduce.csv")
-	[ "$hdr" = "bench,impl,mode,provider,P,size,avg_us,min_us,max_us,iters,shape" ] ||
+	[ "$hdr" = "bench,impl,mode,provider,P,size,avg_us,min_us,max_us,iters,shape,algorithm" ] ||
 		fail "allreduce CSV header: '$hdr'"
 	for m in sync solo majority quorum:1; do
-		grep -q "^allreduce,pcoll,$m,.*,$NP,4,.*,osu\$" "$tmp/allreduce.csv" ||
+		grep -q "^allreduce,pcoll,$m,.*,$NP,4,.*,osu,recursive-doubling\$" "$tmp/allreduce.csv" ||
 			fail "allreduce CSV has no row for mode $m, size 4"
 	done
 	if [ -n "$plot" ] && [ ! -s "$tmp/allreduce.png" ]; then
@@ -117,7 +117,7 @@ fi
 if run "pcoll_bench allreduce -B" "$RUN" -n $NP --timeout $TIMEOUT \
 	"$BENCH" allreduce -q -B -c "$tmp/b2b.csv"; then
 	for m in sync solo majority quorum:1; do
-		grep -q "^allreduce,pcoll,$m,.*,$NP,4096,.*,b2b\$" "$tmp/b2b.csv" ||
+		grep -q "^allreduce,pcoll,$m,.*,$NP,4096,.*,b2b,recursive-doubling\$" "$tmp/b2b.csv" ||
 			fail "allreduce -B CSV has no b2b row for mode $m, size 4096"
 	done
 fi

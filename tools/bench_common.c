@@ -585,7 +585,7 @@ const char *bench_csv_header(enum bench_kind k)
 {
 	switch (k) {
 	case BENCH_ALLREDUCE:
-		return "bench,impl,mode,provider,P,size,avg_us,min_us,max_us,iters,shape";
+		return "bench,impl,mode,provider,P,size,avg_us,min_us,max_us,iters,shape,algorithm";
 	case BENCH_IMBALANCE:
 		return "bench,impl,mode,provider,P,size,pattern,base_ms,steps,sps_measured,"
 		       "sps_ideal,ratio,ideal_basis,sps_mean_rank,sps_last_rank,staleness,"
@@ -617,10 +617,10 @@ const char *bench_shape(const struct bench_opts *o)
 
 void bench_csv_latency_row(FILE *f, const char *impl, const char *mode, const char *provider, int P,
 			   size_t size, double avg, double min, double max, long iters,
-			   const char *shape)
+			   const char *shape, const char *algorithm)
 {
-	fprintf(f, "allreduce,%s,%s,%s,%d,%zu,%.3f,%.3f,%.3f,%ld,%s\n", impl, mode, provider, P,
-		size, avg, min, max, iters, shape);
+	fprintf(f, "allreduce,%s,%s,%s,%d,%zu,%.3f,%.3f,%.3f,%ld,%s,%s\n", impl, mode, provider, P,
+		size, avg, min, max, iters, shape, algorithm ? algorithm : "-");
 	fflush(f);
 }
 

@@ -175,10 +175,12 @@ FILE *bench_csv_open(const char *path, enum bench_kind k);
 /** The allreduce shape's name in output: "b2b" with -B, else "osu". */
 const char *bench_shape(const struct bench_opts *o);
 
-/** Append one allreduce row (shape: bench_shape()). */
+/** Append one allreduce row (shape: bench_shape(); algorithm: the schedule
+ * pcoll ran, "recursive-doubling" or "reduce-scatter-allgather", or NULL
+ * where unknown, written "-"). */
 void bench_csv_latency_row(FILE *f, const char *impl, const char *mode, const char *provider, int P,
 			   size_t size, double avg, double min, double max, long iters,
-			   const char *shape);
+			   const char *shape, const char *algorithm);
 
 /**
  * Render path (a CSV) to png with gnuplot and plot_bench.gp. The script is

@@ -39,14 +39,19 @@ static int real_rank(int nr, int rem)
 	return nr < rem ? nr * 2 + 1 : nr + rem;
 }
 
-int model_algo(int P, size_t count, size_t dtsize)
+int model_algo_want(int P, size_t count, size_t dtsize, int want)
 {
 	int pof2, rem;
 	fold_geometry(P, &pof2, &rem);
-	int algo = count * dtsize <= MODEL_RD_MAX_BYTES ? MODEL_RD : MODEL_RSAG;
+	int algo = want ? want : count * dtsize <= MODEL_RD_MAX_BYTES ? MODEL_RD : MODEL_RSAG;
 	if (algo == MODEL_RSAG && (count < (size_t)pof2 || pof2 == 1))
 		algo = MODEL_RD;
 	return algo;
+}
+
+int model_algo(int P, size_t count, size_t dtsize)
+{
+	return model_algo_want(P, count, dtsize, 0);
 }
 
 /* The largest number of elements in d consecutive blocks of an aligned
@@ -58,7 +63,7 @@ static size_t blocks(size_t count, int nblocks, int d)
 	return (size_t)d * base + ((size_t)d < extra ? (size_t)d : extra);
 }
 
-int model_round_steps(int P, size_t count, size_t dtsize, struct model_step *st)
+int model_round_steps(int P, size_t count, size_t dtsize, int algo, struct model_step *st)
 {
 	int pof2, rem, n = 0;
 	if (P <= 1)
@@ -68,7 +73,7 @@ int model_round_steps(int P, size_t count, size_t dtsize, struct model_step *st)
 	size_t data = count * dtsize;
 	if (rem)
 		st[n++] = (struct model_step){MODEL_HDR_BYTES + data, data};
-	if (model_algo(P, count, dtsize) == MODEL_RD) {
+	if (model_algo_want(P, count, dtsize, algo) == MODEL_RD) {
 		for (int k = 0; k < L; k++)
 			st[n++] = (struct model_step){MODEL_HDR_BYTES + data, data};
 	} else {
@@ -89,10 +94,10 @@ double model_msg(const struct loggp *m, size_t bytes)
 	return 2.0 * m->o + m->L + (double)(bytes ? bytes - 1 : 0) * m->G;
 }
 
-void model_round_coef(int P, size_t count, size_t dtsize, double coef[3])
+void model_round_coef(int P, size_t count, size_t dtsize, int algo, double coef[3])
 {
 	struct model_step st[MODEL_MAX_STEPS];
-	int n = model_round_steps(P, count, dtsize, st);
+	int n = model_round_steps(P, count, dtsize, algo, st);
 	coef[0] = coef[1] = coef[2] = 0.0;
 	for (int i = 0; i < n; i++) {
 		coef[0] += 1.0;
@@ -101,11 +106,16 @@ void model_round_coef(int P, size_t count, size_t dtsize, double coef[3])
 	}
 }
 
-double model_round(const struct loggp *m, int P, size_t count, size_t dtsize)
+double model_round_algo(const struct loggp *m, int P, size_t count, size_t dtsize, int algo)
 {
 	double c[3];
-	model_round_coef(P, count, dtsize, c);
+	model_round_coef(P, count, dtsize, algo, c);
 	return c[0] * (m->L + 2.0 * m->o) + c[1] * m->G + c[2] * m->gamma;
+}
+
+double model_round(const struct loggp *m, int P, size_t count, size_t dtsize)
+{
+	return model_round_algo(m, P, count, dtsize, 0);
 }
 
 double model_notify(const struct loggp *m)
@@ -168,7 +178,7 @@ void model_learn(const struct loggp *m, int P, size_t count, size_t dtsize, int 
 	if (P == 1)
 		return;
 	fold_geometry(P, &pof2, &rem);
-	model_round_steps(P, count, dtsize, st);
+	model_round_steps(P, count, dtsize, 0, st);
 	size_t data = count * dtsize, phase0 = st[rem ? 1 : 0].bytes;
 	int bit = model_algo(P, count, dtsize) == MODEL_RD ? 1 : pof2 >> 1;
 	int skip = first_send_peer(P, count, dtsize, root);

@@ -65,12 +65,18 @@ struct model_step {
 /** The algorithm pcoll picks for P processes and count elements of dtsize. */
 int model_algo(int P, size_t count, size_t dtsize);
 
+/** The algorithm pcoll runs when want (MODEL_RD, MODEL_RSAG; 0: auto) is
+ * asked for, as PCOLL_ALGORITHM does: reduce-scatter + allgather falls back
+ * to recursive doubling below pof2(P) elements. */
+int model_algo_want(int P, size_t count, size_t dtsize, int want);
+
 /**
  * The critical path of one round: [fold in] phases [fold result]. Fills st
  * (MODEL_MAX_STEPS entries) and returns the number of steps (0 for P = 1).
- * Phase i is the largest message any rank sends in phase i.
+ * Phase i is the largest message any rank sends in phase i. algo: as
+ * model_algo_want.
  */
-int model_round_steps(int P, size_t count, size_t dtsize, struct model_step *st);
+int model_round_steps(int P, size_t count, size_t dtsize, int algo, struct model_step *st);
 
 /** A k-byte message: 2o + L + (k-1)G. */
 double model_msg(const struct loggp *m, size_t bytes);
@@ -78,11 +84,15 @@ double model_msg(const struct loggp *m, size_t bytes);
 /** One round, every process joining at once: the sum over its steps. */
 double model_round(const struct loggp *m, int P, size_t count, size_t dtsize);
 
+/** The same, for the algorithm algo (0: the one pcoll picks). */
+double model_round_algo(const struct loggp *m, int P, size_t count, size_t dtsize, int algo);
+
 /**
  * model_round is linear in (alpha = L + 2o, G, gamma): coef[0..2] such that
- * model_round = coef[0] alpha + coef[1] G + coef[2] gamma.
+ * model_round = coef[0] alpha + coef[1] G + coef[2] gamma; for the algorithm
+ * algo (0: the one pcoll picks).
  */
-void model_round_coef(int P, size_t count, size_t dtsize, double coef[3]);
+void model_round_coef(int P, size_t count, size_t dtsize, int algo, double coef[3]);
 
 /** Quorum: an arrival's write reaching rank 0. */
 double model_notify(const struct loggp *m);

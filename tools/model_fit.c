@@ -65,6 +65,10 @@ int model_read_allreduce(const char *path, struct model_points *pts, char *err, 
 		struct model_point p = {.P = atoi(fl[4]),
 					.size = (size_t)strtoull(fl[5], NULL, 10),
 					.us = strtod(fl[6], NULL)};
+		if (n > 11) /* the schedule that ran (older files: pcoll's pick) */
+			p.algo = strcmp(fl[11], "recursive-doubling") == 0	   ? MODEL_RD
+				 : strcmp(fl[11], "reduce-scatter-allgather") == 0 ? MODEL_RSAG
+										   : 0;
 		snprintf(p.provider, sizeof(p.provider), "%s", fl[3]);
 		if (p.P < 1 || p.size == 0 || !(p.us > 0)) {
 			snprintf(err, errlen, "%s:%d: bad allreduce row", path, lineno);
@@ -90,6 +94,8 @@ static int cmp_point(const void *a, const void *b)
 		return c;
 	if (x->P != y->P)
 		return x->P < y->P ? -1 : 1;
+	if (x->algo != y->algo)
+		return x->algo < y->algo ? -1 : 1;
 	if (x->size != y->size)
 		return x->size < y->size ? -1 : 1;
 	return (x->us > y->us) - (x->us < y->us);
@@ -102,7 +108,8 @@ void model_median(struct model_points *pts, int best)
 	for (int i = 0; i < pts->n;) {
 		int j = i;
 		while (j < pts->n && strcmp(pts->v[j].provider, pts->v[i].provider) == 0 &&
-		       pts->v[j].P == pts->v[i].P && pts->v[j].size == pts->v[i].size)
+		       pts->v[j].P == pts->v[i].P && pts->v[j].algo == pts->v[i].algo &&
+		       pts->v[j].size == pts->v[i].size)
 			j++;
 		struct model_point m = pts->v[i];
 		int k = j - i;
@@ -200,7 +207,7 @@ int model_fit(const struct model_points *pts, const char *provider, size_t dtsiz
 		size_t count = p->size / dtsize;
 		if (!model_provider_match(p->provider, provider) || count == 0 || p->P < 2)
 			continue;
-		model_round_coef(p->P, count, dtsize, &A[n * 3]);
+		model_round_coef(p->P, count, dtsize, p->algo, &A[n * 3]);
 		for (int j = 0; j < 3; j++)
 			A[n * 3 + j] /= p->us;
 		b[n++] = 1.0;
@@ -247,7 +254,7 @@ void model_params_of(const struct model_points *pts, const char *provider, size_
 		size_t count = p->size / dtsize;
 		if (!model_provider_match(p->provider, provider) || count == 0 || p->P < 2)
 			continue;
-		double e = (model_round(&mp->m, p->P, count, dtsize) - p->us) / p->us;
+		double e = (model_round_algo(&mp->m, p->P, count, dtsize, p->algo) - p->us) / p->us;
 		ss += e * e;
 		mp->points++;
 		if (fabs(e) > mp->max_rel)

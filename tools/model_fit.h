@@ -25,6 +25,7 @@ struct model_point {
 	char provider[MODEL_NAME_LEN];
 	int P;
 	size_t size; /**< bytes */
+	int algo;    /**< MODEL_RD, MODEL_RSAG, 0: the one pcoll picks */
 	double us;   /**< average latency */
 };
 
@@ -47,11 +48,12 @@ struct model_params {
 
 /**
  * Append the rows of a pcoll_bench allreduce CSV (impl pcoll, mode sync,
- * shape osu) to pts. Returns the number appended, or -1 with err set.
+ * shape osu) to pts, with the algorithm of the row's last column where there
+ * is one. Returns the number appended, or -1 with err set.
  */
 int model_read_allreduce(const char *path, struct model_points *pts, char *err, size_t errlen);
 
-/** Replace pts by the median latency per (provider, P, size), sorted; with
+/** Replace pts by the median latency per (provider, P, algorithm, size), sorted; with
  * best, by the smallest (the least disturbed run on a shared machine). */
 void model_median(struct model_points *pts, int best);
 

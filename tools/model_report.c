@@ -51,7 +51,7 @@ int model_cmd_fit(const struct model_opts *o)
 		goto out;
 	}
 	if (csv)
-		fprintf(csv, "bench,provider,P,size,us_measured,us_model,rel_err\n");
+		fprintf(csv, "bench,provider,P,algorithm,size,us_measured,us_model,rel_err\n");
 	printf("# pcoll_model fit: LogGP per transport from pcoll_bench allreduce (sync, OSU "
 	       "shape),\n# the %s per size over %d file(s), sizes %zu to %zu B; weighted "
 	       "least squares,\n# parameters >= 0. alpha = L + 2o is what a round pays per "
@@ -89,14 +89,17 @@ int model_cmd_fit(const struct model_opts *o)
 			const struct model_point *q = &pts.v[j];
 			if (strcmp(q->provider, p->provider) || q->P < 2 || q->size < o->dtsize)
 				continue;
-			double us = model_round(&p->m, q->P, q->size / o->dtsize, o->dtsize);
+			int algo = model_algo_want(q->P, q->size / o->dtsize, o->dtsize, q->algo);
+			const char *an = algo == MODEL_RD ? "rd" : "rsag";
+			double us =
+			    model_round_algo(&p->m, q->P, q->size / o->dtsize, o->dtsize, q->algo);
 			if (o->full)
-				printf("#   P=%d %9zu B  measured %10.2f us  model %10.2f us  "
+				printf("#   P=%d %-4s %9zu B  measured %10.2f us  model %10.2f us  "
 				       "%+6.1f%%\n",
-				       q->P, q->size, q->us, us, 100 * (us - q->us) / q->us);
+				       q->P, an, q->size, q->us, us, 100 * (us - q->us) / q->us);
 			if (csv)
-				fprintf(csv, "fit,%s,%d,%zu,%.3f,%.3f,%.4f\n", p->provider, q->P,
-					q->size, q->us, us, (us - q->us) / q->us);
+				fprintf(csv, "fit,%s,%d,%s,%zu,%.3f,%.3f,%.4f\n", p->provider, q->P,
+					an, q->size, q->us, us, (us - q->us) / q->us);
 		}
 	}
 	if (np == 0) {

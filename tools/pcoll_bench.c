@@ -386,6 +386,9 @@ static void run_allreduce(const struct mode_sel *modes, int nmodes)
 			snprintf(what, sizeof(what), "allreduce mode=%s size=%zu", m->label, size);
 			CHECK(pcoll_allreduce_create(g_ctx, count, g_dt, &attr, &c));
 			tally_init(&t, c, count, what);
+			pcoll_coll_info_t ci;
+			CHECK(pcoll_coll_query(c, &ci));
+			const char *algorithm = ci.algorithm; /* a constant string */
 			if (O.b2b) {
 				/* A training loop: step after step, every round drained,
 				 * closed by a flush. Not a barrier: in the partial modes a
@@ -424,7 +427,7 @@ static void run_allreduce(const struct mode_sel *modes, int nmodes)
 				if (g_csv)
 					bench_csv_latency_row(g_csv, "pcoll", m->label, g_provider,
 							      g_size, size, avg, lo, hi, iters,
-							      bench_shape(&O));
+							      bench_shape(&O), algorithm);
 			}
 		}
 	}
