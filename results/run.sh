@@ -3,7 +3,7 @@
 # run, on this machine, written to results/*.csv and results/*.png.
 #   results/run.sh [latency] [imbalance] [idle] [demo] [model]     (default: all)
 # Run from a built tree (./configure && make). Takes about 25 minutes
-# (model: 8; MODEL_RUNS=N sets its number of runs, default 3).
+# (model: 13; MODEL_FIT_RUNS and MODEL_RUNS set its numbers of runs, 6 and 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=results
@@ -74,19 +74,20 @@ if has demo; then
 fi
 
 if has model; then
-	# The scale model (tools/pcoll_model; README "Scale model"), from $runs runs
-	# of each measurement, interleaved, so that a burst of load spoils one run of
-	# each rather than all of one. Its LogGP costs are fitted to sync allreduce
+	# The scale model (tools/pcoll_model; README "Scale model"), from several
+	# runs of each measurement (MODEL_FIT_RUNS of the latencies, MODEL_RUNS of
+	# the imbalance), interleaved, so that a burst of load spoils one run of each
+	# rather than all of one. Its LogGP costs are fitted to sync allreduce
 	# latencies at P = 2 on shm and tcp, the best per size over the runs, from
 	# 4 B to 1 MiB (the sizes the prediction uses; 2 to 16 MiB leave the caches),
 	# each size with both schedules (PCOLL_ALGORITHM), which tells the wire's
 	# cost per byte (G) from the reduction's (gamma);
 	# it is validated against the paper's pattern (1 and 2 of P processes at 5x)
-	# measured at P = 2, 4, 8 with sleep-emulated compute (base 20 ms, 1 MiB,
-	# S = 4), and predicted for P = 2 to 1024 under every paper pattern (the mean
+	# measured at P = 2, 4, 8 and 16 (32 threads on this machine's 2 cores) with
+	# sleep-emulated compute (base 20 ms, 1 MiB, S = 4), and predicted for P = 2 to 1024 under every paper pattern (the mean
 	# over 16 draws of each), plotted under paper-1x5 with the measured cells.
-	runs=${MODEL_RUNS:-3}
-	for r in $(seq 1 "$runs"); do
+	fitruns=${MODEL_FIT_RUNS:-6} runs=${MODEL_RUNS:-3}
+	for r in $(seq 1 "$fitruns"); do
 		for prov in shm tcp; do
 			for algo in rd rsag; do
 				PCOLL_ALGORITHM=$algo $run -n 2 --timeout 900 -- tools/pcoll_bench \
@@ -94,7 +95,9 @@ if has model; then
 					-c "$out/model_allreduce_${prov}_${algo}_r$r.csv"
 			done
 		done
-		for P in 2 4 8; do
+	done
+	for r in $(seq 1 "$runs"); do
+		for P in 2 4 8 16; do
 			$run -n "$P" --timeout 1800 -- tools/pcoll_bench imbalance -p shm \
 				-M sync,solo,majority,quorum -S 4 -n 100 --patterns paper-1x5,paper-2x5 \
 				-f -c "$out/model_imbalance_p${P}_r$r.csv"

@@ -348,6 +348,25 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* Cells in the order of a table: transport, P, pattern, mode. */
+static int cmp_meas(const void *a, const void *b)
+{
+	const struct model_meas *x = a, *y = b;
+	pcoll_mode_t mx = PCOLL_SYNC, my = PCOLL_SYNC;
+	int kx, ky, c = strcmp(x->provider, y->provider);
+	if (c)
+		return c;
+	if (x->P != y->P)
+		return x->P < y->P ? -1 : 1;
+	c = bench_pattern_find(x->pattern, strlen(x->pattern)) -
+	    bench_pattern_find(y->pattern, strlen(y->pattern));
+	if (c)
+		return c;
+	model_parse_mode(x->mode, &mx, &kx);
+	model_parse_mode(y->mode, &my, &ky);
+	return mx != my ? (int)mx - (int)my : strcmp(x->mode, y->mode);
+}
+
 int model_cmd_validate(const struct model_opts *o)
 {
 	struct model_params mp[MAX_PROVIDERS];
@@ -356,7 +375,8 @@ int model_cmd_validate(const struct model_opts *o)
 	char err[512];
 	FILE *csv = NULL;
 	double ratios[4096];
-	int nratios = 0;
+	int nratios = 0, ratio_P[4096], ratio_sync[4096];
+	const char *ratio_prov[4096];
 
 	if (load_params(o, mp, &np))
 		return 1;
@@ -365,6 +385,7 @@ int model_cmd_validate(const struct model_opts *o)
 			fprintf(stderr, PROG ": %s\n", err);
 			goto out;
 		}
+	qsort(v, (size_t)n, sizeof(*v), cmp_meas);
 	if (o->csv && !(csv = fopen(o->csv, "w"))) {
 		fprintf(stderr, PROG ": cannot write %s: %m\n", o->csv);
 		goto out;
@@ -429,8 +450,12 @@ int model_cmd_validate(const struct model_opts *o)
 			 hi / r.sps_model);
 		printf("%-4d%-12s%-11s%5d%24s%10.2f%20s%10.2f%9.3f\n", m->P, m->pattern, m->mode,
 		       runs, a, r.sps_model, b, r.sps_ideal, med / r.sps_ideal);
-		if (nratios < (int)(sizeof(ratios) / sizeof(ratios[0])))
+		if (nratios < (int)(sizeof(ratios) / sizeof(ratios[0]))) {
+			ratio_P[nratios] = m->P;
+			ratio_prov[nratios] = m->provider;
+			ratio_sync[nratios] = c.mode == PCOLL_SYNC;
 			ratios[nratios++] = med / r.sps_model;
+		}
 		cells++;
 		if (csv)
 			fprintf(csv,
@@ -440,6 +465,29 @@ int model_cmd_validate(const struct model_opts *o)
 				(unsigned long long)m->rounds, m->S, m->mode, runs, med, lo, hi,
 				r.sps_model, med / r.sps_model, lo / r.sps_model, hi / r.sps_model,
 				r.sps_ideal, med / r.sps_ideal, r.round_us);
+	}
+	/* Per P, sync apart from the partial modes (cells sorted by P), then all. */
+	for (int i = 0; i < nratios;) {
+		int j = i;
+		while (j < nratios && ratio_P[j] == ratio_P[i] &&
+		       strcmp(ratio_prov[j], ratio_prov[i]) == 0)
+			j++;
+		for (int sync = 1; sync >= 0; sync--) {
+			double sel[4096], lo = INFINITY, hi = -INFINITY;
+			int k = 0;
+			for (int q = i; q < j; q++)
+				if (ratio_sync[q] == sync) {
+					sel[k++] = ratios[q];
+					lo = ratios[q] < lo ? ratios[q] : lo;
+					hi = ratios[q] > hi ? ratios[q] : hi;
+				}
+			if (k)
+				printf("# %s P=%d %s: %d cells, measured / model median %.3f, "
+				       "range %.3f-%.3f\n",
+				       ratio_prov[i], ratio_P[i], sync ? "sync" : "partial modes",
+				       k, median(sel, k), lo, hi);
+		}
+		i = j;
 	}
 	if (cells) {
 		double lo = ratios[0], hi = ratios[0];
