@@ -43,7 +43,7 @@ extern "C" {
  * (set by their init functions), so fields added at the end default for
  * callers that did not know them. pcoll_version() gives the library's. */
 #define PCOLL_VERSION_MAJOR			0
-#define PCOLL_VERSION_MINOR			3
+#define PCOLL_VERSION_MINOR			4
 #define PCOLL_VERSION_PATCH			0
 #define PCOLL_VERSION_CODE(major, minor, patch) (((major) << 16) | ((minor) << 8) | (patch))
 #define PCOLL_VERSION                                                                              \
@@ -273,10 +273,12 @@ int pcoll_team_split(pcoll_ctx_t *ctx, int color, int key, pcoll_team_t **team);
  * before the failure stay as they were; the old team and its collectives
  * stay failed (destroy them: that is local and immediate); the pending
  * contribution of a dead process is lost, the survivors' next steps go to
- * collectives created on the new team. PCOLL_ERR_PEER when the others count
- * this process as gone; PCOLL_ERR_TIMEOUT when a survivor never takes part
- * or learnt of a further death after the others had agreed (shrink again:
- * a team that lost a member fails like any other). Teams of up to 1664.
+ * collectives created on the new team. The agreement is uniform: deaths
+ * during it and survivors that learn of them late still get the same team
+ * everywhere; a process that died meanwhile may be in it, and the team then
+ * fails like any team that lost a member (shrink it again). PCOLL_ERR_PEER
+ * when the others count this process as gone; PCOLL_ERR_TIMEOUT when a live
+ * member never takes part. Teams of up to 1664.
  */
 int pcoll_team_shrink(pcoll_ctx_t *ctx, pcoll_team_t *team, pcoll_team_t **survivors);
 
@@ -408,9 +410,17 @@ int pcoll_next_round_into(pcoll_coll_t *coll, void *out, pcoll_round_t *round);
 /**
  * The meeting point: this process has nothing newer to contribute. Blocks
  * until every process has flushed and a final synchronous round has emptied
- * every pending accumulator. Rounds completed meanwhile (including the final
- * one) wait for pcoll_next_round. Afterwards the collective may be stepped
- * again (a new epoch).
+ * every pending accumulator, and returns 0. Rounds completed meanwhile
+ * (including the final one) wait for pcoll_next_round. Afterwards the
+ * collective may be stepped again (a new epoch).
+ *
+ * Memory stays at the S+1 result buffers: when rounds this process has not
+ * taken fill them while others still step, the engine holds the next round
+ * and pcoll_flush returns early with the number of rounds waiting (> 0); the
+ * flush stays posted. Take them with pcoll_next_round and call pcoll_flush
+ * again (a loop: `while ((rc = pcoll_flush(c)) > 0) take rounds;`). While a
+ * flush is polled with pcoll_flush_test the same hold applies: take rounds
+ * between polls.
  */
 int pcoll_flush(pcoll_coll_t *coll);
 
@@ -427,7 +437,11 @@ int pcoll_flush_test(pcoll_coll_t *coll);
  */
 int pcoll_round_initiator(const pcoll_coll_t *coll, uint64_t round);
 
-/** Counters of one collective on this process. */
+/**
+ * Counters and memory of one collective on this process. Fields are only ever
+ * added at the end: pcoll_coll_query fills as much as the caller's struct
+ * (of the header it was built against) has room for.
+ */
 typedef struct pcoll_coll_info {
 	uint64_t version;	   /**< rounds given to this process */
 	uint64_t completed;	   /**< rounds completed on this process */
@@ -440,11 +454,33 @@ typedef struct pcoll_coll_info {
 	pcoll_mode_t mode;
 	int quorum;
 	int staleness;
-	const char *algorithm; /**< "recursive-doubling" or "reduce-scatter-allgather" */
+	/** "recursive-doubling", "reduce-scatter-allgather" or "ring" */
+	const char *algorithm;
+	/**
+	 * (0.4) Bytes this collective holds on this process: its registered
+	 * regions (S+1 result buffers, two pending accumulators, the receive
+	 * area, scratch for recursive doubling, flags), its bookkeeping, and any
+	 * rounds copied out of a full result ring (only while a blocking call is
+	 * inside pcoll). At most (S+4) times count * datatype size plus a few
+	 * KiB above 16 KiB (README: "Memory").
+	 */
+	size_t memory_bytes;
 } pcoll_coll_info_t;
 
-/** Fill info for coll. */
+/**
+ * Fill the first info_size bytes of info for coll: pass
+ * sizeof(pcoll_coll_info_t). Sizes down to that of 0.3's struct (without
+ * memory_bytes) are accepted; smaller ones are PCOLL_ERR_INVAL. Since 0.4.
+ */
+int pcoll_coll_query_sized(const pcoll_coll_t *coll, pcoll_coll_info_t *info, size_t info_size);
+
+/**
+ * Fill info for coll. Since 0.4 a macro over pcoll_coll_query_sized with the
+ * caller's struct size; the function of that name remains for programs built
+ * against 0.3 and fills 0.3's fields.
+ */
 int pcoll_coll_query(const pcoll_coll_t *coll, pcoll_coll_info_t *info);
+#define pcoll_coll_query(coll, info) pcoll_coll_query_sized((coll), (info), sizeof(*(info)))
 
 #ifdef __cplusplus
 }

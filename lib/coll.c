@@ -79,8 +79,11 @@ static int layout(pcoll_coll_t *c)
 	/* Sized by slots, not by this rank's sends: the layout must be the same on
 	 * every rank, since peers compute offsets into it. */
 	off = PC_ALIGN64(off + (size_t)c->sched.nslots * PC_HDR_BYTES);
-	for (int p = 0; p < 2; p++) {
-		c->rx_off[p] = off;
+	c->rx_off[0] = off;
+	off = PC_ALIGN64(off + c->sched.rx_bytes);
+	c->rx_off[1] = c->rx_off[0]; /* rounds share one area unless the schedule says */
+	if (c->sched.rx_areas == 2) {
+		c->rx_off[1] = off;
 		off = PC_ALIGN64(off + c->sched.rx_bytes);
 	}
 	c->res_stride = PC_ALIGN64(PC_HDR_BYTES + c->nbytes);
@@ -90,10 +93,12 @@ static int layout(pcoll_coll_t *c)
 		c->pend_off[p] = off;
 		off = PC_ALIGN64(off + c->nbytes);
 	}
+	/* Only recursive doubling needs scratch: the others reduce into RES. */
+	size_t scratch = c->sched.algo == PC_ALGO_RD && c->P > 1 ? c->nbytes : 0;
 	c->work_off = off;
-	off = PC_ALIGN64(off + c->nbytes);
+	off = PC_ALIGN64(off + scratch);
 	c->work2_off = off;
-	off = PC_ALIGN64(off + (c->sched.algo == PC_ALGO_RD ? c->nbytes : 0));
+	off = PC_ALIGN64(off + scratch);
 	c->memlen = (off + 4095) & ~(size_t)4095;
 	if (posix_memalign((void **)&c->mem, 4096, c->memlen))
 		return pc_error(PCOLL_ERR_NOMEM, "collective of %zu bytes: out of memory",
@@ -276,11 +281,13 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 			algo = PC_ALGO_RD;
 		else if (a && !strcmp(a, "rsag"))
 			algo = PC_ALGO_RSAG;
+		else if (a && !strcmp(a, "ring"))
+			algo = PC_ALGO_RING;
 		else if (a && *a && strcmp(a, "auto"))
 			/* Taken part in the exchange like a bad argument: with the
 			 * same environment every process fails with this. */
 			local = pc_error(PCOLL_ERR_INVAL,
-					 "PCOLL_ALGORITHM=%s: expected rd, rsag or auto", a);
+					 "PCOLL_ALGORITHM=%s: expected rd, rsag, ring or auto", a);
 		if (!local)
 			local = pc_sched_build(&c->sched, c->P, c->rank, count, c->dtsize, algo);
 		if (!local) {
@@ -369,6 +376,7 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 	ctx->live_colls++;
 	team->ncolls++;
 	c->ready = 1;
+	pc_engine_activate(c); /* peers' writes may have come before */
 	pthread_mutex_unlock(&ctx->lock);
 	*out = c;
 	return 0;
@@ -687,6 +695,13 @@ int pcoll_flush_test(pcoll_coll_t *c)
 	return rc;
 }
 
+/* A blocking flush ends when the flush completed, or early when a full ring
+ * holds a round: the caller must take rounds before the others can go on. */
+static int flush_or_full(pcoll_coll_t *c)
+{
+	return flush_done(c) || (c->ring_held && pc_coll_ready_rounds(c) > 0);
+}
+
 int pcoll_flush(pcoll_coll_t *c)
 {
 	uint64_t t0 = pc_trace_begin(c);
@@ -696,11 +711,13 @@ int pcoll_flush(pcoll_coll_t *c)
 	pthread_mutex_lock(&c->ctx->lock);
 	c->flush_blocking = 1;
 	pthread_mutex_unlock(&c->ctx->lock);
-	rc = pc_engine_wait(c->ctx, c, flush_done);
+	rc = pc_engine_wait(c->ctx, c, flush_or_full);
 	pthread_mutex_lock(&c->ctx->lock);
 	c->flush_blocking = 0;
-	if (!rc)
+	if (!rc && flush_done(c))
 		c->flush_posted = 0;
+	else if (!rc) /* still posted: the next pcoll_flush goes on with it */
+		rc = (int)pc_coll_ready_rounds(c);
 	PC_TRACE(c->ctx, pc_trace_call(c, PC_TRACE_FLUSH, t0, rc));
 	pthread_mutex_unlock(&c->ctx->lock);
 	return rc;
@@ -709,6 +726,41 @@ int pcoll_flush(pcoll_coll_t *c)
 static int tx_idle(pcoll_coll_t *c)
 {
 	return c->tx_done == c->tx_posted;
+}
+
+/* pcoll_flush to the end; a full ring ends it early: the rounds not taken
+ * are discarded (their contributions counted) to let the others go on. */
+static int flush_discarding(pcoll_coll_t *c, uint64_t *lost)
+{
+	int rc;
+	while ((rc = pcoll_flush(c)) > 0) {
+		pcoll_round_t r;
+		while ((rc = pcoll_next_round(c, &r)) == 1)
+			*lost += r.contributions;
+		if (rc < 0)
+			break;
+	}
+	return rc;
+}
+
+/* Under lock: the contributions in completed rounds no one took. */
+static uint64_t discard_ready(pcoll_coll_t *c)
+{
+	uint64_t lost = 0;
+	for (uint64_t r = c->rs.version + 1; r <= c->rs.completed; r++) {
+		const pc_hdr_t *h = NULL;
+		if (c->spill_head && r < c->spill_first + c->nspill) {
+			pc_spill_t *s = c->spill_head;
+			for (uint64_t i = c->spill_first; i < r; i++)
+				s = s->next;
+			h = &s->hdr;
+		} else {
+			h = (const pc_hdr_t *)(c->mem + c->res_off +
+					       (r % c->nslots_res) * c->res_stride);
+		}
+		lost += h->contributions;
+	}
+	return lost;
 }
 
 int pcoll_destroy(pcoll_coll_t *c)
@@ -725,8 +777,16 @@ int pcoll_destroy(pcoll_coll_t *c)
 		pthread_mutex_lock(&ctx->lock);
 		int failed = pc_coll_failed(c, NULL);
 		pthread_mutex_unlock(&ctx->lock);
+		uint64_t lost = 0;
+		/* A flush the user left posted (pcoll_flush returned early) is
+		 * finished first: the others finished theirs and flush again here. */
+		pthread_mutex_lock(&ctx->lock);
+		int posted = c->flush_posted;
+		pthread_mutex_unlock(&ctx->lock);
+		if (!rc && !failed && posted)
+			rc = flush_discarding(c, &lost);
 		if (!rc && !failed)
-			rc = pcoll_flush(c);
+			rc = flush_discarding(c, &lost);
 		/* Completions of our last sends point into this collective: collect
 		 * them before it is freed. */
 		int trc = pc_engine_wait(ctx, c, tx_idle);
@@ -741,26 +801,14 @@ int pcoll_destroy(pcoll_coll_t *c)
 		if (!rc)
 			rc = brc;
 		pthread_mutex_lock(&ctx->lock);
-		uint64_t lost = 0;
-		for (uint64_t r = c->rs.version + 1; r <= c->rs.completed; r++) {
-			const pc_hdr_t *h = NULL;
-			if (c->spill_head && r < c->spill_first + c->nspill) {
-				pc_spill_t *s = c->spill_head;
-				for (uint64_t i = c->spill_first; i < r; i++)
-					s = s->next;
-				h = &s->hdr;
-			} else {
-				h = (const pc_hdr_t *)(c->mem + c->res_off +
-						       (r % c->nslots_res) * c->res_stride);
-			}
-			lost += h->contributions;
-		}
+		lost += discard_ready(c);
 		if (!rc && lost)
 			rc = pc_error(PCOLL_ERR_PENDING,
 				      "pcoll_destroy: %llu contributions in rounds never taken "
 				      "with pcoll_next_round were discarded",
 				      (unsigned long long)lost);
 		ctx->colls[c->id] = NULL;
+		pc_engine_forget(c);
 		pc_tp_forget(ctx->tp, &c->tx_done);
 		retire_values(c);
 		pthread_mutex_unlock(&ctx->lock);
@@ -788,27 +836,59 @@ int pcoll_round_initiator(const pcoll_coll_t *c, uint64_t round)
 	return pc_initiator(c->attr.seed, round, c->P);
 }
 
-int pcoll_coll_query(const pcoll_coll_t *c, pcoll_coll_info_t *info)
+/* Everything this collective holds on this process (under lock). */
+static size_t coll_memory(const pcoll_coll_t *c)
 {
-	if (!c || !info)
+	size_t b = sizeof(*c) + c->memlen + c->vmemlen;
+	b += (size_t)c->P * (sizeof(*c->peer_ids) + 2 * sizeof(*c->rkeys));
+	b += c->sched.nops * sizeof(pc_op_t);
+	b += (size_t)(pc_act_nslots(c->P) + 1) * sizeof(uint64_t); /* act_seen */
+	b += (size_t)c->nspill * (sizeof(pc_spill_t) + c->nbytes);
+	if (c->given_spill)
+		b += sizeof(pc_spill_t) + c->nbytes;
+	return b;
+}
+
+/* 0.3's struct: everything before memory_bytes. */
+#define PC_COLL_INFO_SIZE_MIN offsetof(pcoll_coll_info_t, memory_bytes)
+
+int pcoll_coll_query_sized(const pcoll_coll_t *c, pcoll_coll_info_t *out, size_t size)
+{
+	if (!c || !out)
 		return pc_error(PCOLL_ERR_INVAL, "pcoll_coll_query: NULL argument");
-	memset(info, 0, sizeof(*info));
+	if (size < PC_COLL_INFO_SIZE_MIN)
+		return pc_error(PCOLL_ERR_INVAL,
+				"pcoll_coll_query: info size %zu is smaller than any "
+				"pcoll_coll_info_t (%zu)",
+				size, (size_t)PC_COLL_INFO_SIZE_MIN);
+	pcoll_coll_info_t info;
+	memset(&info, 0, sizeof(info));
 	/* The progress thread advances the round state under the context lock;
 	 * take it so the counters are one consistent snapshot. */
 	pthread_mutex_t *lock = (pthread_mutex_t *)&c->ctx->lock;
 	pthread_mutex_lock(lock);
-	info->version = c->rs.version;
-	info->completed = c->rs.completed;
-	info->steps = c->rs.steps;
-	info->rounds_initiated = c->rs.initiated;
-	info->holds = c->rs.holds;
-	info->wait_seconds = c->wait_s;
+	info.version = c->rs.version;
+	info.completed = c->rs.completed;
+	info.steps = c->rs.steps;
+	info.rounds_initiated = c->rs.initiated;
+	info.holds = c->rs.holds;
+	info.wait_seconds = c->wait_s;
+	info.memory_bytes = coll_memory(c);
 	pthread_mutex_unlock(lock);
-	info->count = c->count;
-	info->datatype = c->dt;
-	info->mode = c->attr.mode;
-	info->quorum = c->attr.quorum;
-	info->staleness = c->attr.staleness;
-	info->algorithm = pc_sched_algo_name(c->sched.algo);
+	info.count = c->count;
+	info.datatype = c->dt;
+	info.mode = c->attr.mode;
+	info.quorum = c->attr.quorum;
+	info.staleness = c->attr.staleness;
+	info.algorithm = pc_sched_algo_name(c->sched.algo);
+	memcpy(out, &info, size < sizeof(info) ? size : sizeof(info));
 	return 0;
+}
+
+/* The symbol of 0.3, for programs built against it (the header's macro
+ * passes the caller's size instead). */
+#undef pcoll_coll_query
+int pcoll_coll_query(const pcoll_coll_t *c, pcoll_coll_info_t *info)
+{
+	return pcoll_coll_query_sized(c, info, PC_COLL_INFO_SIZE_MIN);
 }

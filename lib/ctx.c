@@ -130,6 +130,8 @@ static void peer_gone(pcoll_ctx_t *ctx, int r, const char *why, int told)
 		return;
 	ctx->gone[r] = 1;
 	ctx->ngone++;
+	if (ctx->tp)
+		pc_tp_peer_lost(ctx->tp, r);
 	if (!told && ctx->announce) {
 		ctx->announce[r] = 1;
 		ctx->nannounce++;
@@ -168,6 +170,13 @@ static int ctx_peer_is_gone(void *arg, int rank)
 	return ctx->gone[rank];
 }
 
+/* Under lock, from the transport: a write into our memory failed without
+ * naming its sender (on shm, the large write of a process that just died). */
+static void ctx_look_now(void *arg)
+{
+	pc_ctx_check_peers(arg);
+}
+
 static int shm_provider(pc_tp_t *tp)
 {
 	pc_tp_info_t ti;
@@ -195,6 +204,8 @@ int pc_ctx_check_peers(pcoll_ctx_t *ctx)
 
 void pc_ctx_free(pcoll_ctx_t *ctx)
 {
+	if (ctx->teams)
+		pc_team_free_parked(ctx);
 	if (ctx->world) {
 		pc_team_free(ctx->world);
 		ctx->world = NULL;
@@ -284,7 +295,8 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 			  .notify_fn = pc_coll_notify,
 			  .notify_arg = ctx,
 			  .lost_fn = ctx_write_failed,
-			  .gone_fn = ctx_peer_is_gone};
+			  .gone_fn = ctx_peer_is_gone,
+			  .look_fn = ctx_look_now};
 	int local = bad_cfg ? bad_cfg : pc_tp_open(&tc, &ctx->tp);
 	/* Publish the address even on failure, so every process learns that one
 	 * failed instead of hanging in the fence. */
@@ -299,6 +311,7 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 		pc_tp_query(ctx->tp, &ti);
 		mine.notify = (uint32_t)ti.notify;
 		ctx->mr_local = ti.mr_local;
+		ctx->notify_cntr = ti.notify == PCOLL_NOTIFY_CNTR;
 	}
 	/* The context's team: its exchange region goes out with the address. */
 	if (local == 0) {
@@ -416,6 +429,7 @@ int pcoll_finalize(pcoll_ctx_t *ctx)
 		if (c) {
 			pc_coll_release_fabric(c);
 			c->dead = 1;
+			pc_engine_forget(c);
 		}
 	}
 	/* Teams the user has not destroyed stay allocated until they are (their

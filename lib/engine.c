@@ -19,6 +19,77 @@
 #include "pcoll_internal.h"
 #include "trace.h"
 
+/*
+ * ---- the active queue, in the manner of UCC's progress queue: the engine
+ * visits only the collectives that have work, so a context with many idle
+ * collectives costs the busy ones nothing. A collective enters the queue when
+ * it gets work -- create finished, a step or flush posted, a peer's write
+ * naming it (remote CQ data) -- and leaves it once it has none (has_work).
+ */
+static void enqueue(pcoll_coll_t *c)
+{
+	pcoll_ctx_t *ctx = c->ctx;
+	if (c->active || !c->ready) /* not ready: create activates it */
+		return;
+	c->active = 1;
+	c->active_next = NULL;
+	c->active_prev = ctx->active_tail;
+	if (ctx->active_tail)
+		ctx->active_tail->active_next = c;
+	else
+		ctx->active_head = c;
+	ctx->active_tail = c;
+}
+
+void pc_engine_forget(pcoll_coll_t *c)
+{
+	pcoll_ctx_t *ctx = c->ctx;
+	if (!c->active)
+		return;
+	if (c->active_prev)
+		c->active_prev->active_next = c->active_next;
+	else
+		ctx->active_head = c->active_next;
+	if (c->active_next)
+		c->active_next->active_prev = c->active_prev;
+	else
+		ctx->active_tail = c->active_prev;
+	c->active = 0;
+	c->active_next = c->active_prev = NULL;
+}
+
+void pc_engine_activate(pcoll_coll_t *c)
+{
+	c->woken = 1; /* looked at at least once */
+	enqueue(c);
+}
+
+/*
+ * Whether the engine must keep visiting c: what it may move there without a
+ * user call or a write that names it. A step or a flush posted, a round in
+ * flight or triggered and not yet joined (held too: the hold is lifted by a
+ * user call that does not come through the engine), sends not yet complete
+ * (their completions name no collective). With remote CQ data every write of
+ * a peer names the collective (pc_coll_notify), so an idle one -- nothing
+ * posted, triggered or in flight -- leaves the queue. On the counter path a
+ * write names nothing: a collective that a peer's write may move (a round
+ * triggered by another process, in every mode but sync, unless the
+ * staleness bound would hold it anyway; the quorum root, which counts the
+ * others' arrivals) stays in the queue while it waits.
+ */
+static int has_work(const pcoll_coll_t *c)
+{
+	if (c->error || c->team->error || c->dead || !c->ready)
+		return 0; /* never moves again (or not yet: create activates it) */
+	if (c->woken || c->step_posted || c->flush_posted || c->rs.flushed || c->rs.in_round ||
+	    c->tx_done != c->tx_posted || c->rs.triggered > c->rs.completed)
+		return 1;
+	if (!c->ctx->notify_cntr || c->rs.mode == PCOLL_SYNC)
+		return 0;
+	return (c->rs.mode == PCOLL_QUORUM && c->rank == 0) ||
+	       !pc_rs_holds(&c->rs, c->rs.completed + 1);
+}
+
 /* ---- remote CQ data: a flag update from a peer's write */
 void pc_coll_notify(void *arg, uint64_t data)
 {
@@ -32,6 +103,8 @@ void pc_coll_notify(void *arg, uint64_t data)
 	if (id >= ctx->ncolls_cap || !ctx->colls[id])
 		return; /* cannot happen: regions live from create's fence to destroy's */
 	pcoll_coll_t *c = ctx->colls[id];
+	c->woken = 1;
+	enqueue(c);
 	if (((data >> 39) & 1) == PC_CQ_KIND_COUNT) {
 		uint64_t idx = data & ((1ULL << 39) - 1);
 		if (idx < 2 * (uint64_t)c->sched.nslots)
@@ -99,9 +172,11 @@ static void initiate(pcoll_coll_t *c, uint64_t r)
 	activate(c, r, c->rank);
 }
 
+/* Every step comes here: the collective has work. */
 void pc_coll_arrive_actions(pcoll_coll_t *c, int action)
 {
 	uint64_t next = c->rs.version + 1;
+	enqueue(c);
 	switch (action) {
 	case PC_ARRIVE_INITIATE:
 		activate(c, next, c->rank);
@@ -117,9 +192,11 @@ void pc_coll_arrive_actions(pcoll_coll_t *c, int action)
 	}
 }
 
+/* Every flush comes here: the collective has work. */
 void pc_coll_send_flush(pcoll_coll_t *c)
 {
 	uint64_t e = c->rs.epoch + 1;
+	enqueue(c);
 	if (c->rank == 0)
 		c->flushslot[0] = e;
 	else
@@ -172,18 +249,20 @@ static int make_room(pcoll_coll_t *c, uint64_t r)
 	if (old <= c->rs.version)
 		return 1;
 	/* Not yet taken (only after a flush, when staleness holds nothing).
-	 * While the user is outside pcoll (computing, say, between
-	 * pcoll_flush_post and pcoll_flush_test), hold the round until the old
-	 * one is taken: the ring of S+1 result buffers is all the memory there
-	 * is ... */
-	if (!c->flush_blocking && c->ctx->callers == 0 && c->ctx->polling == 0) {
+	 * Hold the round until the old one is taken: the ring of S+1 result
+	 * buffers is all the memory there is. The user is outside pcoll, polls
+	 * (pcoll_test, pcoll_flush_test: it takes rounds between polls), or
+	 * blocks in this collective's pcoll_flush, which returns when it sees
+	 * the hold (ring_held) so that its caller takes the rounds ... */
+	if (c->flush_blocking || c->ctx->callers == 0) {
 		pc_rs_hold(&c->rs, r);
+		c->ring_held = 1;
 		return 0;
 	}
-	/* ... unless a user call is inside pcoll (this flush, a step, test or
-	 * flush of another collective) and may be waiting for the very peers
-	 * the hold would stop: keep a copy, one per round the others complete
-	 * meanwhile, until pcoll_next_round takes it. */
+	/* ... unless a user call of another collective (or a step) blocks
+	 * inside pcoll and may be waiting for the very peers the hold would
+	 * stop: keep a copy until pcoll_next_round takes it. Bounded by the
+	 * rounds the others complete during that one call. */
 	char *slot = c->mem + c->res_off + (old % c->nslots_res) * c->res_stride;
 	pc_spill_t *s = malloc(sizeof(*s) + c->nbytes);
 	if (!s) {
@@ -218,6 +297,7 @@ static void join(pcoll_coll_t *c, uint64_t r, const void *src)
 		c->pend_cur ^= 1;
 	}
 	pc_hdr_t mine;
+	c->ring_held = 0;
 	pc_rs_take(&c->rs, r, &mine);
 	PC_TRACE(c->ctx, pc_trace_join(c, r, &mine));
 	char *slot = c->mem + c->res_off + (r % c->nslots_res) * c->res_stride;
@@ -251,6 +331,7 @@ int pc_coll_join_now(pcoll_coll_t *c, const void *src)
 int pc_engine_coll(pcoll_coll_t *c)
 {
 	int moved = 0;
+	c->woken = 0;
 	/* Fail together: once a member of its team is gone a collective never
 	 * moves again here, so no peer can complete rounds on our behalf. */
 	if (c->error || c->team->error || c->dead || !c->ready)
@@ -325,9 +406,16 @@ int pc_engine_progress(pcoll_ctx_t *ctx)
 	/* A failed context (this process stalled, pcoll_abort) moves nothing. */
 	if (ctx->error)
 		return ev;
-	for (uint32_t i = 0; i < ctx->ncolls_cap; i++)
-		if (ctx->colls[i])
-			ev += pc_engine_coll(ctx->colls[i]);
+	/* Only the collectives with work. One that gets work while another is
+	 * advanced (a notification delivered by a send's retry) joins the tail,
+	 * and is visited in this pass. */
+	for (pcoll_coll_t *c = ctx->active_head; c;) {
+		ev += pc_engine_coll(c);
+		pcoll_coll_t *next = c->active_next;
+		if (!has_work(c))
+			pc_engine_forget(c);
+		c = next;
+	}
 	return ev;
 }
 

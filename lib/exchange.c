@@ -34,9 +34,10 @@ static const char *tag_name(uint32_t tag)
 }
 
 /*
- * The region of a team of n: flags [3][n] (exchange parities 0 and 1, and
- * shrink), slots [3][n], then our two send slots (exchange, shrink), then the
- * failure notices [n]. Every member computes peers' offsets with the same n.
+ * The region of a team of n: flags [4][n] (exchange parities 0 and 1, shrink
+ * parities 0 and 1), slots [4][n], then our two send slots (exchange,
+ * shrink), then the failure notices [n]. Every member computes peers'
+ * offsets with the same n.
  */
 size_t pc_team_slot_off(const pcoll_team_t *t, int area, int sender)
 {

@@ -21,6 +21,7 @@ void pc_exec_start(pc_exec_t *x, const pc_sched_t *s, uint64_t round, const pc_h
 	x->nsent = 0;
 	x->acc = *mine;
 	x->acc.round = round;
+	x->mine = x->acc;
 }
 
 static char *bufp(const pc_exec_env_t *env, int b, size_t elem_off, size_t ds)
@@ -68,6 +69,8 @@ int pc_exec_run(pc_exec_t *x, const pc_exec_env_t *env)
 						"round %llu: message for round %llu in slot at %zu",
 						(unsigned long long)x->round,
 						(unsigned long long)h->round, op->rx_off);
+			if (op->hdr == PC_HDR_FORWARD)
+				x->acc = x->mine;
 			if (op->hdr)
 				pc_hdr_merge(&x->acc, h);
 			pc_reduce_sum(env->dt, bufp(env, op->dst_buf, op->off, ds),

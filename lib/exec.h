@@ -33,7 +33,8 @@ typedef struct pc_exec {
 	size_t pc;	/* next op */
 	uint64_t round; /* 0: idle */
 	size_t nsent;
-	pc_hdr_t acc; /* header accumulated so far */
+	pc_hdr_t acc;  /* header accumulated so far */
+	pc_hdr_t mine; /* this process's own (PC_HDR_FORWARD starts from it) */
 } pc_exec_t;
 
 /** Begin round `round` with this process's own header (its contribution). */

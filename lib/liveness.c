@@ -1,4 +1,5 @@
 /* Same-node liveness from /proc (see liveness.h). */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/types.h>
@@ -6,21 +7,26 @@
 
 #include "liveness.h"
 
-/* State and start time of a process, from /proc/PID/stat; 0 if none. */
+/* State and start time of a process, from /proc/PID/stat: 1 when read, 0
+ * when there is no such process, -1 when this look cannot tell (out of file
+ * descriptors or memory, a short read): a peer is gone only on a 0. */
 static int proc_stat(int pid, char *state, uint64_t *start)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	FILE *f = fopen(path, "r");
 	if (!f)
-		return 0;
+		return errno == ENOENT || errno == ESRCH ? 0 : -1;
 	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	int gone = n == 0 && ferror(f) && errno == ESRCH; /* it exited meanwhile */
 	fclose(f);
+	if (gone)
+		return 0;
 	buf[n] = 0;
 	/* The command name may hold spaces and parentheses: skip to the last ')'. */
 	char *p = strrchr(buf, ')');
 	if (!p || p[1] != ' ')
-		return 0;
+		return -1;
 	p += 2;
 	*state = *p;
 	/* starttime is field 22; the state is field 3. */
@@ -30,10 +36,10 @@ static int proc_stat(int pid, char *state, uint64_t *start)
 			p++;
 	}
 	if (!p)
-		return 0;
+		return -1;
 	unsigned long long st = 0;
 	if (sscanf(p, "%llu", &st) != 1)
-		return 0;
+		return -1;
 	*start = st;
 	return 1;
 }
@@ -43,7 +49,7 @@ void pc_liveness_self(pc_proc_id_t *me)
 	memset(me, 0, sizeof(*me));
 	me->pid = (int32_t)getpid();
 	char st;
-	if (!proc_stat(me->pid, &st, &me->start))
+	if (proc_stat(me->pid, &st, &me->start) != 1)
 		me->start = 0;
 	char boot[64] = "";
 	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
@@ -71,7 +77,8 @@ int pc_liveness_gone(const pc_proc_id_t *peer, const pc_proc_id_t *me)
 		return 0;
 	char st;
 	uint64_t start;
-	if (!proc_stat(peer->pid, &st, &start))
-		return 1;
+	int rc = proc_stat(peer->pid, &st, &start);
+	if (rc <= 0)
+		return rc == 0;
 	return st == 'Z' || st == 'X' || start != peer->start;
 }

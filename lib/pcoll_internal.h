@@ -55,6 +55,10 @@ struct pcoll_ctx {
 	int nannounce;
 	uint64_t send_live_ns; /* last liveness look from a blocked send */
 	pcoll_coll_t **colls;  /* by collective id */
+	/* The engine's active queue (engine.c): the collectives with work, the
+	 * only ones pc_engine_progress visits. */
+	pcoll_coll_t *active_head, *active_tail;
+	int notify_cntr; /* counter path: a remote write names no collective */
 	uint32_t ncolls_cap;
 	int live_colls;
 	pcoll_team_t *world;  /* the whole context */
@@ -113,10 +117,12 @@ struct pcoll_coll {
 	pc_spill_t *spill_head, *spill_tail;
 	uint64_t spill_first; /* round index of spill_head */
 	uint64_t nspill;
-	/* Spill only while a call of this process is blocked in pcoll (this
-	 * flush, or another collective's step or flush): it cannot take rounds
-	 * then, and holding them could stop the peers it waits for. Otherwise a
-	 * full ring holds the next round instead (bounded: S+1 buffers). */
+	/* A full ring holds the next round (bounded: S+1 buffers) and sets
+	 * ring_held, which ends a blocking pcoll_flush early so that its caller
+	 * takes rounds. Rounds spill (a copy each) only while a user call of
+	 * another collective blocks in pcoll: holding could stop the peers it
+	 * waits for. */
+	int ring_held;
 	int flush_blocking;
 	pc_spill_t *given_spill; /* freed at the next call */
 	uint64_t given_round;	 /* round whose buffer the user may be reading */
@@ -134,6 +140,10 @@ struct pcoll_coll {
 			       given only once the user starts the next epoch */
 	double wait_s;
 	uint64_t last_progress_ns;
+	/* In the engine's active queue (engine.c), under lock. */
+	pcoll_coll_t *active_next, *active_prev;
+	int active; /* in the queue */
+	int woken;  /* a peer's write named it since the engine last looked */
 };
 
 /* A blocking wait on one object (a collective or a team exchange). */
@@ -156,6 +166,11 @@ int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *
 int pc_engine_start_thread(pcoll_ctx_t *ctx);
 void pc_engine_stop_thread(pcoll_ctx_t *ctx);
 void pc_coll_notify(void *arg, uint64_t data); /* transport callback for remote CQ data */
+/* Under lock: c got work (create finished; also done by every step, in
+ * pc_coll_arrive_actions, and flush, in pc_coll_send_flush): into the active
+ * queue. It leaves the queue by itself when it has none. */
+void pc_engine_activate(pcoll_coll_t *c);
+void pc_engine_forget(pcoll_coll_t *c); /* under lock: c goes away: out of the queue */
 void pc_coll_arrive_actions(pcoll_coll_t *c, int action);
 void pc_coll_send_flush(pcoll_coll_t *c);
 int pc_coll_join_now(pcoll_coll_t *c, const void *src);

@@ -78,8 +78,8 @@ int pc_sched_fold_out(pc_sched_builder_t *b, uint32_t res_slot)
 	return 0;
 }
 
-/* The odd rank of a pair adds its partner's contribution into WORK. */
-void pc_sched_fold_in(pc_sched_builder_t *b)
+/* The odd rank of a pair adds its partner's contribution into dst_buf. */
+void pc_sched_fold_in(pc_sched_builder_t *b, int dst_buf)
 {
 	pc_op_t *op = pc_sched_push(b, PC_OP_WAIT);
 	if (op) {
@@ -91,7 +91,7 @@ void pc_sched_fold_in(pc_sched_builder_t *b)
 		*op = (pc_op_t){.kind = PC_OP_REDUCE,
 				.hdr = 1,
 				.src_buf = PC_BUF_SRC,
-				.dst_buf = PC_BUF_WORK,
+				.dst_buf = (uint8_t)dst_buf,
 				.cnt = b->s->count,
 				.rx_off = 0};
 }
@@ -131,12 +131,18 @@ int pc_sched_build(pc_sched_t *s, int P, int rank, size_t count, size_t dtsize, 
 	int pof2, rem;
 	pc_sched_fold_geometry(P, &pof2, &rem);
 	if (algo == PC_ALGO_AUTO)
-		algo = count * dtsize <= PC_RD_MAX_BYTES ? PC_ALGO_RD : PC_ALGO_RSAG;
+		algo = count * dtsize <= PC_RD_MAX_BYTES ? PC_ALGO_RD
+		       : pof2 == P			 ? PC_ALGO_RSAG
+							 : PC_ALGO_RING;
 	if (algo == PC_ALGO_RSAG && (count < (size_t)pof2 || pof2 == 1))
+		algo = PC_ALGO_RD;
+	if (algo == PC_ALGO_RING && (count < (size_t)P || P == 1))
 		algo = PC_ALGO_RD;
 	s->algo = algo;
 	pc_sched_builder_t b = {.s = s, .cap = 0, .err = 0};
-	int rc = algo == PC_ALGO_RD ? pc_sched_build_rd(&b) : pc_sched_build_rsag(&b);
+	int rc = algo == PC_ALGO_RD	? pc_sched_build_rd(&b)
+		 : algo == PC_ALGO_RSAG ? pc_sched_build_rsag(&b)
+					: pc_sched_build_ring(&b);
 	if (rc == 0 && b.err)
 		rc = b.err;
 	if (rc)
@@ -158,6 +164,8 @@ const char *pc_sched_algo_name(int algo)
 		return "recursive-doubling";
 	case PC_ALGO_RSAG:
 		return "reduce-scatter-allgather";
+	case PC_ALGO_RING:
+		return "ring";
 	default:
 		return "auto";
 	}

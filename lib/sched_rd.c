@@ -22,9 +22,11 @@ int pc_sched_build_rd(pc_sched_builder_t *b)
 	size_t n = s->count, msg = PC_HDR_BYTES + PC_ALIGN64(n * s->dtsize);
 	s->nslots = (uint32_t)L + 2;
 	s->rx_bytes = (size_t)(L + 1) * msg;
+	s->rx_areas = 2; /* a partner may run a round ahead of our last reads */
 	pc_op_t *op;
 
-	if (P == 1) {
+	if (P == 1) { /* nothing to receive: a copy */
+		s->rx_bytes = 0;
 		op = pc_sched_push(b, PC_OP_COPY);
 		if (op) {
 			op->dst_buf = PC_BUF_RES;
@@ -42,7 +44,7 @@ int pc_sched_build_rd(pc_sched_builder_t *b)
 	int cur = PC_BUF_SRC, other = PC_BUF_WORK, spare = PC_BUF_WORK2;
 	int sent_from[PC_BUF_COUNT] = {0};
 	if (rank < 2 * rem) {
-		pc_sched_fold_in(b);
+		pc_sched_fold_in(b, PC_BUF_WORK);
 		cur = PC_BUF_WORK;
 		other = PC_BUF_WORK2;
 		spare = PC_BUF_WORK;

@@ -2,13 +2,22 @@
  * Reduce-scatter by recursive halving, then allgather by recursive doubling
  * (Rabenseifner), for large buffers: each rank sends and receives about 2N
  * bytes in all instead of N log P. Each block is reduced by exactly one owner
- * and then copied, so results are bit-identical everywhere. The allgather
- * writes straight into the peers' result buffers. Non-power-of-two P folds as
- * in recursive doubling. The round header rides the reduce-scatter messages,
- * whose pattern is a hypercube, so every owner ends with the full header.
+ * and then copied, so results are bit-identical everywhere. The reductions
+ * go straight into the round's result buffer (a step's send range and keep
+ * range are disjoint, and a peer's allgather write to a range comes only
+ * after our send from it was received), and the allgather writes straight
+ * into the peers' result buffers: no scratch buffer. Non-power-of-two P folds
+ * as in recursive doubling (AUTO takes the ring there instead). The round
+ * header rides the reduce-scatter messages, whose pattern is a hypercube, so
+ * every owner ends with the full header.
+ *
+ * One receive area serves every round: the partner of step j sends round
+ * r+1's message only after it has our round-r allgather message, which we
+ * send after reading its round-r message.
  *
  * Flag slots: 0 fold, 1..L reduce-scatter, L+1..2L allgather, 2L+1 fold result.
- * Receive area: [fold msg][rs step 0]...[rs step L-1], each hdr + data.
+ * Receive area: [fold msg, only when P is not a power of two][rs step 0]...
+ * [rs step L-1], each hdr + data.
  */
 #include "schedule.h"
 
@@ -37,12 +46,14 @@ int pc_sched_build_rsag(pc_sched_builder_t *b)
 	size_t n = s->count, ds = s->dtsize;
 	size_t maxblock = (n + (size_t)pof2 - 1) / (size_t)pof2;
 	size_t rs_off[64];
-	size_t off = PC_HDR_BYTES + PC_ALIGN64(n * ds); /* the fold message comes first */
+	/* The fold message comes first (only folding ranks receive one). */
+	size_t off = rem ? PC_HDR_BYTES + PC_ALIGN64(n * ds) : 0;
 	for (int j = 0; j < L; j++) {
 		rs_off[j] = off;
 		off += PC_HDR_BYTES + PC_ALIGN64((size_t)(pof2 >> (j + 1)) * maxblock * ds);
 	}
 	s->rx_bytes = off;
+	s->rx_areas = 1;
 	s->nslots = 2 * (uint32_t)L + 2;
 	uint32_t fold_res_slot = 2 * (uint32_t)L + 1;
 	pc_op_t *op;
@@ -50,12 +61,12 @@ int pc_sched_build_rsag(pc_sched_builder_t *b)
 	int newrank = pc_sched_newrank(rank, rem);
 	if (newrank < 0)
 		return pc_sched_fold_out(b, fold_res_slot);
-	/* The contribution (SRC) is only read: the first reduction writes WORK,
+	/* The contribution (SRC) is only read: the first reduction writes RES,
 	 * which the later steps reduce in place (send and keep ranges are disjoint). */
 	int src = PC_BUF_SRC;
 	if (rank < 2 * rem) {
-		pc_sched_fold_in(b);
-		src = PC_BUF_WORK;
+		pc_sched_fold_in(b, PC_BUF_RES);
+		src = PC_BUF_RES;
 	}
 	/* Reduce-scatter: halve the block interval each step, highest bit first. */
 	int lo = 0, hi = pof2;
@@ -95,12 +106,12 @@ int pc_sched_build_rsag(pc_sched_builder_t *b)
 			*op = (pc_op_t){.kind = PC_OP_REDUCE,
 					.hdr = 1,
 					.src_buf = (uint8_t)src,
-					.dst_buf = (uint8_t)(j == L - 1 ? PC_BUF_RES : PC_BUF_WORK),
+					.dst_buf = PC_BUF_RES,
 					.off = kst,
 					.a_off = kst,
 					.cnt = klen,
 					.rx_off = rs_off[j]};
-		src = PC_BUF_WORK;
+		src = PC_BUF_RES;
 		lo = klo;
 		hi = khi;
 	}

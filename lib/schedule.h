@@ -37,12 +37,13 @@ enum pc_op_kind {
 
 /** Local buffers an op names. SRC is this process's contribution and is only
  * ever read (it may be the caller's own buffer: no copy); WORK and WORK2 are
- * scratch; RX is the receive area of the round's parity. */
+ * scratch (recursive doubling only: the others reduce into RES in place); RX
+ * is the receive area of the round (of its parity when there are two). */
 enum pc_buf { PC_BUF_SRC, PC_BUF_WORK, PC_BUF_WORK2, PC_BUF_RES, PC_BUF_RX, PC_BUF_COUNT };
 
 typedef struct pc_op {
 	uint8_t kind;
-	uint8_t hdr;	 /* SEND: header goes first; REDUCE: merge the received header */
+	uint8_t hdr;	 /* SEND: header goes first; REDUCE: PC_HDR_MERGE or PC_HDR_FORWARD */
 	uint8_t src_buf; /* SEND: source buffer; REDUCE/COPY: buffer of operand a */
 	uint8_t dst_buf; /* SEND: region at the peer (RX or RES); REDUCE/COPY: dst */
 	int peer;	 /* SEND: target; WAIT: the process that writes the flag */
@@ -54,14 +55,27 @@ typedef struct pc_op {
 	size_t dst_off;	 /* bytes: SEND destination offset in the peer's region */
 } pc_op_t;
 
-enum pc_algo { PC_ALGO_AUTO = 0, PC_ALGO_RD = 1, PC_ALGO_RSAG = 2 };
+/* What a REDUCE does with the received header. MERGE adds it to everything
+ * accumulated so far (the partner's message covers ranks we have not seen:
+ * butterflies). FORWARD makes the accumulated header this process's own plus
+ * the received one (a ring: the message already covers every rank upstream,
+ * and adding it to what came before would count them twice). */
+enum pc_hdr_use { PC_HDR_NONE = 0, PC_HDR_MERGE = 1, PC_HDR_FORWARD = 2 };
+
+enum pc_algo { PC_ALGO_AUTO = 0, PC_ALGO_RD = 1, PC_ALGO_RSAG = 2, PC_ALGO_RING = 3 };
 
 typedef struct pc_sched {
 	int P, rank;
-	int algo;	       /* resolved: PC_ALGO_RD or PC_ALGO_RSAG (or RD for P=1) */
-	size_t count;	       /* elements */
-	size_t dtsize;	       /* bytes per element */
-	size_t rx_bytes;       /* receive area per parity, same on every rank */
+	int algo;	 /* resolved: PC_ALGO_RD or PC_ALGO_RSAG (or RD for P=1) */
+	size_t count;	 /* elements */
+	size_t dtsize;	 /* bytes per element */
+	size_t rx_bytes; /* receive area per parity, same on every rank */
+	/* Receive areas: 2, one per round parity, when a partner may write round
+	 * r+1's message before this process has read round r's (recursive
+	 * doubling); 1 when every sender of a slot finishes round r only after
+	 * this process has read the slot (reduce-scatter + allgather, ring: the
+	 * sender needs this process's allgather message, sent after its reads). */
+	int rx_areas;
 	uint32_t nslots;       /* data flag slots per parity, same on every rank */
 	int res_hdr_from_peer; /* result and header arrive whole from the fold partner */
 	size_t nops;
@@ -74,8 +88,11 @@ typedef struct pc_sched {
 
 /**
  * Build the schedule of `rank` among P for count elements of dtsize bytes.
- * algo PC_ALGO_AUTO picks by size; RSAG needs count >= the power-of-two part
- * of P and falls back to RD below that. Returns 0 or a negative PCOLL_ERR_*.
+ * algo PC_ALGO_AUTO picks recursive doubling up to PC_RD_MAX_BYTES, above it
+ * reduce-scatter + allgather when P is a power of two and the ring otherwise
+ * (no fold: every rank's memory stays under N for receiving). RSAG needs
+ * count >= the power-of-two part of P, the ring count >= P; both fall back to
+ * RD below that. Returns 0 or a negative PCOLL_ERR_*.
  */
 int pc_sched_build(pc_sched_t *s, int P, int rank, size_t count, size_t dtsize, int algo);
 void pc_sched_free(pc_sched_t *s);
@@ -92,10 +109,11 @@ void pc_sched_fold_geometry(int P, int *pof2, int *rem);
 int pc_sched_real_rank(int newrank, int rem);
 int pc_sched_newrank(int rank, int rem);
 int pc_sched_fold_out(pc_sched_builder_t *b, uint32_t res_slot);
-void pc_sched_fold_in(pc_sched_builder_t *b);
+void pc_sched_fold_in(pc_sched_builder_t *b, int dst_buf);
 void pc_sched_fold_result(pc_sched_builder_t *b, uint32_t res_slot);
 int pc_sched_build_rd(pc_sched_builder_t *b);
 int pc_sched_build_rsag(pc_sched_builder_t *b);
+int pc_sched_build_ring(pc_sched_builder_t *b);
 /* Block b of nblocks over count elements: [start, start+len). */
 void pc_sched_block(size_t count, int nblocks, int b, size_t *start, size_t *len);
 

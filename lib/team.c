@@ -90,8 +90,15 @@ void pc_team_free(pcoll_team_t *t)
 	free(t->members);
 	free(t->peer_ids);
 	free(t->xkeys);
-	free(t->shrink_seen);
+	free(t->shrink_flag);
 	free(t);
+}
+
+void pc_team_free_parked(pcoll_ctx_t *ctx)
+{
+	for (uint32_t i = 0; i < ctx->nteams_cap; i++)
+		if (ctx->teams[i] && ctx->teams[i]->parked)
+			pc_team_free(ctx->teams[i]);
 }
 
 /*
@@ -314,7 +321,14 @@ int pcoll_team_destroy(pcoll_team_t *t)
 	 * there is nobody to meet. */
 	int rc = failed ? 0 : pc_team_barrier(t, PC_X_TEAM_FREE);
 	pthread_mutex_lock(&ctx->lock);
-	pc_team_free(t);
+	/* Survivors of a shrink of this team may still be finishing the
+	 * agreement, and write into its shrink slots: a region gone would turn
+	 * those writes into errors (on tcp: this process taken for dead), and a
+	 * reused id into another team's flags. Keep it until the context goes. */
+	if (t->shrink_epoch && ctx->tp)
+		t->parked = 1;
+	else
+		pc_team_free(t);
 	int last = --ctx->live_teams == 0 && ctx->live_colls == 0 && ctx->finalized;
 	pthread_mutex_unlock(&ctx->lock);
 	if (last)

@@ -15,8 +15,9 @@
 #include "pcoll.h"
 #include "transport.h"
 
-/* Flag and slot areas of a team's region: two exchange parities, shrink. */
-#define PC_X_AREAS	 3
+/* Flag and slot areas of a team's region: two exchange parities, then two
+ * shrink areas (by the parity of the team's shrink count). */
+#define PC_X_AREAS	 4
 #define PC_X_SHRINK_AREA 2
 
 /* One exchange slot: a header and the payload. */
@@ -61,16 +62,24 @@ struct pcoll_team {
 	pc_retired_t *retired;
 	int error; /* sticky: a member is gone (or the team failed an exchange) */
 	char errmsg[256];
-	/* pcoll_team_shrink: messages sent, and the last one seen per member */
+	/* pcoll_team_shrink: shrinks begun, messages sent, and the flag of each
+	 * member's slot (both areas) as last read */
+	uint32_t shrink_epoch;
 	uint64_t shrink_sent;
-	uint64_t *shrink_seen;
+	uint64_t *shrink_flag;
 	uint64_t shrink_tx_posted, shrink_tx_done;
+	/* Destroyed after a shrink: kept, with its region and id, until the
+	 * context is freed (survivors still finishing the agreement may write
+	 * into its shrink slots). */
+	int parked;
 };
 
 /* Allocate a team of size with this process at rank, and its registered
  * exchange region (key published by the caller); members etc. filled later. */
 int pc_team_alloc(pcoll_ctx_t *ctx, int size, int rank, pcoll_team_t **out, pc_tp_rkey_t *xkey);
 void pc_team_free(pcoll_team_t *t);
+/* Under lock, when the context goes: free the teams destroyed after a shrink. */
+void pc_team_free_parked(pcoll_ctx_t *ctx);
 /* Deregister the team's regions and forget its sends, while the endpoint is
  * open (pc_team_free does it; finalize does it for teams still open). */
 void pc_team_release_fabric(pcoll_team_t *t);
@@ -85,8 +94,9 @@ int pc_team_barrier(pcoll_team_t *t, int tag);
 void pc_team_notify(pcoll_ctx_t *ctx, uint32_t id, int value, uint64_t idx);
 /* Offset of the failure notices in a team's exchange region. */
 size_t pc_team_notice_off(const pcoll_team_t *t);
-/* Offset of sender's slot in area (0, 1: exchange parities; PC_X_SHRINK_AREA;
- * PC_X_AREAS: our own send slots, sender 0 exchange, 1 shrink). */
+/* Offset of sender's slot in area (0, 1: exchange parities; PC_X_SHRINK_AREA
+ * and the next: shrink parities; PC_X_AREAS: our own send slots, sender 0
+ * exchange, 1 shrink). */
 size_t pc_team_slot_off(const pcoll_team_t *t, int area, int sender);
 /* Point xflags and notices into the region for the team's size. */
 void pc_team_layout(pcoll_team_t *t);

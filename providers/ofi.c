@@ -1,7 +1,9 @@
 /*
  * libfabric back-end of the transport interface: FI_EP_RDM endpoint, one AV
  * (FI_AV_TABLE), one CQ for local completions and remote CQ data, and on the
- * counter path one remote counter (FI_RMA_EVENT) used as the doorbell.
+ * counter path one remote counter (FI_RMA_EVENT) used as the doorbell. On
+ * shm, a peer's death can make this process send from a fresh endpoint (see
+ * renew_tx); peers keep writing to the first one.
  */
 #include <errno.h>
 #include <poll.h>
@@ -26,7 +28,10 @@
 typedef struct pc_opctx {
 	struct fi_context2 fctx;
 	uint64_t *done;
-	int peer;		      /* the write's target: an error completion names it */
+	int peer;     /* the write's target: an error completion names it */
+	int large;    /* not injected: on shm its local completion waits for the target */
+	unsigned gen; /* the sending endpoint it was posted on (pc_tp.tx_gen) */
+	uint64_t key, addr, len;      /* the words it writes there (unordered writes) */
 	struct pc_opctx *next, *prev; /* free list, or the in-flight list */
 } pc_opctx_t;
 
@@ -44,15 +49,36 @@ struct pc_tp {
 	struct fid_av *av;
 	struct fid_cq *cq;
 	struct fid_cntr *rcntr;
-	struct fid_ep *ep;
+	struct fid_ep *ep; /* the endpoint peers write to */
 	fi_addr_t *peers;
 	int npeers;
+	/* The endpoint this process sends from: ep, or after a peer's death on
+	 * shm a fresh one (renew_tx), with its own AV; tx_gen counts them. */
+	struct fid_ep *tx_ep;
+	struct fid_av *tx_av;
+	fi_addr_t *tx_peers;
+	unsigned tx_gen;
+	struct fid **retired; /* earlier fresh endpoints and AVs, closed at the end */
+	int nretired;
+	char *addrs; /* every peer's address (set_peers), for a fresh AV */
+	size_t addrlen;
+	uint8_t *lost; /* [npeers]: gone (pc_tp_peer_lost): never written to again */
+	int nlost;
+	int renew_on_loss; /* shm: a large write to a lost peer stalls the endpoint */
+	int stale;	   /* it may have: send from a fresh endpoint from now on */
 	uint64_t rcntr_seen;
 	int fds[2], nfds;
 	pc_opctx_t *free_ctx;
 	pc_opctx_t inflight; /* sentinel of the in-flight contexts */
 	uint64_t mr_mode;
 	size_t inject_size;
+	/* FI_ORDER_RMA_WAW asked for and granted: writes to one peer land in
+	 * the order they were posted. Without it (a CQ-data provider that does
+	 * not order, or PCOLL_TEST_UNORDERED=1) a write waits until no earlier
+	 * write to the same words of that peer is in flight, and asks for
+	 * delivery completion, so that complete means placed: an older write
+	 * can never land after, and hide, a newer one (a value slot written
+	 * round after round, a shrink set). */
 	int waw;
 	/* Set by pc_tp_poll (outside the engine lock) when its fd was ready;
 	 * counted against the events the next progress finds. */
@@ -70,19 +96,28 @@ struct pc_tp {
 #define FI_ERR(rc, what)                                                                           \
 	pc_error(PCOLL_ERR_FABRIC, "%s: %s (%d)", what, fi_strerror((int)-(rc)), (int)(rc))
 
-static struct fi_info *make_hints(const pc_tp_cfg_t *cfg, int want_cntr)
+/* What fi_getinfo is asked for beyond RMA writes. */
+#define WANT_CNTR  1 /* remote completion counters (FI_RMA_EVENT) */
+#define WANT_ORDER 2 /* writes to a peer land in order (FI_ORDER_RMA_WAW) */
+/* The counter path needs both: its flag write must land after the data. */
+#define WANT_CNTR_PATH (WANT_CNTR | WANT_ORDER)
+
+static struct fi_info *make_hints(const pc_tp_cfg_t *cfg, int want)
 {
 	struct fi_info *h = fi_allocinfo();
 	if (!h)
 		return NULL;
 	h->ep_attr->type = FI_EP_RDM;
-	h->caps = FI_RMA | FI_WRITE | FI_REMOTE_WRITE | (want_cntr ? FI_RMA_EVENT : 0);
+	h->caps = FI_RMA | FI_WRITE | FI_REMOTE_WRITE | (want & WANT_CNTR ? FI_RMA_EVENT : 0);
 	h->mode = FI_CONTEXT | FI_CONTEXT2;
 	/* Every registration mode pcoll can honour; the provider keeps what it needs. */
 	h->domain_attr->mr_mode =
 	    FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED | FI_MR_PROV_KEY | FI_MR_ENDPOINT;
 	h->domain_attr->threading = FI_THREAD_DOMAIN;
-	h->tx_attr->msg_order = FI_ORDER_RMA_WAW | FI_ORDER_WAW;
+	/* Asked only where it is needed: a provider that does not order writes
+	 * is refused by every fi_getinfo that asks. */
+	if (want & WANT_ORDER)
+		h->tx_attr->msg_order = FI_ORDER_RMA_WAW | FI_ORDER_WAW;
 	if (cfg->provider && *cfg->provider)
 		h->fabric_attr->prov_name = strdup(cfg->provider);
 	return h;
@@ -106,9 +141,9 @@ static struct fi_info *pick(struct fi_info *list, const pc_tp_cfg_t *cfg, const 
 }
 
 /* libfabric's whole list for pcoll's hints, best first. */
-static int getinfo_list(const pc_tp_cfg_t *cfg, int want_cntr, struct fi_info **list)
+static int getinfo_list(const pc_tp_cfg_t *cfg, int want, struct fi_info **list)
 {
-	struct fi_info *h = make_hints(cfg, want_cntr);
+	struct fi_info *h = make_hints(cfg, want);
 	if (!h)
 		return -FI_ENOMEM;
 	int rc = fi_getinfo(FI_VERSION(1, 10), NULL, NULL, 0, h, list);
@@ -116,11 +151,10 @@ static int getinfo_list(const pc_tp_cfg_t *cfg, int want_cntr, struct fi_info **
 	return rc;
 }
 
-static int getinfo_why(const pc_tp_cfg_t *cfg, int want_cntr, struct fi_info **out,
-		       const char **why)
+static int getinfo_why(const pc_tp_cfg_t *cfg, int want, struct fi_info **out, const char **why)
 {
 	struct fi_info *list = NULL;
-	int rc = getinfo_list(cfg, want_cntr, &list);
+	int rc = getinfo_list(cfg, want, &list);
 	if (rc)
 		return rc;
 	struct fi_info *f = pick(list, cfg, why);
@@ -129,10 +163,37 @@ static int getinfo_why(const pc_tp_cfg_t *cfg, int want_cntr, struct fi_info **o
 	return f ? (*out ? 0 : -FI_ENOMEM) : -FI_ENODEV;
 }
 
-static int getinfo(const pc_tp_cfg_t *cfg, int want_cntr, struct fi_info **out)
+static int getinfo(const pc_tp_cfg_t *cfg, int want, struct fi_info **out)
 {
 	const char *why;
-	return getinfo_why(cfg, want_cntr, out, &why);
+	return getinfo_why(cfg, want, out, &why);
+}
+
+/* The CQ-data path does not need ordered writes, but uses them where the
+ * provider grants them (an injected payload ahead of its header, no wait
+ * between writes to the same words): *fi becomes the same provider's entry
+ * for the same domain with FI_ORDER_RMA_WAW asked, if there is one. Returns
+ * 1 when it is. */
+static int prefer_ordered(const pc_tp_cfg_t *cfg, struct fi_info **fi)
+{
+	struct fi_info *list = NULL, *f;
+	if (getinfo_list(cfg, WANT_ORDER, &list))
+		return 0;
+	for (f = list; f; f = f->next)
+		if (!strcmp(f->fabric_attr->prov_name, (*fi)->fabric_attr->prov_name) &&
+		    f->fabric_attr->name && (*fi)->fabric_attr->name &&
+		    !strcmp(f->fabric_attr->name, (*fi)->fabric_attr->name) &&
+		    f->domain_attr->name && (*fi)->domain_attr->name &&
+		    !strcmp(f->domain_attr->name, (*fi)->domain_attr->name) &&
+		    f->domain_attr->cq_data_size >= 8)
+			break;
+	struct fi_info *dup = f ? fi_dupinfo(f) : NULL;
+	fi_freeinfo(list);
+	if (!dup)
+		return 0;
+	fi_freeinfo(*fi);
+	*fi = dup;
+	return 1;
 }
 
 /* PCOLL_NIC names a domain the provider does not have: say which it has. */
@@ -155,6 +216,21 @@ static int no_such_nic(const pc_tp_cfg_t *cfg)
 			*have ? have : "none");
 }
 
+/* shm names its region after the pid; a region left in /dev/shm by a
+ * process that was killed makes a later process with the same pid fail in
+ * fi_enable (EBUSY). A name unique per endpoint avoids that. */
+static int shm_setname(pc_tp_t *tp, struct fid_ep *ep)
+{
+	if (strcmp(tp->fi->fabric_attr->prov_name, "shm"))
+		return 0;
+	static atomic_uint n;
+	char name[64];
+	snprintf(name, sizeof(name), "pcoll_%d_%llx_%u", (int)getpid(),
+		 (unsigned long long)pc_now_ns(), atomic_fetch_add(&n, 1));
+	int rc = fi_setname(&ep->fid, name, strlen(name) + 1);
+	return rc ? FI_ERR(rc, "fi_setname") : 0;
+}
+
 static int has_waw(const struct fi_info *fi)
 {
 	return (fi->tx_attr->msg_order & (FI_ORDER_RMA_WAW | FI_ORDER_WAW)) != 0;
@@ -167,12 +243,12 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 		return pc_error(PCOLL_ERR_NOMEM, "transport: out of memory");
 	tp->cfg = *cfg;
 	tp->inflight.next = tp->inflight.prev = &tp->inflight;
-	int rc, notify = cfg->notify;
+	int rc, notify = cfg->notify, ordered = 0;
 	struct fi_info *fi = NULL;
 	const char *pname = cfg->provider && *cfg->provider ? cfg->provider : "(any)";
 	const char *why = "libfabric";
 	if (cfg->nic_required && cfg->nic) {
-		rc = getinfo(cfg, notify == PCOLL_NOTIFY_CNTR, &fi);
+		rc = getinfo(cfg, notify == PCOLL_NOTIFY_CNTR ? WANT_CNTR_PATH : 0, &fi);
 		if (rc == -FI_ENODEV) {
 			rc = no_such_nic(cfg);
 			goto fail;
@@ -182,8 +258,15 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 		fi = NULL;
 	}
 
+	/* For tests: behave as on a provider that does not order writes. */
+	const char *unord = getenv("PCOLL_TEST_UNORDERED");
+	int unordered = unord && !strcmp(unord, "1");
+	if (unord && *unord && strcmp(unord, "0") && !unordered) {
+		rc = pc_error(PCOLL_ERR_INVAL, "PCOLL_TEST_UNORDERED=%s: expected 0 or 1", unord);
+		goto fail;
+	}
 	if (notify == PCOLL_NOTIFY_CNTR) {
-		rc = getinfo_why(cfg, 1, &fi, &why);
+		rc = getinfo_why(cfg, WANT_CNTR_PATH, &fi, &why);
 		if (rc) {
 			rc = pc_error(PCOLL_ERR_UNSUPPORTED,
 				      "provider %s offers no remote completion counters "
@@ -192,7 +275,7 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 			goto fail;
 		}
 	} else {
-		rc = getinfo_why(cfg, 0, &fi, &why);
+		rc = getinfo_why(cfg, 0, &fi, &why); /* no ordering asked: see prefer_ordered */
 		if (rc) {
 			rc = pc_error(PCOLL_ERR_FABRIC,
 				      "no libfabric provider %s with FI_EP_RDM and RMA writes: %s",
@@ -210,7 +293,7 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 			}
 			fi_freeinfo(fi);
 			fi = NULL;
-			rc = getinfo_why(cfg, 1, &fi, &why);
+			rc = getinfo_why(cfg, WANT_CNTR_PATH, &fi, &why);
 			if (rc) {
 				rc = pc_error(PCOLL_ERR_UNSUPPORTED,
 					      "provider %s has neither 8-byte remote CQ data nor "
@@ -221,6 +304,7 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 			notify = PCOLL_NOTIFY_CNTR;
 		} else {
 			notify = PCOLL_NOTIFY_CQDATA;
+			ordered = !unordered && prefer_ordered(cfg, &fi);
 		}
 	}
 	tp->fi = fi;
@@ -236,11 +320,12 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 			      FI_MAJOR(fi_version()), FI_MINOR(fi_version()));
 		goto fail;
 	}
-	if (notify == PCOLL_NOTIFY_CNTR && !has_waw(fi)) {
+	if (notify == PCOLL_NOTIFY_CNTR && (!has_waw(fi) || unordered)) {
 		rc = pc_error(PCOLL_ERR_UNSUPPORTED,
-			      "provider %s does not order RMA writes (FI_ORDER_RMA_WAW), which "
+			      "provider %s does not order RMA writes (FI_ORDER_RMA_WAW%s), which "
 			      "the counter path needs; use PCOLL_NOTIFY=cqdata",
-			      fi->fabric_attr->prov_name);
+			      fi->fabric_attr->prov_name,
+			      unordered ? ": PCOLL_TEST_UNORDERED=1" : "");
 		goto fail;
 	}
 	if (fi->tx_attr->iov_limit < 2) {
@@ -250,7 +335,9 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 	}
 	tp->mr_mode = fi->domain_attr->mr_mode;
 	tp->inject_size = fi->tx_attr->inject_size;
-	tp->waw = has_waw(fi);
+	/* The counter path asked for the ordering (fi_getinfo refuses what
+	 * cannot give it); the CQ-data path uses it where prefer_ordered got it. */
+	tp->waw = has_waw(fi) && (notify == PCOLL_NOTIFY_CNTR || ordered);
 	tp->info.mr_local = (tp->mr_mode & FI_MR_LOCAL) != 0;
 	tp->info.notify = notify;
 	tp->info.iov_limit = fi->tx_attr->iov_limit;
@@ -264,7 +351,7 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 	if (!tp->info.rma_event) {
 		/* Ask separately, for pcoll_info: does the provider have remote counters? */
 		struct fi_info *f2 = NULL;
-		if (getinfo(cfg, 1, &f2) == 0 && f2 &&
+		if (getinfo(cfg, WANT_CNTR_PATH, &f2) == 0 && f2 &&
 		    strcmp(f2->fabric_attr->prov_name, fi->fabric_attr->prov_name) == 0)
 			tp->info.rma_event = 1;
 		if (f2)
@@ -327,24 +414,16 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 		rc = FI_ERR(rc, "fi_ep_bind(remote counter)");
 		goto fail;
 	}
-	if (!strcmp(fi->fabric_attr->prov_name, "shm")) {
-		/* shm names its region after the pid; a region left in /dev/shm by
-		 * a process that was killed makes a later process with the same
-		 * pid fail in fi_enable (EBUSY). A name unique per endpoint avoids
-		 * that. */
-		char name[64];
-		snprintf(name, sizeof(name), "pcoll_%d_%llx", (int)getpid(),
-			 (unsigned long long)pc_now_ns());
-		rc = fi_setname(&tp->ep->fid, name, strlen(name) + 1);
-		if (rc) {
-			rc = FI_ERR(rc, "fi_setname");
-			goto fail;
-		}
-	}
+	if ((rc = shm_setname(tp, tp->ep)))
+		goto fail;
 	if ((rc = fi_enable(tp->ep))) {
 		rc = FI_ERR(rc, "fi_enable");
 		goto fail;
 	}
+	tp->tx_ep = tp->ep;
+	tp->tx_av = tp->av;
+	tp->renew_on_loss =
+	    !strcmp(fi->fabric_attr->prov_name, "shm") && !(tp->mr_mode & FI_MR_ENDPOINT);
 	if (fd_ok) {
 		int fd;
 		if (fi_control(&tp->cq->fid, FI_GETWAIT, &fd) == 0)
@@ -370,6 +449,14 @@ void pc_tp_close(pc_tp_t *tp)
 {
 	if (!tp)
 		return;
+	if (tp->tx_ep && tp->tx_ep != tp->ep) {
+		fi_close(&tp->tx_ep->fid);
+		fi_close(&tp->tx_av->fid);
+		free(tp->tx_peers);
+	}
+	for (int i = 0; i < tp->nretired; i++)
+		fi_close(tp->retired[i]);
+	free(tp->retired);
 	if (tp->ep)
 		fi_close(&tp->ep->fid);
 	if (tp->rcntr)
@@ -396,6 +483,8 @@ void pc_tp_close(pc_tp_t *tp)
 		tp->free_ctx = n;
 	}
 	free(tp->peers);
+	free(tp->addrs);
+	free(tp->lost);
 	free(tp);
 }
 
@@ -422,8 +511,13 @@ void pc_tp_addr_str(const pc_tp_t *tp, char *buf, size_t len)
 int pc_tp_set_peers(pc_tp_t *tp, const void *addrs, size_t addrlen, int npeers)
 {
 	tp->peers = calloc((size_t)npeers, sizeof(fi_addr_t));
-	if (!tp->peers)
+	tp->lost = calloc((size_t)npeers, 1);
+	tp->addrs = malloc((size_t)npeers * addrlen);
+	if (!tp->peers || !tp->lost || !tp->addrs)
 		return pc_error(PCOLL_ERR_NOMEM, "transport: out of memory");
+	memcpy(tp->addrs, addrs, (size_t)npeers * addrlen);
+	tp->addrlen = addrlen;
+	tp->tx_peers = tp->peers;
 	for (int i = 0; i < npeers; i++) {
 		int rc = fi_av_insert(tp->av, (const char *)addrs + (size_t)i * addrlen, 1,
 				      &tp->peers[i], 0, NULL);
@@ -433,6 +527,95 @@ int pc_tp_set_peers(pc_tp_t *tp, const void *addrs, size_t addrlen, int npeers)
 	}
 	tp->npeers = npeers;
 	return 0;
+}
+
+/*
+ * shm after a peer's death (libfabric 1.17): a write larger than the inject
+ * size (4 KiB) is answered by its target through the sender's response
+ * queue, one queue per endpoint for all targets, which the sender's progress
+ * consumes strictly in order. A dead target never answers, so the entry of a
+ * large write to it stays at the head, and the local completion of every
+ * later large write, to any peer, waits behind it for good (the data still
+ * lands). fi_av_remove does not touch that queue. A fresh endpoint has an
+ * empty one: this process sends from a new endpoint from then on, in the same
+ * domain (every registration stays valid) and bound to the same CQ and
+ * counter (reading them progresses it). Peers still write to the first
+ * endpoint, whose receiving side is not affected, so nobody needs a new
+ * address. Writes to live peers posted on the old endpoint behind the dead
+ * one's never complete locally; they belong to collectives of the failed
+ * teams, which the user destroys.
+ */
+#define PC_TP_RENEW_MAX 64 /* endpoints per process (a region in /dev/shm each) */
+
+static int renew_tx(pc_tp_t *tp)
+{
+	tp->stale = 0;
+	if (tp->nretired + 2 > 2 * PC_TP_RENEW_MAX)
+		return 0; /* large writes after this many deaths may stall again */
+	struct fid_av *av = NULL;
+	struct fid_ep *ep = NULL;
+	fi_addr_t *peers = calloc((size_t)tp->npeers, sizeof(fi_addr_t));
+	struct fid **ret = realloc(tp->retired, (size_t)(tp->nretired + 2) * sizeof(*ret));
+	struct fi_av_attr av_attr = {.type = FI_AV_TABLE};
+	int rc = 0;
+	if (ret)
+		tp->retired = ret;
+	if (!peers || !ret)
+		rc = pc_error(PCOLL_ERR_NOMEM, "transport: out of memory");
+	else if ((rc = fi_av_open(tp->domain, &av_attr, &av, NULL)))
+		rc = FI_ERR(rc, "fi_av_open (fresh endpoint)");
+	else if ((rc = fi_endpoint(tp->domain, tp->fi, &ep, NULL)))
+		rc = FI_ERR(rc, "fi_endpoint (fresh endpoint)");
+	else if ((rc = fi_ep_bind(ep, &av->fid, 0)) ||
+		 (rc = fi_ep_bind(ep, &tp->cq->fid, FI_TRANSMIT | FI_RECV)) ||
+		 (tp->rcntr && (rc = fi_ep_bind(ep, &tp->rcntr->fid, FI_REMOTE_WRITE))))
+		rc = FI_ERR(rc, "fi_ep_bind (fresh endpoint)");
+	else if (!(rc = shm_setname(tp, ep)) && (rc = fi_enable(ep)))
+		rc = FI_ERR(rc, "fi_enable (fresh endpoint)");
+	for (int i = 0; !rc && i < tp->npeers; i++)
+		if (fi_av_insert(av, tp->addrs + (size_t)i * tp->addrlen, 1, &peers[i], 0, NULL) !=
+		    1)
+			rc = pc_error(PCOLL_ERR_FABRIC,
+				      "fi_av_insert of rank %d failed (fresh endpoint)", i);
+	if (rc) {
+		if (ep)
+			fi_close(&ep->fid);
+		if (av)
+			fi_close(&av->fid);
+		free(peers);
+		return rc;
+	}
+	if (tp->tx_ep != tp->ep) { /* kept open: its writes may still be read */
+		tp->retired[tp->nretired++] = &tp->tx_ep->fid;
+		tp->retired[tp->nretired++] = &tp->tx_av->fid;
+		free(tp->tx_peers);
+	}
+	tp->tx_ep = ep;
+	tp->tx_av = av;
+	tp->tx_peers = peers;
+	tp->tx_gen++;
+	return 0;
+}
+
+void pc_tp_peer_lost(pc_tp_t *tp, int peer)
+{
+	if (peer < 0 || peer >= tp->npeers || !tp->lost || tp->lost[peer])
+		return;
+	tp->lost[peer] = 1;
+	tp->nlost++;
+	if (!tp->renew_on_loss)
+		return;
+	for (pc_opctx_t *c = tp->inflight.next; c != &tp->inflight; c = c->next)
+		if (c->peer == peer && c->large && c->gen == tp->tx_gen)
+			tp->stale = 1; /* its answer may never come */
+}
+
+/* Before a send: the target must not be lost, the endpoint not stalled. */
+static int tx_check(pc_tp_t *tp, int peer)
+{
+	if (tp->lost && tp->lost[peer])
+		return pc_error(PCOLL_ERR_PEER, "job rank %d is gone: no more writes to it", peer);
+	return tp->stale ? renew_tx(tp) : 0;
 }
 
 int pc_tp_mr_reg(pc_tp_t *tp, void *buf, size_t len, uint64_t key, pc_tp_mr_t **out,
@@ -541,7 +724,15 @@ static int cq_error(pc_tp_t *tp)
 		tp->cfg.lost_fn(tp->cfg.notify_arg, peer, why);
 		return 1;
 	}
-	return pc_error(PCOLL_ERR_PEER, "completion error: %s", what);
+	/* Not one of our operations: a peer's write into our memory failed
+	 * here. On shm that is a large write of a process that died before we
+	 * read its data (EIO: its pages are gone), often before anything else
+	 * tells of its death. It names no sender, and a live sender gets the
+	 * error itself: look for dead peers now, and drop the entry (whoever
+	 * waits for the data learns of the death, or times out). */
+	if (tp->cfg.look_fn)
+		tp->cfg.look_fn(tp->cfg.notify_arg);
+	return 1;
 }
 
 int pc_tp_progress(pc_tp_t *tp)
@@ -613,12 +804,52 @@ static int retry_wait(pc_tp_t *tp, int peer, uint64_t *deadline)
 			*deadline = now + (uint64_t)tp->cfg.timeout_ms * 1000000ULL;
 		else if (now > *deadline)
 			return pc_error(PCOLL_ERR_TIMEOUT,
-					"send queue to job rank %d full for %d ms: peer not "
-					"progressing",
+					"a write to job rank %d waited %d ms to be posted (send "
+					"queue full, or an earlier write to the same words not "
+					"delivered): peer not progressing",
 					peer, tp->cfg.timeout_ms);
 	}
 	return 0;
 }
+
+/* Unordered writes (!tp->waw): wait until no earlier write to words in
+ * [addr, addr + len) of peer's region key is in flight (see struct pc_tp).
+ * Rare: writes to the same words are normally a round or more apart. */
+static int wait_words_free(pc_tp_t *tp, int peer, uint64_t key, uint64_t addr, uint64_t len)
+{
+	uint64_t deadline = 0;
+	for (;;) {
+		pc_opctx_t *c = tp->inflight.next;
+		while (c != &tp->inflight && !(c->peer == peer && c->key == key &&
+					       c->addr < addr + len && addr < c->addr + c->len))
+			c = c->next;
+		if (c == &tp->inflight)
+			return 0;
+		int e = retry_wait(tp, peer, &deadline);
+		if (e)
+			return e;
+	}
+}
+
+/* The in-flight context of a write of len bytes to addr in peer's region key. */
+static pc_opctx_t *write_ctx(pc_tp_t *tp, int peer, uint64_t key, uint64_t addr, uint64_t len,
+			     uint64_t *done)
+{
+	pc_opctx_t *c = ctx_get(tp);
+	if (!c)
+		return NULL;
+	c->done = done;
+	c->peer = peer;
+	c->large = done != NULL; /* not injected */
+	c->gen = tp->tx_gen;
+	c->key = key;
+	c->addr = addr;
+	c->len = len;
+	return c;
+}
+
+/* Unordered: delivery completion, so that a complete write has landed. */
+#define UNORDERED_FLAGS(tp) ((tp)->waw ? 0 : FI_DELIVERY_COMPLETE)
 
 /*
  * An injected write that names its target when it fails. fi_inject_write*
@@ -631,21 +862,20 @@ static int retry_wait(pc_tp_t *tp, int peer, uint64_t *deadline)
 static ssize_t inject_write(pc_tp_t *tp, int peer, const void *buf, size_t len, uint64_t addr,
 			    uint64_t key, uint64_t data, uint64_t flags)
 {
-	pc_opctx_t *c = ctx_get(tp);
+	pc_opctx_t *c = write_ctx(tp, peer, key, addr, len, NULL);
 	if (!c)
 		return -FI_ENOMEM;
-	c->done = NULL;
-	c->peer = peer;
 	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
 	struct fi_rma_iov riov = {.addr = addr, .len = len, .key = key};
 	struct fi_msg_rma msg = {.msg_iov = &iov,
 				 .iov_count = 1,
-				 .addr = tp->peers[peer],
+				 .addr = tp->tx_peers[peer],
 				 .rma_iov = &riov,
 				 .rma_iov_count = 1,
 				 .context = c,
 				 .data = data};
-	ssize_t rc = fi_writemsg(tp->ep, &msg, FI_INJECT | FI_COMPLETION | flags);
+	ssize_t rc =
+	    fi_writemsg(tp->tx_ep, &msg, FI_INJECT | FI_COMPLETION | UNORDERED_FLAGS(tp) | flags);
 	if (rc)
 		ctx_put(tp, c);
 	return rc;
@@ -661,7 +891,9 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 		total += iov[i].iov_len;
 	struct fi_rma_iov riov = {.addr = rk->base + off, .len = total, .key = rk->key};
 	uint64_t deadline = 0;
-	ssize_t rc;
+	ssize_t rc = tx_check(tp, peer);
+	if (rc)
+		return (int)rc;
 	/* Small writes take the provider's inject path (on shm: one copy through
 	 * its bounce buffers instead of a CMA handshake). A header that would push
 	 * a small payload over the inject size goes separately, after it:
@@ -681,32 +913,37 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 		total = iov[0].iov_len;
 		riov.len = total;
 	}
+	if (!tp->waw) {
+		int e = wait_words_free(tp, peer, rk->key, riov.addr, total);
+		if (e)
+			return e;
+	}
 	int inject = total <= tp->inject_size;
-	pc_opctx_t *c = ctx_get(tp);
-	if (!c)
-		return pc_error(PCOLL_ERR_NOMEM, "transport: out of memory");
 	/* An injected source is reusable at once; its completion (if the provider
 	 * reports one) only returns the context. */
-	c->done = inject ? NULL : tx_done;
-	c->peer = peer;
+	pc_opctx_t *c = write_ctx(tp, peer, rk->key, riov.addr, total, inject ? NULL : tx_done);
+	if (!c)
+		return pc_error(PCOLL_ERR_NOMEM, "transport: out of memory");
 	if (inject)
 		(*tx_done)++;
 	int cqdata = tp->info.notify == PCOLL_NOTIFY_CQDATA;
 	struct fi_msg_rma msg = {.msg_iov = iov,
 				 .desc = desc,
 				 .iov_count = (size_t)iovcnt,
-				 .addr = tp->peers[peer],
+				 .addr = tp->tx_peers[peer],
 				 .rma_iov = &riov,
 				 .rma_iov_count = 1,
 				 .context = c,
 				 .data = notify_data};
-	uint64_t flags =
-	    FI_COMPLETION | (cqdata ? FI_REMOTE_CQ_DATA : 0) | (inject ? FI_INJECT : 0);
+	uint64_t flags = FI_COMPLETION | (cqdata ? FI_REMOTE_CQ_DATA : 0) |
+			 (inject ? FI_INJECT : 0) | UNORDERED_FLAGS(tp);
 	deadline = 0;
-	while ((rc = fi_writemsg(tp->ep, &msg, flags)) == -FI_EAGAIN) {
+	while ((rc = fi_writemsg(tp->tx_ep, &msg, flags)) == -FI_EAGAIN) {
 		int e = retry_wait(tp, peer, &deadline);
 		if (e) {
 			ctx_put(tp, c);
+			if (inject)
+				(*tx_done)--; /* not sent: the caller takes it back */
 			return e;
 		}
 	}
@@ -720,21 +957,35 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 		return 0;
 	/* Counter path: the flag follows the data, ordered by FI_ORDER_RMA_WAW. */
 	deadline = 0;
+	int e = 0;
 	while ((rc = inject_write(tp, peer, &flag_value, sizeof(flag_value), rk->base + flag_off,
-				  rk->key, 0, 0)) == -FI_EAGAIN) {
-		int e = retry_wait(tp, peer, &deadline);
-		if (e)
-			return e;
-	}
-	return rc ? FI_ERR(rc, "fi_writemsg(inject flag)") : 0;
+				  rk->key, 0, 0)) == -FI_EAGAIN &&
+	       !(e = retry_wait(tp, peer, &deadline)))
+		;
+	if (!rc)
+		return 0;
+	/* A put that fails is not counted in *tx_done (its caller takes it
+	 * back), though its data write went out: that one must not count. */
+	if (inflight_ctx(tp, c) && c->done == tx_done)
+		c->done = NULL; /* still going out */
+	else
+		(*tx_done)--; /* counted: injected, or already complete */
+	return e ? e : FI_ERR(rc, "fi_writemsg(inject flag)");
 }
 
 int pc_tp_put_value(pc_tp_t *tp, int peer, const void *value, size_t len, const pc_tp_rkey_t *rk,
 		    uint64_t off, uint64_t notify_data)
 {
 	uint64_t deadline = 0;
-	ssize_t rc;
+	ssize_t rc = tx_check(tp, peer);
+	if (rc)
+		return (int)rc;
 	int cqdata = tp->info.notify == PCOLL_NOTIFY_CQDATA;
+	if (!tp->waw) {
+		int e = wait_words_free(tp, peer, rk->key, rk->base + off, len);
+		if (e)
+			return e;
+	}
 	for (;;) {
 		rc = inject_write(tp, peer, value, len, rk->base + off, rk->key, notify_data,
 				  cqdata ? FI_REMOTE_CQ_DATA : 0);

@@ -7,7 +7,9 @@
  *    the flag value, ordered by FI_ORDER_RMA_WAW; the counter is the doorbell;
  *  - remote CQ data (fi_writedata): one write carrying notify_data; the
  *    target's progress hands notify_data to the notify callback, which updates
- *    the flag itself.
+ *    the flag itself. No ordering is needed: the CQ entry comes with its own
+ *    write's data (where writes are unordered, ofi.c keeps two writes to the
+ *    same words from being in flight at once).
  * Value puts (no payload) write an 8- or 16-byte value straight into a slot.
  */
 #ifndef PCOLL_TRANSPORT_H
@@ -32,15 +34,19 @@ typedef void (*pc_tp_lost_fn)(void *arg, int peer, const char *why);
 /* Nonzero when peer is known to be gone: a send that cannot be queued for
  * it gives up instead of retrying until the timeout. */
 typedef int (*pc_tp_gone_fn)(void *arg, int peer);
+/* A peer's write into our memory failed (an error completion that is not
+ * one of ours, naming no sender): look for dead peers now. */
+typedef void (*pc_tp_look_fn)(void *arg);
 
 typedef struct pc_tp_cfg {
 	const char *provider; /* NULL: libfabric's choice */
 	int notify;	      /* pcoll_notify_t */
 	int timeout_ms;	      /* <0: none */
 	pc_tp_notify_fn notify_fn;
-	void *notify_arg; /* also passed to lost_fn and gone_fn */
+	void *notify_arg; /* also passed to lost_fn, gone_fn and look_fn */
 	pc_tp_lost_fn lost_fn;
 	pc_tp_gone_fn gone_fn;
+	pc_tp_look_fn look_fn;
 	/* The NIC to use, as a libfabric domain name (tcp: the interface; verbs:
 	 * the device). nic_required: PCOLL_NIC said so, and a provider without
 	 * it is an error; else a preference (the NIC hwloc found near us). */
@@ -51,7 +57,7 @@ typedef struct pc_tp_cfg {
 typedef struct pc_tp_info {
 	char provider[64], fabric[64], domain[64];
 	const char *nic_choice; /* "PCOLL_NIC", "hwloc", or "libfabric" (its first) */
-	int notify; /* resolved: PCOLL_NOTIFY_CNTR or PCOLL_NOTIFY_CQDATA */
+	int notify;		/* resolved: PCOLL_NOTIFY_CNTR or PCOLL_NOTIFY_CQDATA */
 	int manual_progress, rma_event, cq_data, wait_fd;
 	int mr_local; /* local buffers must be registered (FI_MR_LOCAL) */
 	size_t iov_limit;
@@ -84,6 +90,10 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 int pc_tp_put_value(pc_tp_t *tp, int peer, const void *value, size_t len, const pc_tp_rkey_t *rk,
 		    uint64_t off, uint64_t notify_data);
 
+/* The process of job rank peer is gone: writes to it fail at once from now
+ * on, and where a write to it may have stalled the endpoint (shm) the next
+ * send comes from a fresh one. Under the engine lock. */
+void pc_tp_peer_lost(pc_tp_t *tp, int peer);
 /* Sends still in flight stop counting into *tx_done (its owner is going away). */
 void pc_tp_forget(pc_tp_t *tp, const uint64_t *tx_done);
 /* Drive progress: read completions, deliver notifications. >0 if anything happened. */

@@ -33,7 +33,7 @@ START_TEST(test_algo_matches_lib)
 	for (int P = 1; P <= 70; P++)
 		for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
 			for (size_t d = 0; d < 4; d++)
-				for (int want = 0; want <= 2; want++) { /* auto, rd, rsag */
+				for (int want = 0; want <= 3; want++) { /* auto, rd, rsag, ring */
 					pc_sched_t s;
 					size_t c = counts[i], dt = dts[d];
 					ck_assert_int_eq(pc_sched_build(&s, P, 0, c, dt, want), 0);
@@ -51,21 +51,31 @@ static size_t op_bytes(const pc_op_t *op, size_t dtsize, int hdr)
 }
 
 /* The model's steps are the largest message (and reduction) of each phase
- * over all ranks of the library's schedules, with the fold around them. */
+ * over all ranks of the library's schedules, with the fold around them
+ * (recursive doubling, reduce-scatter + allgather) or none (the ring). */
 static void check_steps(int P, size_t count, size_t dtsize, int algo)
 {
 	struct model_step st[MODEL_MAX_STEPS];
-	int n = model_round_steps(P, count, dtsize, algo, st), pof2 = 1;
+	static size_t eb[4096], er[4096]; /* the steps, one by one */
+	int ne = 0, nst = model_round_steps(P, count, dtsize, algo, st), pof2 = 1;
+	for (int i = 0; i < nst; i++)
+		for (int k = 0; k < st[i].times; k++, ne++) {
+			ck_assert_int_lt(ne, 4096);
+			eb[ne] = st[i].bytes;
+			er[ne] = st[i].reduced;
+		}
 	while (pof2 * 2 <= P)
 		pof2 *= 2;
-	int rem = P - pof2, first = rem ? 1 : 0, nph = n - 2 * first;
-	size_t sends[MODEL_MAX_STEPS] = {0}, reds[MODEL_MAX_STEPS] = {0}, fold = 0, fres = 0;
+	int ring = model_algo_want(P, count, dtsize, algo) == MODEL_RING;
+	int rem = ring ? 0 : P - pof2, first = rem ? 1 : 0, nph = ne - 2 * first;
+	size_t sends[4096] = {0}, reds[4096] = {0}, fold = 0, fres = 0;
 	int nred_model = 0;
 	for (int i = first; i < first + nph; i++)
-		nred_model += st[i].reduced > 0;
+		nred_model += er[i] > 0;
 	for (int rank = 0; rank < P; rank++) {
 		pc_sched_t s;
 		ck_assert_int_eq(pc_sched_build(&s, P, rank, count, dtsize, algo), 0);
+		ck_assert_int_eq(s.algo == PC_ALGO_RING, ring);
 		int ns = 0, nr = 0, odd = rank < 2 * rem && rank % 2, even = rank < 2 * rem && !odd;
 		size_t last_send = 0;
 		for (size_t i = 0; i < s.nops; i++) {
@@ -77,7 +87,7 @@ static void check_steps(int P, size_t count, size_t dtsize, int algo)
 					continue;
 				}
 				last_send = b;
-				ck_assert_int_lt(ns, MODEL_MAX_STEPS);
+				ck_assert_int_lt(ns, 4096);
 				if (b > sends[ns])
 					sends[ns] = b;
 				ns++;
@@ -104,17 +114,16 @@ static void check_steps(int P, size_t count, size_t dtsize, int algo)
 		pc_sched_free(&s);
 	}
 	for (int i = 0; i < nph; i++)
-		ck_assert_msg(sends[i] == st[first + i].bytes,
-			      "P=%d count=%zu phase %d: %zu != %zu", P, count, i, sends[i],
-			      st[first + i].bytes);
+		ck_assert_msg(sends[i] == eb[first + i], "P=%d count=%zu phase %d: %zu != %zu", P,
+			      count, i, sends[i], eb[first + i]);
 	for (int i = 0, j = 0; i < nph; i++)
-		if (st[first + i].reduced)
-			ck_assert_uint_eq(reds[j++], st[first + i].reduced);
+		if (er[first + i])
+			ck_assert_uint_eq(reds[j++], er[first + i]);
 	if (rem) {
-		ck_assert_uint_eq(fold, st[0].bytes);
-		ck_assert_uint_eq(st[0].reduced, count * dtsize);
-		ck_assert_uint_eq(fres, st[n - 1].bytes);
-		ck_assert_uint_eq(st[n - 1].reduced, 0);
+		ck_assert_uint_eq(fold, eb[0]);
+		ck_assert_uint_eq(er[0], count * dtsize);
+		ck_assert_uint_eq(fres, eb[ne - 1]);
+		ck_assert_uint_eq(er[ne - 1], 0);
 	}
 }
 
@@ -123,7 +132,7 @@ START_TEST(test_steps_match_schedule)
 	static const size_t counts[] = {1, 5, 1000, 4096, 4099, 70000};
 	for (int P = 1; P <= 40; P++)
 		for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
-			for (int algo = PC_ALGO_AUTO; algo <= PC_ALGO_RSAG; algo++) {
+			for (int algo = PC_ALGO_AUTO; algo <= PC_ALGO_RING; algo++) {
 				check_steps(P, counts[i], 4, algo);
 				check_steps(P, counts[i], 2, algo);
 			}
@@ -163,6 +172,12 @@ START_TEST(test_hand_round)
 	 * reductions of 4096. */
 	ck_assert_int_eq(model_algo(3, 1024, 4), MODEL_RD);
 	ck_assert_double_eq_tol(model_round(&HAND, 3, 1024, 4), 6.0 + 3 * 4.159 + 2 * 8.192, 1e-6);
+	/* P = 3, 1 MiB: the ring, chunks of ceil(262144 / 3) = 87382 floats: two
+	 * reduce-scatter steps of 349528 + 64 bytes (each reduced), two allgather
+	 * steps of 349528. */
+	ck_assert_int_eq(model_algo(3, 262144, 4), MODEL_RING);
+	ck_assert_double_eq_tol(model_round(&HAND, 3, 262144, 4),
+				8.0 + 0.001 * (2 * 349591 + 2 * 349527) + 0.002 * 2 * 349528, 1e-6);
 	double c[3];
 	model_round_coef(2, 262144, 4, 0, c);
 	ck_assert_double_eq_tol(c[0], 2, EPS);
@@ -451,17 +466,19 @@ START_TEST(test_files)
 		   "allreduce,ompi,sync,shm,2,8,9.0,1,3,1000,osu\n"
 		   "allreduce,pcoll,sync,shm,2,8,3.0,1,3,1000\n"
 		   "allreduce,pcoll,sync,shm,2,8,5.0,1,3,1000,osu,reduce-scatter-allgather\n"
-		   "allreduce,pcoll,sync,shm,2,8,4.0,1,3,1000,osu,recursive-doubling\n");
+		   "allreduce,pcoll,sync,shm,2,8,4.0,1,3,1000,osu,recursive-doubling\n"
+		   "allreduce,pcoll,sync,shm,3,8,4.0,1,3,1000,osu,ring\n");
 	fclose(f);
 	struct model_points pts = {0};
-	ck_assert_int_eq(model_read_allreduce(csv, &pts, err, sizeof(err)), 4);
+	ck_assert_int_eq(model_read_allreduce(csv, &pts, err, sizeof(err)), 5);
 	ck_assert_uint_eq(pts.v[1].size, 8);
 	ck_assert_double_eq_tol(pts.v[1].us, 3.0, EPS);
 	ck_assert_int_eq(pts.v[1].algo, 0);
 	ck_assert_int_eq(pts.v[2].algo, MODEL_RSAG);
 	ck_assert_int_eq(pts.v[3].algo, MODEL_RD);
+	ck_assert_int_eq(pts.v[4].algo, MODEL_RING);
 	model_median(&pts, 0); /* a size's schedules apart: not merged */
-	ck_assert_int_eq(pts.n, 4);
+	ck_assert_int_eq(pts.n, 5);
 	struct model_params w[2] = {{.provider = "shm", .m = {1, 0.5, 0.5, 1e-4, 2e-4}},
 				    {.provider = "tcp;ofi_rxm", .m = {3, 1, 1, 2e-4, 0}}},
 			    r[4];

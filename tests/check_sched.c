@@ -5,15 +5,17 @@
  *
  * The schedules are run by the real executor, one per simulated rank, over an
  * in-memory transport: every rank has WORK, WORK2, RES (with its round
- * header in front), two receive areas (one per round parity), the header
- * snapshots and the flag slots. A send lands in the peer's memory either at
+ * header in front), the receive areas (one per round parity, or one shared
+ * by every round when the schedule says so), the header snapshots and the
+ * flag slots. A send lands in the peer's memory either at
  * once (eager) or later, when the simulator completes it (lazy): the data is
  * then read from the sender's buffers only at completion time, so a schedule
  * that reuses a buffer before its send completed delivers corrupted data.
  * Lazy completion is either in order per sender (FIFO) or in any order.
  * As lib/engine.c does, a rank starts its next round only once every send of
- * the previous one has completed. Four rounds run on the same memory, so both
- * receive-area parities are reused.
+ * the previous one has completed. Four rounds run on the same memory, so the
+ * receive areas are reused: a message that lands before the previous round's
+ * was read shows as a wrong sum or a round mismatch in the executor.
  *
  * The expected values share no code with the library: sums are formed from
  * the inputs in int64 or double, and the communication pattern is checked
@@ -341,6 +343,10 @@ static void start_round(sim_t *sim, sim_rank_t *p, uint64_t r)
 	/* Garbage in the scratch buffers: a schedule must not read them unwritten. */
 	memset(p->work, 0x5a, sim->data_bytes);
 	memset(p->work2, 0x5a, sim->data_bytes);
+	/* RES too: the others reduce into it (peers may already have written
+	 * their allgather blocks there, so only before the first round). */
+	if (r == 1)
+		memset(p->res + PC_HDR_BYTES, 0x5a, sim->data_bytes);
 	p->env.buf[PC_BUF_RX] = p->rx[r & 1];
 	pc_hdr_t mine = input_hdr(sim, r, p->rank);
 	pc_exec_start(&p->x, &p->s, r, &mine);
@@ -574,6 +580,15 @@ static void check_traffic(sim_t *sim)
 					"%s: rank %d sends %zu data bytes with RSAG (limit %zu)",
 					sim->label, i, data_sent[i], lim);
 			}
+			/* The ring: 2(P-1) chunks of at most ceil(N/P). */
+			if (sim->rk[i].s.algo == PC_ALGO_RING) {
+				size_t chunk = (sim->count + (size_t)P - 1) / (size_t)P * sim->ds;
+				size_t lim = 2 * (size_t)(P - 1) * chunk;
+				REQUIRE(
+				    data_sent[i] <= lim,
+				    "%s: rank %d sends %zu data bytes with the ring (limit %zu)",
+				    sim->label, i, data_sent[i], lim);
+			}
 		}
 		a = b;
 	}
@@ -588,8 +603,12 @@ static int expected_algo(int P, size_t count, size_t ds, int algo)
 {
 	int pof2 = pow2_floor(P);
 	if (algo == PC_ALGO_AUTO)
-		algo = count * ds <= PC_RD_MAX_BYTES ? PC_ALGO_RD : PC_ALGO_RSAG;
+		algo = count * ds <= PC_RD_MAX_BYTES ? PC_ALGO_RD
+		       : pof2 == P		     ? PC_ALGO_RSAG
+						     : PC_ALGO_RING;
 	if (algo == PC_ALGO_RSAG && (pof2 == 1 || count < (size_t)pof2))
+		algo = PC_ALGO_RD;
+	if (algo == PC_ALGO_RING && (P == 1 || count < (size_t)P))
 		algo = PC_ALGO_RD;
 	return algo;
 }
@@ -651,8 +670,11 @@ static void run_sim(int P, size_t count, int algo, int kind, int deliver_mode, u
 		p->work = canary_alloc(sim.data_bytes);
 		p->work2 = canary_alloc(sim.data_bytes);
 		p->res = canary_alloc(sim.res_bytes);
+		REQUIRE(p->s.rx_areas == 1 || p->s.rx_areas == 2, "%s: rank %d: %d rx areas",
+			sim.label, i, p->s.rx_areas);
+		REQUIRE_EQ(p->s.rx_areas, p->s.algo == PC_ALGO_RD ? 2 : 1);
 		p->rx[0] = canary_alloc(p->rx_bytes);
-		p->rx[1] = canary_alloc(p->rx_bytes);
+		p->rx[1] = p->s.rx_areas == 2 ? canary_alloc(p->rx_bytes) : p->rx[0];
 		p->hdr_tx = xcalloc((p->s.nsends ? p->s.nsends : 1) * sizeof(pc_hdr_t));
 		p->flags = xcalloc(2 * (p->s.nslots ? p->s.nslots : 1) * sizeof(uint64_t));
 		p->env.buf[PC_BUF_SRC] = p->src;
@@ -673,7 +695,10 @@ static void run_sim(int P, size_t count, int algo, int kind, int deliver_mode, u
 
 	int nfinished = 0;
 	int *order = xcalloc((size_t)P * sizeof(int));
-	while (nfinished < P) {
+	/* One straggler, run one pass in four, lets the others run rounds ahead
+	 * of it: what a receive area shared by the rounds must survive. */
+	int slow = (int)(rng(&sim.rng) % (uint64_t)P), idle = 0;
+	for (uint64_t pass = 0; nfinished < P; pass++) {
 		int progress = 0;
 		for (int i = 0; i < P; i++)
 			order[i] = i;
@@ -684,7 +709,7 @@ static void run_sim(int P, size_t count, int algo, int kind, int deliver_mode, u
 		}
 		for (int k = 0; k < P; k++) {
 			sim_rank_t *p = &sim.rk[order[k]];
-			if (p->finished)
+			if (p->finished || (p->rank == slow && pass % 4 && !idle))
 				continue;
 			if (p->draining) {
 				/* Like the engine: a round's sends all complete before the
@@ -721,8 +746,9 @@ static void run_sim(int P, size_t count, int algo, int kind, int deliver_mode, u
 				complete_one(&sim);
 			progress = 1;
 		}
-		if (!progress)
+		if (!progress && idle)
 			deadlock_report(&sim);
+		idle = !progress; /* run the straggler too before calling it a deadlock */
 	}
 	REQUIRE_EQ(sim.npend, 0);
 	check_traffic(&sim);
@@ -734,12 +760,13 @@ static void run_sim(int P, size_t count, int algo, int kind, int deliver_mode, u
 		canary_check(&sim, p->res, sim.res_bytes, "RES", i);
 		canary_check(&sim, p->rx[0], p->rx_bytes, "RX0", i);
 		canary_check(&sim, p->rx[1], p->rx_bytes, "RX1", i);
+		if (p->rx[1] != p->rx[0])
+			free(p->rx[1]);
 		free(p->src);
 		free(p->work);
 		free(p->work2);
 		free(p->res);
 		free(p->rx[0]);
-		free(p->rx[1]);
 		free(p->hdr_tx);
 		free(p->flags);
 		pc_sched_free(&p->s);
@@ -785,7 +812,7 @@ static size_t counts_for(int P, size_t ds, size_t *c)
 	return n;
 }
 
-static const int algos[] = {PC_ALGO_RD, PC_ALGO_RSAG, PC_ALGO_AUTO};
+static const int algos[] = {PC_ALGO_RD, PC_ALGO_RSAG, PC_ALGO_RING, PC_ALGO_AUTO};
 
 static void run_matrix(int P, int kind, int deliver_mode)
 {
@@ -940,7 +967,7 @@ START_TEST(test_rx_alignment)
 	char first[200] = "";
 	for (size_t d = 0; d < NELEM(dss); d++)
 		for (size_t c = 0; c < NELEM(cnts); c++)
-			for (size_t a = 0; a < 2; a++)
+			for (size_t a = 0; a < 3; a++)
 				for (int i = 0; i < P; i++) {
 					pc_sched_t s;
 					REQUIRE_EQ(
@@ -972,7 +999,8 @@ START_TEST(test_rx_alignment)
 END_TEST
 
 /* What lib/coll.c's memory layout relies on: header snapshots are sized by
- * flag slots, and only RD has a WORK2 buffer. */
+ * flag slots, and only RD has scratch buffers (WORK, WORK2): the others
+ * reduce into RES, so a collective's memory stays under (S+4) buffers. */
 START_TEST(test_layout_assumptions)
 {
 	int P = _i;
@@ -985,18 +1013,32 @@ START_TEST(test_layout_assumptions)
 				REQUIRE(s.nsends <= s.nslots,
 					"P=%d count=%zu rank %d: %zu sends, %u slots", P, cnts[c],
 					i, s.nsends, s.nslots);
-				if (s.algo == PC_ALGO_RSAG)
+				if (s.algo != PC_ALGO_RD)
 					for (size_t k = 0; k < s.nops; k++) {
 						const pc_op_t *op = &s.ops[k];
 						int local = op->kind == PC_OP_REDUCE ||
 							    op->kind == PC_OP_COPY;
-						REQUIRE(
-						    !(op->kind == PC_OP_SEND || local) ||
-							(op->src_buf != PC_BUF_WORK2 &&
-							 (!local || op->dst_buf != PC_BUF_WORK2)),
-						    "P=%d rank %d: RSAG op %zu uses WORK2", P, i,
-						    k);
+						int scratch =
+						    op->src_buf == PC_BUF_WORK ||
+						    op->src_buf == PC_BUF_WORK2 ||
+						    (local && (op->dst_buf == PC_BUF_WORK ||
+							       op->dst_buf == PC_BUF_WORK2));
+						REQUIRE(!(op->kind == PC_OP_SEND || local) ||
+							    !scratch,
+							"P=%d rank %d: %s op %zu uses scratch", P,
+							i, pc_sched_algo_name(s.algo), k);
 					}
+				/* Receiving costs less than one buffer per round, shared by
+				 * all rounds, except with RD (small buffers) or a fold. */
+				int pof2 = pow2_floor(P);
+				if (s.algo == PC_ALGO_RING || (s.algo == PC_ALGO_RSAG && pof2 == P))
+					REQUIRE(s.rx_areas == 1 &&
+						    s.rx_bytes <=
+							(size_t)(P - 1) * (PC_HDR_BYTES + 64) +
+							    cnts[c] * 4,
+						"P=%d count=%zu %s: %d areas of %zu bytes", P,
+						cnts[c], pc_sched_algo_name(s.algo), s.rx_areas,
+						s.rx_bytes);
 				pc_sched_free(&s);
 			}
 }
@@ -1051,6 +1093,7 @@ START_TEST(test_algo_selection)
 		}
 	ck_assert_str_eq(pc_sched_algo_name(PC_ALGO_RD), "recursive-doubling");
 	ck_assert_str_eq(pc_sched_algo_name(PC_ALGO_RSAG), "reduce-scatter-allgather");
+	ck_assert_str_eq(pc_sched_algo_name(PC_ALGO_RING), "ring");
 	ck_assert_str_eq(pc_sched_algo_name(PC_ALGO_AUTO), "auto");
 }
 END_TEST

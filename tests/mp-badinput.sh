@@ -19,6 +19,12 @@ log=$(mktemp)
 launch_log "$log" 2 FI_PROVIDER=tcp PCOLL_NIC=nosuch0 -- "$top_builddir/tests/mp_invariants" -n 2
 n=$(grep -c 'PCOLL_NIC=nosuch0: provider .* has no such domain (it has: ' "$log")
 verdict $((n == 2)) "PCOLL_NIC=nosuch0 on tcp: refused at init on both ranks" "$log" "$n of 2"
+# The counter path needs ordered writes: a provider without them (here as
+# if, PCOLL_TEST_UNORDERED=1) is refused on every rank, naming the ordering.
+log=$(mktemp)
+launch_log "$log" 2 FI_PROVIDER=shm PCOLL_NOTIFY=cntr PCOLL_TEST_UNORDERED=1 -- "$top_builddir/tests/mp_invariants" -n 2
+n=$(grep -c 'does not order RMA writes (FI_ORDER_RMA_WAW' "$log")
+verdict $((n == 2)) "counters without ordered writes: refused at init on both ranks" "$log" "$n of 2"
 # Valid but different PCOLL_ALGORITHM on different processes: the schedules
 # would silently differ, so create must fail on both with the mismatch.
 log=$(mktemp)

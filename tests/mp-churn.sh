@@ -16,7 +16,10 @@ fi
 launch "churn P=2 shm 2000 cycles" 2 FI_PROVIDER=shm -- "$top_builddir/tests/mp_churn" 2000
 launch "churn P=3 tcp 600 cycles" 3 FI_PROVIDER=tcp -- "$top_builddir/tests/mp_churn" 600
 # The spill bound: a process that flushed early keeps no copy per round of
-# the others while it computes (the ring of S+1 buffers holds instead).
+# the others while it computes (the ring of S+1 buffers holds instead), nor
+# while it blocks in pcoll_flush (which returns early for it to take rounds).
 launch "spill bound P=2 shm 100 rounds of 1 MiB" 2 FI_PROVIDER=shm -- "$top_builddir/tests/mp_spill" 100 1048576
 launch "spill bound P=3 tcp 60 rounds of 1 MiB" 3 FI_PROVIDER=tcp -- "$top_builddir/tests/mp_spill" 60 1048576
+launch "spill bound P=2 shm blocking pcoll_flush" 2 FI_PROVIDER=shm -- "$top_builddir/tests/mp_spill" 100 1048576 blocking
+launch "spill bound P=3 tcp blocking pcoll_flush" 3 FI_PROVIDER=tcp -- "$top_builddir/tests/mp_spill" 60 1048576 blocking
 finish

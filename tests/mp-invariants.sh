@@ -1,9 +1,10 @@
 #!/bin/bash
 # The five invariants of DESIGN.md in every mode, for P in {1,2,3,4,5,8}, on
 # both notification paths (remote counters on shm; remote CQ data on tcp and
-# on shm), both data schedules (recursive doubling: 8 KB; reduce-scatter +
-# allgather: 32 KB), every datatype, and the other providers that have each
-# path. Plus the progress check: fast processes do not wait for a straggler in
+# on shm), the three data schedules (recursive doubling: 8 KB; reduce-scatter
+# + allgather for even P and the ring for odd P: 32 KB; each forced where
+# AUTO would not pick it), every datatype, and the other providers that have
+# each path. Every collective's memory_bytes is checked against (S+4)x. Plus the progress check: fast processes do not wait for a straggler in
 # solo and quorum, and do in sync.
 . "$(dirname "$0")/mp_lib.sh"
 BIN="$top_builddir/tests/mp_invariants"
@@ -12,7 +13,7 @@ for P in 1 2 3 4 5 8; do
 	for cfg in "shm cntr" "shm cqdata" "tcp cqdata"; do
 		set -- $cfg
 		count=1000
-		[ $((P % 2)) -eq 1 ] && count=4096 # odd P: the big schedule with folding
+		[ $((P % 2)) -eq 1 ] && count=4096 # odd P: the ring
 		extra=
 		[ "$P" -ge 2 ] && [ "$1" != tcp ] && [ "$2" = cntr ] && extra=--eager
 		[ "$P" -eq 4 ] && [ "$1" = tcp ] && extra=--eager
@@ -23,6 +24,9 @@ done
 # The other schedule for even P, and staleness 0 and 5.
 launch "invariants P=4 shm/cntr rsag S=5" 4 FI_PROVIDER=shm PCOLL_NOTIFY=cntr -- "$BIN" -c 8192 -S 5
 launch "invariants P=6 tcp/cqdata rd S=0" 6 FI_PROVIDER=tcp -- "$BIN" -c 100 -S 0 -m solo,majority,quorum
+# Reduce-scatter + allgather with folding (odd P) and the ring at P = 4.
+launch "invariants P=5 shm/cntr rsag fold" 5 FI_PROVIDER=shm PCOLL_NOTIFY=cntr PCOLL_ALGORITHM=rsag -- "$BIN" -c 4096 -n 12
+launch "invariants P=4 tcp ring S=3" 4 FI_PROVIDER=tcp PCOLL_ALGORITHM=ring -- "$BIN" -c 8192 -S 3 -n 12
 # Teams: split with reversed keys (team ranks are not job ranks), every mode
 # on each team at once, with a solo collective over the whole context in
 # flight alongside (overlapping teams), on both notification paths.
@@ -30,6 +34,20 @@ launch "invariants P=5 teams of 3+2 shm/cntr overlap" 5 FI_PROVIDER=shm PCOLL_NO
 launch "invariants P=4 teams of 2+2 tcp/cqdata overlap" 4 FI_PROVIDER=tcp -- "$BIN" -c 1000 --team 2 --overlap
 launch "invariants P=6 teams of 2 shm/cqdata rsag" 6 FI_PROVIDER=shm PCOLL_NOTIFY=cqdata -- "$BIN" -c 8192 --team 3 -m solo,majority
 launch "invariants P=3 one reversed team tcp" 3 FI_PROVIDER=tcp -- "$BIN" -c 4096 --team 1 --overlap -m quorum,sync
+# Collectives open and idle alongside (the engine's active queue), then each
+# woken by one process only, on every notification path.
+for cfg in "shm cntr" "shm cqdata" "tcp cqdata"; do
+	set -- $cfg
+	launch "invariants P=3 $1/$2 with 30 idle collectives" 3 FI_PROVIDER="$1" PCOLL_NOTIFY="$2" \
+		-- "$BIN" -c 1000 -n 12 -m solo,quorum --eager --idle 30
+done
+# The CQ-data path on a provider that does not order writes (as if: shm and
+# tcp with PCOLL_TEST_UNORDERED=1): no injected payload ahead of its header,
+# and a write waits for an earlier one to the same words to be delivered.
+launch "invariants P=3 shm/cqdata unordered" 3 FI_PROVIDER=shm PCOLL_NOTIFY=cqdata PCOLL_TEST_UNORDERED=1 \
+	-- "$BIN" -c 4096 -n 12 --eager --idle 6
+launch "invariants P=4 tcp/cqdata unordered teams" 4 FI_PROVIDER=tcp PCOLL_TEST_UNORDERED=1 \
+	-- "$BIN" -c 1000 -n 12 --team 2 --overlap
 # The NIC chosen by PCOLL_NIC (tcp's loopback interface instead of hwloc's).
 launch "invariants P=2 tcp PCOLL_NIC=lo" 2 FI_PROVIDER=tcp PCOLL_NIC=lo -- "$BIN" -c 1000 -n 8 -m solo
 # Rounds taken with pcoll_next_round_into into kept caller buffers.

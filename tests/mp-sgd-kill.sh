@@ -45,4 +45,7 @@ drill() { # NAME VICTIM MODES PROVIDER: the first mode loses VICTIM, the second 
 }
 drill "pcoll_sgd --kill-rank 2 --kill-step 5, solo then sync, 4 -> 3, tcp" 2 solo,sync tcp
 drill "pcoll_sgd --kill-rank 0 --kill-step 5, sync then solo, 4 -> 3, tcp" 0 sync,solo tcp
+# shm: the survivors' 1 MiB gradients after the shrink stalled behind the dead
+# process's writes before they sent from a fresh endpoint (README, On failure).
+drill "pcoll_sgd --kill-rank 2 --kill-step 5, sync then solo, 4 -> 3, shm" 2 sync,solo shm
 finish

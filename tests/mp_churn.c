@@ -35,9 +35,7 @@ int main(int argc, char **argv)
 		pcoll_round_t r;
 		while (pcoll_next_round(c, &r) == 1)
 			;
-		MP_OK(pcoll_flush(c));
-		while (pcoll_next_round(c, &r) == 1)
-			;
+		mp_flush_discard(c);
 		MP_OK(pcoll_destroy(c));
 		if (team)
 			MP_OK(pcoll_team_destroy(team));

@@ -40,6 +40,26 @@ __attribute__((format(printf, 1, 2), noreturn)) static void mp_fail(const char *
 			mp_fail(__VA_ARGS__);                                                      \
 	} while (0)
 
+/* pcoll_flush until it completes: it returns how many rounds wait (> 0) when
+ * they fill the result ring first, and `take` (a statement) takes them; it
+ * runs once more after the flush, for the final round. */
+#define MP_FLUSH_TAKING(c, take)                                                                   \
+	do {                                                                                       \
+		int f_;                                                                            \
+		while ((f_ = pcoll_flush(c)) > 0) {                                                \
+			take;                                                                      \
+		}                                                                                  \
+		MP_OK(f_);                                                                         \
+		take;                                                                              \
+	} while (0)
+
+/* The same, discarding the rounds. */
+static inline void mp_flush_discard(pcoll_coll_t *c)
+{
+	pcoll_round_t r;
+	MP_FLUSH_TAKING(c, while (pcoll_next_round(c, &r) == 1));
+}
+
 static inline double mp_now(void)
 {
 	struct timespec ts;

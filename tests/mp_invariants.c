@@ -16,6 +16,11 @@
  * team at once; with --overlap a solo collective over the whole context is
  * stepped alongside every team step (two overlapping teams in flight at
  * once, each with its own mode and S) and checked for conservation.
+ * With --idle N, N more collectives stay open and idle while everything runs
+ * (the engine visits only collectives with work); at the end each is stepped
+ * once by one process only, so the other processes' engines must find the
+ * round a peer started on a collective they had left alone (solo, majority,
+ * quorum:1 in turn), and every such round must hold that one contribution.
  * Launch under a PMIx launcher with any P; every failure exits non-zero.
  */
 #include <getopt.h>
@@ -39,6 +44,8 @@ static pcoll_ctx_t *ctx;
 static pcoll_team_t *team; /* NULL: the whole context */
 static int nteams, overlap;
 static int nmodes_run; /* run_invariants calls: each steps the overlap collective */
+static int nidle;      /* --idle N */
+static pcoll_coll_t **idle;
 
 /* Attributes for a collective on the team under test. */
 static void attr_init(pcoll_attr_t *a)
@@ -316,10 +323,28 @@ static void check_agreement(const tally_t *t)
 			  (unsigned long long)t->hash);
 	}
 	free(v);
-	MP_OK(pcoll_flush(c));
-	while (pcoll_next_round(c, &r) == 1)
-		;
+	mp_flush_discard(c);
 	MP_OK(pcoll_destroy(c));
+}
+
+/* What pcoll.h promises of memory_bytes: with the algorithm AUTO picks above
+ * recursive doubling's sizes, at most (S+4) buffers plus a few KiB of flags,
+ * headers and page rounding (a forced fold or RD may take more). */
+static void check_memory(const pcoll_coll_info_t *qi, int nprocs)
+{
+	size_t nbytes = qi->count * pcoll_datatype_size(qi->datatype);
+	size_t bound = ((size_t)qi->staleness + 4) * nbytes + 16384 + 256 * (size_t)nprocs;
+	MP_EXPECT(qi->memory_bytes >= ((size_t)qi->staleness + 3) * nbytes,
+		  "%s: memory_bytes %zu is less than the S+1 result buffers and two "
+		  "pending accumulators of %zu bytes",
+		  qi->algorithm, qi->memory_bytes, nbytes);
+	const char *forced = getenv("PCOLL_ALGORITHM");
+	if (strcmp(qi->algorithm, "recursive-doubling") && (!forced || !strcmp(forced, "auto")))
+		MP_EXPECT(qi->memory_bytes <= bound,
+			  "%s P=%d S=%d: memory_bytes %zu for a buffer of %zu bytes, "
+			  "over (S+4)x + %zu",
+			  qi->algorithm, nprocs, qi->staleness, qi->memory_bytes, nbytes,
+			  bound - ((size_t)qi->staleness + 4) * nbytes);
 }
 
 static void run_invariants(int mode)
@@ -363,6 +388,8 @@ static void run_invariants(int mode)
 			  (unsigned long long)qi.completed, (unsigned long long)q_completed,
 			  (unsigned long long)qi.version);
 		q_completed = qi.completed;
+		if (s == 0)
+			check_memory(&qi, P);
 		mp_sleep_ms(d);
 		for (size_t e = 0; e < count; e++)
 			put_elem(g, e, gval(me, s, e));
@@ -385,12 +412,11 @@ static void run_invariants(int mode)
 	}
 	if (world && steps_of(me) == nsteps)
 		MP_OK(pcoll_flush_post(world));
-	MP_OK(pcoll_flush(c));
-	take_rounds(c, &t);
+	MP_FLUSH_TAKING(c, take_rounds(c, &t));
 	if (world) {
 		int rc;
 		while ((rc = pcoll_flush_test(world)) == 0)
-			;
+			world_take(); /* a full ring holds the next round until taken */
 		MP_OK(rc);
 		world_take();
 	}
@@ -466,10 +492,7 @@ static double eager_run(int mode, uint64_t *short_rounds)
 			*short_rounds += r.contributions < (uint64_t)P;
 		MP_OK(rc);
 	}
-	MP_OK(pcoll_flush(c));
-	pcoll_round_t r;
-	while (pcoll_next_round(c, &r) == 1)
-		;
+	mp_flush_discard(c);
 	MP_OK(pcoll_destroy(c));
 	return max_wait;
 }
@@ -497,6 +520,60 @@ static void run_eager(void)
 		printf("ok   progress P=%d: longest wait of a fast rank for a 250 ms straggler: "
 		       "sync %.1f ms, solo %.1f ms, quorum %.1f ms; solo rounds short of P: %llu\n",
 		       P, w_sync, w_solo, w_quorum, (unsigned long long)short_solo);
+}
+
+/* --idle: collectives open and idle while the rest runs. */
+static void idle_open(void)
+{
+	idle = calloc((size_t)nidle, sizeof(*idle));
+	for (int i = 0; i < nidle; i++) {
+		pcoll_attr_t a;
+		attr_init(&a);
+		a.mode = i % 3 == 0 ? PCOLL_SOLO : i % 3 == 1 ? PCOLL_MAJORITY : PCOLL_QUORUM;
+		a.quorum = 1;
+		a.seed = seed + (uint64_t)i;
+		MP_OK(pcoll_allreduce_create(ctx, 16, PCOLL_INT64, &a, &idle[i]));
+	}
+}
+
+/* Each idle collective woken by one process's step: its round 1 completes
+ * only if every other engine finds it and joins with nothing. */
+static void idle_wake(void)
+{
+	int64_t g[16];
+	for (int e = 0; e < 16; e++)
+		g[e] = e + 1;
+	for (int i = 0; i < nidle; i++) {
+		int who = i % 3 == 1 ? pcoll_round_initiator(idle[i], 1) : i % P;
+		MP_OK(who);
+		if (who == me) {
+			int rc = pcoll_step(idle[i], g);
+			MP_OK(rc);
+			MP_EXPECT(rc >= 1, "idle collective %d: step gave %d rounds", i, rc);
+		}
+	}
+	for (int i = 0; i < nidle; i++) {
+		MP_OK(pcoll_flush(idle[i]));
+		pcoll_round_t r;
+		int rc;
+		uint64_t contributions = 0;
+		int64_t sum = 0;
+		while ((rc = pcoll_next_round(idle[i], &r)) == 1) {
+			contributions += r.contributions;
+			sum += ((const int64_t *)r.data)[15];
+		}
+		MP_OK(rc);
+		MP_EXPECT(contributions == 1 && sum == 16,
+			  "idle collective %d woken by one step: %llu contributions summing to "
+			  "%lld, expected 1 and 16",
+			  i, (unsigned long long)contributions, (long long)sum);
+		MP_OK(pcoll_destroy(idle[i]));
+	}
+	free(idle);
+	if (me == 0)
+		printf("ok   idle: %d collectives open and idle throughout, each then woken by "
+		       "one process's step (solo, majority, quorum:1)\n",
+		       nidle);
 }
 
 /* Split into nteams teams, ranked in reverse job order, and check the team:
@@ -571,12 +648,11 @@ int main(int argc, char **argv)
 {
 	const char *modes = "sync,solo,majority,quorum";
 	int eager = 0, opt;
-	static const struct option lo[] = {{"eager", no_argument, 0, 'e'},
-					   {"into", no_argument, 0, 'i'},
-					   {"team", required_argument, 0, 'T'},
-					   {"overlap", no_argument, 0, 'o'},
-					   {0, 0, 0, 0}};
-	while ((opt = getopt_long(argc, argv, "m:n:c:t:S:s:eiT:o", lo, NULL)) != -1) {
+	static const struct option lo[] = {
+	    {"eager", no_argument, 0, 'e'},	 {"into", no_argument, 0, 'i'},
+	    {"team", required_argument, 0, 'T'}, {"overlap", no_argument, 0, 'o'},
+	    {"idle", required_argument, 0, 'I'}, {0, 0, 0, 0}};
+	while ((opt = getopt_long(argc, argv, "m:n:c:t:S:s:eiT:oI:", lo, NULL)) != -1) {
 		switch (opt) {
 		case 'm':
 			modes = optarg;
@@ -610,11 +686,14 @@ int main(int argc, char **argv)
 		case 'o':
 			overlap = 1;
 			break;
+		case 'I':
+			nidle = atoi(optarg);
+			break;
 		default:
 			fprintf(stderr,
 				"usage: %s [-m modes] [-n steps] [-c count] [-t dtype] "
 				"[-S staleness] [-s seed] [--eager] [--into] [--team K] "
-				"[--overlap]\n",
+				"[--overlap] [--idle N]\n",
 				argv[0]);
 			return 2;
 		}
@@ -634,6 +713,8 @@ int main(int argc, char **argv)
 	}
 	if (nteams)
 		start_teams();
+	if (nidle)
+		idle_open();
 	char *list = strdup(modes);
 	for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
 		int m;
@@ -647,6 +728,8 @@ int main(int argc, char **argv)
 	free(list);
 	if (eager)
 		run_eager();
+	if (nidle)
+		idle_wake();
 	stop_teams();
 	MP_OK(mp_stop(ctx));
 	return 0;

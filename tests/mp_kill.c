@@ -8,8 +8,16 @@
  * must fail at once too instead of going on alone.
  * With -S the survivors then shrink: they agree on the new team without R,
  * and run a sync and a solo collective on it whose every contribution must
- * come out exactly, with every survivor given the same rounds.
- *   mp_kill -r R -k N [-m mode] [-d ms] [-s SEC] [-S]
+ * come out exactly, with every survivor given the same rounds; -b N makes
+ * them N int64 (1 MiB is 131072: reduce-scatter + allgather). -c N is the
+ * float32 count of the collective the death interrupts. -K R2 makes job rank
+ * R2 die during the shrink, right after its first message of kind -F (state,
+ * propose or decided: the library's PCOLL_FAULT_SHRINK_KILL) reached one
+ * peer; the survivors shrink again if the team they agreed on has it. -l L
+ * makes job rank L a late learner: busy for -L ms (1500) at step N, so the
+ * others start shrinking long before it notices the death.
+ *   mp_kill -r R -k N [-m mode] [-d ms] [-s SEC] [-S] [-b N] [-c N] [-K R2 [-F kind]]
+ *           [-l L [-L ms]]
  */
 #include <getopt.h>
 #include <signal.h>
@@ -19,18 +27,92 @@
 
 #include "mp_common.h"
 
-/* After the failure: shrink, check the new team, run on it. */
-static void shrink_and_go_on(pcoll_ctx_t *ctx, int victim)
+/* Contribution of job rank q to element e: elements 0 and 1 count the
+ * contributions and sum the ranks; the others depend on the element, so
+ * that every part of a large buffer (every reduce-scatter block) is
+ * checked. */
+static int64_t contribution(int q, size_t e)
+{
+	return e == 0 ? 1 : e == 1 ? q : (int64_t)(q + 1) * (int64_t)(e % 1009);
+}
+
+/* Fold a round into the running hash of the rounds given (index and data). */
+static uint64_t hash_round(uint64_t h, const pcoll_round_t *r, size_t n)
+{
+	const int64_t *d = r->data;
+	h = h * 31 + r->index * 7;
+	for (size_t e = 0; e < n; e += 1 + e / 8)
+		h = h * 1099511628211ULL + (uint64_t)d[e];
+	return h;
+}
+
+/* Take every waiting round, summing its elements and hashing the sequence. */
+static void take_all(pcoll_coll_t *c, int64_t *got, size_t n, uint64_t *hash)
+{
+	pcoll_round_t r;
+	int rc;
+	while ((rc = pcoll_next_round(c, &r)) == 1) {
+		for (size_t e = 0; e < n; e++)
+			got[e] += ((const int64_t *)r.data)[e];
+		*hash = hash_round(*hash, &r, n);
+	}
+	MP_OK(rc);
+}
+
+static int is_victim(const int *victims, int r)
+{
+	return r == victims[0] || r == victims[1];
+}
+
+/* After the failure: shrink, check the new team, run on it: a sync and a
+ * solo collective of n int64 each, whose every contribution must come out
+ * exactly, with every survivor given the same rounds. victims[1] (if >= 0)
+ * dies during the shrink (the library's test hook, fault): a new team that
+ * still has it fails its first collective, and the survivors shrink again;
+ * every survivor must get the same teams, and the last without both. */
+static void shrink_and_go_on(pcoll_ctx_t *ctx, const int *victims, size_t n, const char *fault)
 {
 	int P = pcoll_size(ctx), me = pcoll_rank(ctx);
-	pcoll_team_t *t = NULL;
+	int want = P - 1 - (victims[1] >= 0);
+	pcoll_team_t *t = NULL, *old = NULL;
+	uint64_t teams = 0; /* hash of the teams this process was given */
+	int shrinks = 0;
 	double t0 = mp_now();
-	MP_OK(pcoll_team_shrink(ctx, NULL, &t));
+	if (me == victims[1])
+		setenv("PCOLL_FAULT_SHRINK_KILL", fault, 1);
+	for (;;) {
+		MP_EXPECT(shrinks < 4, "still no team without the dead after %d shrinks", shrinks);
+		MP_OK(pcoll_team_shrink(ctx, old, &t));
+		MP_EXPECT(me != victims[1], "the second victim came out of the shrink alive");
+		shrinks++;
+		teams = teams * 1099511628211ULL + (uint64_t)pcoll_team_size(t);
+		for (int i = 0; i < pcoll_team_size(t); i++)
+			teams = teams * 31 + (uint64_t)pcoll_team_job_rank(t, i);
+		if (old)
+			MP_OK(pcoll_team_destroy(old)); /* local after the failure */
+		old = t;
+		/* A team with a member that died meanwhile fails its first
+		 * collective (at once, or once the death is seen): shrink again. */
+		pcoll_attr_t a;
+		pcoll_attr_init(&a);
+		a.team = t;
+		pcoll_coll_t *probe;
+		int rc = pcoll_allreduce_create(ctx, 1, PCOLL_INT64, &a, &probe);
+		if (rc == PCOLL_ERR_PEER) {
+			printf(
+			    "# rank %d: shrink %d gave a team of %d that has a dead member (%s)\n",
+			    me, shrinks, pcoll_team_size(t), pcoll_last_error());
+			continue;
+		}
+		MP_OK(rc);
+		MP_OK(pcoll_destroy(probe));
+		break;
+	}
 	double t_shrink = mp_now() - t0;
-	MP_EXPECT(pcoll_team_size(t) == P - 1, "shrunk team has %d members, expected %d",
-		  pcoll_team_size(t), P - 1);
+	MP_EXPECT(pcoll_team_size(t) == want, "shrunk team has %d members, expected %d",
+		  pcoll_team_size(t), want);
 	for (int i = 0, r = 0; r < P; r++) {
-		if (r == victim)
+		if (is_victim(victims, r))
 			continue;
 		MP_EXPECT(pcoll_team_job_rank(t, i) == r,
 			  "team rank %d is job rank %d, expected %d", i, pcoll_team_job_rank(t, i),
@@ -40,80 +122,90 @@ static void shrink_and_go_on(pcoll_ctx_t *ctx, int victim)
 				  pcoll_team_rank(t), i);
 		i++;
 	}
+	int64_t *g = malloc(n * sizeof(int64_t)), *got = malloc(n * sizeof(int64_t));
+	MP_EXPECT(g && got, "out of memory");
+	for (size_t e = 0; e < n; e++)
+		g[e] = contribution(me, e);
 	for (int m = 0; m < 2; m++) {
 		pcoll_attr_t a;
 		pcoll_attr_init(&a);
 		a.team = t;
 		a.mode = m ? PCOLL_SOLO : PCOLL_SYNC;
 		pcoll_coll_t *c;
-		MP_OK(pcoll_allreduce_create(ctx, 4, PCOLL_INT64, &a, &c));
-		int64_t g[4] = {1, me, 0, 0}, got[4] = {0}, steps = 10 + me;
+		MP_OK(pcoll_allreduce_create(ctx, n, PCOLL_INT64, &a, &c));
+		memset(got, 0, n * sizeof(int64_t));
+		int64_t steps = 10 + me;
 		uint64_t hash = 0;
-		pcoll_round_t r;
-		int rc;
 		for (int s = 0; s < steps; s++) {
 			mp_sleep_ms(me);
 			MP_OK(pcoll_step(c, g));
-			while ((rc = pcoll_next_round(c, &r)) == 1) {
-				for (int e = 0; e < 4; e++)
-					got[e] += ((const int64_t *)r.data)[e];
-				hash = hash * 31 + r.index * 7 +
-				       (uint64_t)((const int64_t *)r.data)[0];
-			}
-			MP_OK(rc);
+			take_all(c, got, n, &hash);
 		}
-		MP_OK(pcoll_flush(c));
-		while ((rc = pcoll_next_round(c, &r)) == 1) {
-			for (int e = 0; e < 4; e++)
-				got[e] += ((const int64_t *)r.data)[e];
-			hash = hash * 31 + r.index * 7 + (uint64_t)((const int64_t *)r.data)[0];
+		MP_FLUSH_TAKING(c, take_all(c, got, n, &hash));
+		for (size_t e = 0; e < n; e++) {
+			int64_t want_e = 0;
+			for (int q = 0; q < P; q++)
+				if (!is_victim(victims, q))
+					want_e += (int64_t)(10 + q) * contribution(q, e);
+			MP_EXPECT(got[e] == want_e,
+				  "%s of %zu int64 on the shrunk team: element %zu sums to %lld, "
+				  "expected %lld",
+				  pcoll_mode_name(a.mode), n, e, (long long)got[e],
+				  (long long)want);
 		}
-		MP_OK(rc);
-		int64_t want_n = 0, want_sum = 0;
-		for (int q = 0; q < P; q++)
-			if (q != victim) {
-				want_n += 10 + q;
-				want_sum += (int64_t)(10 + q) * q;
-			}
-		MP_EXPECT(
-		    got[0] == want_n && got[1] == want_sum,
-		    "%s on the shrunk team: %lld contributions summing to %lld, expected %lld "
-		    "and %lld",
-		    pcoll_mode_name(a.mode), (long long)got[0], (long long)got[1],
-		    (long long)want_n, (long long)want_sum);
 		MP_OK(pcoll_destroy(c));
-		/* Every survivor was given the same rounds. */
+		/* Every survivor was given the same rounds and the same teams. */
 		a.mode = PCOLL_SYNC;
-		MP_OK(pcoll_allreduce_create(ctx, (size_t)P, PCOLL_INT64, &a, &c));
-		int64_t *h = calloc((size_t)P, sizeof(int64_t));
+		MP_OK(pcoll_allreduce_create(ctx, 2 * (size_t)P, PCOLL_INT64, &a, &c));
+		int64_t *h = calloc(2 * (size_t)P, sizeof(int64_t));
 		h[me] = (int64_t)hash;
+		h[P + me] = (int64_t)teams;
 		MP_OK(pcoll_step(c, h));
+		pcoll_round_t r;
 		MP_EXPECT(pcoll_next_round(c, &r) == 1, "no agreement round");
-		for (int q = 0; q < P; q++)
-			if (q != victim)
-				MP_EXPECT(((const int64_t *)r.data)[q] == (int64_t)hash,
-					  "job rank %d was given other rounds than job rank %d", q,
-					  me);
+		for (int q = 0; q < P; q++) {
+			if (is_victim(victims, q))
+				continue;
+			MP_EXPECT(((const int64_t *)r.data)[q] == (int64_t)hash,
+				  "job rank %d was given other rounds than job rank %d", q, me);
+			MP_EXPECT(((const int64_t *)r.data)[P + q] == (int64_t)teams,
+				  "job rank %d was given other teams than job rank %d", q, me);
+		}
 		free(h);
-		MP_OK(pcoll_flush(c));
-		while (pcoll_next_round(c, &r) == 1)
-			;
+		mp_flush_discard(c);
 		MP_OK(pcoll_destroy(c));
 	}
+	free(g);
+	free(got);
 	MP_OK(pcoll_team_destroy(t));
-	printf("ok   rank %d: shrank to %d survivors in %.3f s; sync and solo on them conserved "
-	       "every contribution\n",
-	       me, P - 1, t_shrink);
+	printf("ok   rank %d: shrank to %d survivors in %.3f s (%d shrinks, the same teams "
+	       "everywhere); sync and solo of %zu bytes on them conserved every contribution\n",
+	       me, want, t_shrink, shrinks, n * sizeof(int64_t));
 }
 
 int main(int argc, char **argv)
 {
-	int victim = 1, kill_step = 20, opt, shrink = 0;
+	int victim = 1, kill_step = 20, opt, shrink = 0, victim2 = -1, late = -1;
+	size_t shrink_count = 4, count = 1024;
+	double late_ms = 1500;
+	const char *fault = "state";
 	double delay_ms = 5, stop_s = 0;
 	pcoll_mode_t mode = PCOLL_SYNC;
-	while ((opt = getopt(argc, argv, "r:k:m:d:s:S")) != -1) {
+	while ((opt = getopt(argc, argv, "r:k:m:d:s:Sb:c:K:F:l:L:")) != -1) {
 		if (opt == 'S')
 			shrink = 1;
+		else if (opt == 'b')
+			shrink_count = (size_t)atol(optarg);
+		else if (opt == 'c')
+			count = (size_t)atol(optarg);
+		else if (opt == 'K')
+			victim2 = atoi(optarg);
+		else if (opt == 'F')
+			fault = optarg;
+		else if (opt == 'l')
+			late = atoi(optarg);
+		else if (opt == 'L')
+			late_ms = atof(optarg);
 		else if (opt == 's')
 			stop_s = atof(optarg);
 		else if (opt == 'r')
@@ -136,8 +228,10 @@ int main(int argc, char **argv)
 	pcoll_attr_init(&a);
 	a.mode = mode;
 	pcoll_coll_t *c;
-	float g[1024] = {1};
-	MP_OK(pcoll_allreduce_create(ctx, 1024, PCOLL_FLOAT32, &a, &c));
+	float *g = calloc(count, sizeof(float));
+	MP_EXPECT(g, "out of memory");
+	g[0] = 1;
+	MP_OK(pcoll_allreduce_create(ctx, count, PCOLL_FLOAT32, &a, &c));
 	double last_ok = mp_now();
 	int rc = 0, after_stop = -1;
 	for (int s = 0; s < 100000; s++) {
@@ -152,6 +246,9 @@ int main(int argc, char **argv)
 			after_stop = 0;
 		} else if (me == victim && s == kill_step) {
 			kill(getpid(), SIGKILL);
+		} else if (me == late && s == kill_step) {
+			mp_sleep_ms(late_ms); /* busy elsewhere while the others shrink */
+			last_ok += late_ms * 1e-3;
 		}
 		mp_sleep_ms(delay_ms);
 		rc = pcoll_step(c, g);
@@ -174,6 +271,7 @@ int main(int argc, char **argv)
 			  after_stop);
 		pcoll_destroy(c);
 		pcoll_finalize(ctx);
+		free(g);
 		printf("ok   rank %d: stop: failed with %s, %d steps alone\n", me,
 		       pcoll_strerror(rc), after_stop);
 		return 0;
@@ -189,9 +287,11 @@ int main(int argc, char **argv)
 	MP_EXPECT(t_err < 2.0, "detected after %.3f s (bound 2 s)", t_err);
 	double t0 = mp_now();
 	int drc = pcoll_destroy(c);
+	int victims[2] = {victim, victim2};
 	if (shrink)
-		shrink_and_go_on(ctx, victim);
+		shrink_and_go_on(ctx, victims, shrink_count, fault);
 	int frc = pcoll_finalize(ctx);
+	free(g);
 	double t_down = mp_now() - t0;
 	if (shrink)
 		t_down = 0; /* the teardown bound is for the failed context, not the new work */

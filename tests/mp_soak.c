@@ -52,9 +52,7 @@ int main(int argc, char **argv)
 		}
 		MP_OK(rc);
 	}
-	MP_OK(pcoll_flush(c));
-	while (pcoll_next_round(c, &r) == 1)
-		sum += ((const float *)r.data)[0];
+	MP_FLUSH_TAKING(c, while (pcoll_next_round(c, &r) == 1) sum += ((const float *)r.data)[0]);
 	pcoll_coll_info_t qi;
 	MP_OK(pcoll_coll_query(c, &qi));
 	MP_EXPECT((double)(int64_t)sum == sum && sum > 0, "sum %g", sum);

@@ -39,8 +39,7 @@ static void *drive(void *arg)
 		MP_OK(pcoll_step(j->coll, g));
 		drain(j);
 	}
-	MP_OK(pcoll_flush(j->coll));
-	drain(j);
+	MP_FLUSH_TAKING(j->coll, drain(j));
 	return NULL;
 }
 

@@ -122,6 +122,15 @@ if run "pcoll_bench allreduce -B" "$RUN" -n $NP --timeout $TIMEOUT \
 	done
 fi
 
+# Scale of the engine: 0 and 5 idle collectives, interleaved, every mode.
+if run "pcoll_bench allreduce --idle-colls" "$RUN" -n $NP --timeout $TIMEOUT \
+	"$BENCH" allreduce -q -m 4:64 --idle-colls 5 -c "$tmp/idlecolls.csv"; then
+	for m in sync solo majority quorum:1; do
+		grep -q "^allreduce_idle,pcoll,$m,.*,$NP,64,osu,5,1," "$tmp/idlecolls.csv" ||
+			fail "allreduce --idle-colls CSV has no row for mode $m, size 64, 5 idle"
+	done
+fi
+
 if run "pcoll_bench imbalance" "$RUN" -n $NP --timeout $TIMEOUT \
 	"$BENCH" imbalance -q -c "$tmp/imbalance.csv"; then
 	rows=$(grep -c '^imbalance,pcoll,' "$tmp/imbalance.csv")

@@ -105,11 +105,16 @@ void bench_usage(FILE *f, const char *prog, unsigned allowed)
 		    "  -S N           staleness bound (default: the library's, 2)\n"
 		    "  -k K           quorum size (default ceil(P/2))\n"
 		    "  -b MS          imbalance: base compute time per step (default 20 ms)\n"
-		    "  -n N           imbalance: rounds per run (default 100; quick 10)\n"
+		    "  -n N           imbalance: rounds per run (default 100; quick 10);\n"
+		    "                 allreduce --idle-colls: pairs of blocks\n"
 		    "  --patterns L   imbalance: patterns to run, comma-separated (default all):\n"
 		    "                 paper-1x2,paper-1x5,paper-1x10,paper-2x2,paper-2x5,\n"
 		    "                 paper-2x10,slow-1x2,pareto\n"
 		    "  -s SEED        imbalance: seed of the delay patterns (default 1)\n"
+		    "  --idle-colls N allreduce: the latency with 0 and with N idle collectives\n"
+		    "                 open (of the same mode, one step each, then left alone),\n"
+		    "                 in -n pairs of blocks (default 10; quick 2), ordered\n"
+		    "                 0,N then N,0; prints medians and the ratio N/0 (range)\n"
 		    "  -T SEC         idle: seconds to sleep with the collective open (default "
 		    "10)\n");
 	else
@@ -204,7 +209,7 @@ static int parse_modes(const char *list, struct bench_opts *o)
 	return o->nmodes > 0 ? 0 : -1;
 }
 
-enum { OPT_PLOT = 1000, OPT_PATTERNS };
+enum { OPT_PLOT = 1000, OPT_PATTERNS, OPT_IDLE_COLLS };
 
 int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, unsigned allowed,
 		const char *default_modes)
@@ -217,6 +222,7 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 	    {"b2b", no_argument, NULL, 'B'},
 	    {"plot", required_argument, NULL, OPT_PLOT},
 	    {"patterns", required_argument, NULL, OPT_PATTERNS},
+	    {"idle-colls", required_argument, NULL, OPT_IDLE_COLLS},
 	    {"csv", required_argument, NULL, 'c'},
 	    {"provider", required_argument, NULL, 'p'},
 	    {"modes", required_argument, NULL, 'M'},
@@ -310,6 +316,16 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 		case OPT_PATTERNS:
 			o->patterns = optarg;
 			break;
+		case OPT_IDLE_COLLS:
+			if (!(allowed & BENCH_KIND_MASK(BENCH_IMBALANCE)) ||
+			    bench_parse_long(optarg, 0, 1, 100000, &l)) {
+				complain(prog,
+					 "--idle-colls %s: expected an integer in [1, 100000]",
+					 optarg);
+				return -1;
+			}
+			o->idle_colls = (int)l;
+			break;
 		case 'f':
 			o->full = 1;
 			break;
@@ -380,6 +396,14 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 		complain(prog, "unexpected argument '%s' (see --help)", argv[optind]);
 		return -1;
 	}
+	if (o->idle_colls && o->kind != BENCH_ALLREDUCE) {
+		complain(prog, "--idle-colls is an option of allreduce");
+		return -1;
+	}
+	if (o->idle_colls && o->plot) {
+		complain(prog, "--idle-colls: --plot draws only the plain allreduce rows");
+		return -1;
+	}
 	if (o->plot && !o->csv) {
 		complain(prog, "--plot needs -c FILE (the plot is drawn from the CSV)");
 		return -1;
@@ -402,6 +426,8 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 		if (!T_set)
 			o->idle_s = BENCH_QUICK_IDLE_S;
 	}
+	if (o->idle_colls && !n_set)
+		o->steps = o->quick ? 2 : 10;
 	if (o->min_size > o->max_size)
 		o->min_size = o->max_size;
 	return 0;
@@ -423,6 +449,19 @@ double bench_now_us(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec * 1e-3;
+}
+
+double bench_rss_kib(void)
+{
+	/* statm's second field: resident pages. */
+	long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f) {
+		if (fscanf(f, "%*s %ld", &pages) != 1)
+			pages = 0;
+		fclose(f);
+	}
+	return (double)pages * (double)sysconf(_SC_PAGESIZE) / 1024.0;
 }
 
 void bench_sleep_us(double us)

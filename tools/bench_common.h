@@ -69,6 +69,8 @@ struct bench_opts {
 	double idle_s;	      /**< -T: idle sleep */
 	uint64_t seed;	      /**< -s: seed of the imbalance patterns */
 	const char *patterns; /**< --patterns LIST (imbalance); NULL: all */
+	int idle_colls;	      /**< --idle-colls N (allreduce): 0 and N idle, interleaved;
+				   -n is then the number of alternations */
 };
 
 /**
@@ -107,6 +109,8 @@ void bench_iters_for(const struct bench_opts *o, size_t size, int *iters, int *w
 
 /** Monotonic time in microseconds. */
 double bench_now_us(void);
+/** Resident set of this process in KiB (0 where /proc is missing). */
+double bench_rss_kib(void);
 
 /** Sleep for us microseconds (restarts after signals). */
 void bench_sleep_us(double us);

@@ -43,8 +43,13 @@ int model_algo_want(int P, size_t count, size_t dtsize, int want)
 {
 	int pof2, rem;
 	fold_geometry(P, &pof2, &rem);
-	int algo = want ? want : count * dtsize <= MODEL_RD_MAX_BYTES ? MODEL_RD : MODEL_RSAG;
+	int algo = want					  ? want
+		   : count * dtsize <= MODEL_RD_MAX_BYTES ? MODEL_RD
+		   : pof2 == P				  ? MODEL_RSAG
+							  : MODEL_RING;
 	if (algo == MODEL_RSAG && (count < (size_t)pof2 || pof2 == 1))
+		algo = MODEL_RD;
+	if (algo == MODEL_RING && (count < (size_t)P || P == 1))
 		algo = MODEL_RD;
 	return algo;
 }
@@ -71,21 +76,28 @@ int model_round_steps(int P, size_t count, size_t dtsize, int algo, struct model
 	fold_geometry(P, &pof2, &rem);
 	int L = log2i(pof2);
 	size_t data = count * dtsize;
+	algo = model_algo_want(P, count, dtsize, algo);
+	if (algo == MODEL_RING) { /* no fold: chunks of count / P */
+		size_t e = blocks(count, P, 1) * dtsize;
+		st[n++] = (struct model_step){MODEL_HDR_BYTES + e, e, P - 1};
+		st[n++] = (struct model_step){e, 0, P - 1};
+		return n;
+	}
 	if (rem)
-		st[n++] = (struct model_step){MODEL_HDR_BYTES + data, data};
-	if (model_algo_want(P, count, dtsize, algo) == MODEL_RD) {
+		st[n++] = (struct model_step){MODEL_HDR_BYTES + data, data, 1};
+	if (algo == MODEL_RD) {
 		for (int k = 0; k < L; k++)
-			st[n++] = (struct model_step){MODEL_HDR_BYTES + data, data};
+			st[n++] = (struct model_step){MODEL_HDR_BYTES + data, data, 1};
 	} else {
 		for (int j = 0; j < L; j++) {
 			size_t e = blocks(count, pof2, pof2 >> (j + 1)) * dtsize;
-			st[n++] = (struct model_step){MODEL_HDR_BYTES + e, e};
+			st[n++] = (struct model_step){MODEL_HDR_BYTES + e, e, 1};
 		}
 		for (int j = 0; j < L; j++)
-			st[n++] = (struct model_step){blocks(count, pof2, 1 << j) * dtsize, 0};
+			st[n++] = (struct model_step){blocks(count, pof2, 1 << j) * dtsize, 0, 1};
 	}
 	if (rem)
-		st[n++] = (struct model_step){MODEL_HDR_BYTES + data, 0};
+		st[n++] = (struct model_step){MODEL_HDR_BYTES + data, 0, 1};
 	return n;
 }
 
@@ -100,9 +112,9 @@ void model_round_coef(int P, size_t count, size_t dtsize, int algo, double coef[
 	int n = model_round_steps(P, count, dtsize, algo, st);
 	coef[0] = coef[1] = coef[2] = 0.0;
 	for (int i = 0; i < n; i++) {
-		coef[0] += 1.0;
-		coef[1] += (double)(st[i].bytes - 1);
-		coef[2] += (double)st[i].reduced;
+		coef[0] += st[i].times;
+		coef[1] += st[i].times * (double)(st[i].bytes - 1);
+		coef[2] += st[i].times * (double)st[i].reduced;
 	}
 }
 
@@ -148,12 +160,14 @@ static int first_send_peer(int P, size_t count, size_t dtsize, int rank)
 {
 	int pof2, rem;
 	fold_geometry(P, &pof2, &rem);
-	int nr = newrank(rank, rem);
+	int nr = newrank(rank, rem), algo = model_algo(P, count, dtsize);
 	if (P == 1)
 		return -1;
+	if (algo == MODEL_RING)
+		return (rank + 1) % P;
 	if (nr < 0)
 		return rank + 1;
-	int bit = model_algo(P, count, dtsize) == MODEL_RD ? 1 : pof2 >> 1;
+	int bit = algo == MODEL_RD ? 1 : pof2 >> 1;
 	return real_rank(nr ^ bit, rem);
 }
 
@@ -179,8 +193,9 @@ void model_learn(const struct loggp *m, int P, size_t count, size_t dtsize, int 
 		return;
 	fold_geometry(P, &pof2, &rem);
 	model_round_steps(P, count, dtsize, 0, st);
-	size_t data = count * dtsize, phase0 = st[rem ? 1 : 0].bytes;
-	int bit = model_algo(P, count, dtsize) == MODEL_RD ? 1 : pof2 >> 1;
+	int algo = model_algo(P, count, dtsize), ring = algo == MODEL_RING;
+	size_t data = count * dtsize, phase0 = st[rem && !ring ? 1 : 0].bytes;
+	int bit = algo == MODEL_RD ? 1 : pof2 >> 1;
 	int skip = first_send_peer(P, count, dtsize, root);
 
 	/* The tree: parents have smaller relative ranks than their children. */
@@ -201,6 +216,13 @@ void model_learn(const struct loggp *m, int P, size_t count, size_t dtsize, int 
 		for (int p = 0; p < P; p++) {
 			if (isinf(t[p]))
 				continue;
+			if (ring) { /* the first write goes to the right neighbour; the
+				     * engine pokes as if folding all the same */
+				changed |= relax(t, (p + 1) % P, t[p] + model_msg(m, phase0));
+				if (p < 2 * rem && p % 2)
+					changed |= relax(t, p - 1, t[p] + hop);
+				continue;
+			}
 			int nr = newrank(p, rem);
 			if (nr < 0) {
 				changed |=

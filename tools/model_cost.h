@@ -6,10 +6,13 @@
  * lib/sched_rd.c, lib/sched_rsag.c and lib/activation.c):
  *
  * - algorithm: recursive doubling up to 16 KiB (PC_RD_MAX_BYTES), else
- *   reduce-scatter + allgather (Rabenseifner), which falls back to recursive
- *   doubling when count < the power-of-two part of P; P that is not a power
- *   of two folds the first 2*rem ranks in pairs (a message and a reduction
- *   before, a message after).
+ *   reduce-scatter + allgather (Rabenseifner) when P is a power of two and the
+ *   ring (lib/sched_ring.c: P-1 steps of reduce-scatter, P-1 of allgather)
+ *   otherwise; reduce-scatter + allgather falls back to recursive doubling
+ *   when count < the power-of-two part of P, the ring when count < P.
+ *   Recursive doubling (and reduce-scatter + allgather forced) at a P that is
+ *   not a power of two folds the first 2*rem ranks in pairs (a message and a
+ *   reduction before, a message after).
  * - every step of a round is one message each way between partners, then
  *   (except the allgather's and the fold result's) a reduction of what came;
  *   a message carries a 64-byte round header except in the allgather.
@@ -43,7 +46,7 @@ struct loggp {
 };
 
 /** The algorithms (the values of lib/schedule.h's PC_ALGO_*). */
-enum { MODEL_RD = 1, MODEL_RSAG = 2 };
+enum { MODEL_RD = 1, MODEL_RSAG = 2, MODEL_RING = 3 };
 
 /** Bytes of the round header in front of a message (PC_HDR_BYTES). */
 #define MODEL_HDR_BYTES 64
@@ -52,27 +55,29 @@ enum { MODEL_RD = 1, MODEL_RSAG = 2 };
 /** Bytes of an activation write and of a quorum arrival write. */
 #define MODEL_ACT_BYTES	   16
 #define MODEL_NOTIFY_BYTES 8
-/** Most steps on a round's critical path (P <= 2^30). */
+/** Most entries of a round's critical path (P <= 2^30). */
 #define MODEL_MAX_STEPS 64
 
-/** One step of a round's critical path: the largest message of the step and
- * the bytes reduced after it (0: none). */
+/** Steps of a round's critical path: the largest message of the step and
+ * the bytes reduced after it (0: none), `times` steps alike in a row (the
+ * ring's P-1). */
 struct model_step {
 	size_t bytes;
 	size_t reduced;
+	int times;
 };
 
 /** The algorithm pcoll picks for P processes and count elements of dtsize. */
 int model_algo(int P, size_t count, size_t dtsize);
 
-/** The algorithm pcoll runs when want (MODEL_RD, MODEL_RSAG; 0: auto) is
- * asked for, as PCOLL_ALGORITHM does: reduce-scatter + allgather falls back
- * to recursive doubling below pof2(P) elements. */
+/** The algorithm pcoll runs when want (MODEL_RD, MODEL_RSAG, MODEL_RING; 0:
+ * auto) is asked for, as PCOLL_ALGORITHM does: reduce-scatter + allgather
+ * falls back to recursive doubling below pof2(P) elements, the ring below P. */
 int model_algo_want(int P, size_t count, size_t dtsize, int want);
 
 /**
  * The critical path of one round: [fold in] phases [fold result]. Fills st
- * (MODEL_MAX_STEPS entries) and returns the number of steps (0 for P = 1).
+ * (MODEL_MAX_STEPS entries) and returns the number of entries (0 for P = 1).
  * Phase i is the largest message any rank sends in phase i. algo: as
  * model_algo_want.
  */

@@ -68,6 +68,7 @@ int model_read_allreduce(const char *path, struct model_points *pts, char *err, 
 		if (n > 11) /* the schedule that ran (older files: pcoll's pick) */
 			p.algo = strcmp(fl[11], "recursive-doubling") == 0	   ? MODEL_RD
 				 : strcmp(fl[11], "reduce-scatter-allgather") == 0 ? MODEL_RSAG
+				 : strcmp(fl[11], "ring") == 0			   ? MODEL_RING
 										   : 0;
 		snprintf(p.provider, sizeof(p.provider), "%s", fl[3]);
 		if (p.P < 1 || p.size == 0 || !(p.us > 0)) {

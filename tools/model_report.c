@@ -90,7 +90,9 @@ int model_cmd_fit(const struct model_opts *o)
 			if (strcmp(q->provider, p->provider) || q->P < 2 || q->size < o->dtsize)
 				continue;
 			int algo = model_algo_want(q->P, q->size / o->dtsize, o->dtsize, q->algo);
-			const char *an = algo == MODEL_RD ? "rd" : "rsag";
+			const char *an = algo == MODEL_RD     ? "rd"
+					 : algo == MODEL_RSAG ? "rsag"
+							      : "ring";
 			double us =
 			    model_round_algo(&p->m, q->P, q->size / o->dtsize, o->dtsize, q->algo);
 			if (o->full)

@@ -1,7 +1,7 @@
 /*
  * pcoll_bench -- OSU-style micro-benchmarks of pcoll's partial allreduce.
  *
- *   pcoll_bench [allreduce|imbalance|idle] [options]     (see --help)
+ *   pcoll_bench [allreduce|imbalance|idle|create] [options]     (see --help)
  *
  * allreduce  latency per message size and mode; every process arrives
  *            together (a barrier before each iteration), each times its own
@@ -9,7 +9,9 @@
  *            average of the per-rank averages (and with -f their min and max).
  *            With -B back to back, like a training loop: no barrier between
  *            iterations, each rank's time is its total (the steps and the
- *            closing pcoll_flush) / iterations.
+ *            closing pcoll_flush) / iterations. With --idle-colls N, the same
+ *            latency with 0 and with N idle collectives open, interleaved
+ *            (the scale of the progress engine).
  * imbalance  rounds per second with sleep-emulated compute under imbalance
  *            patterns, next to the ideal: the same compute times replayed
  *            through the round and staleness rules at zero communication
@@ -284,10 +286,20 @@ static void check_conservation(const struct tally *t, uint64_t total_steps)
 		    (unsigned long long)t->contributions, t->sum_first, t->sum_last, t->count - 1);
 }
 
+/* pcoll_flush returns early (> 0) when the rounds fill the result ring:
+ * take them and go on. */
+static void flush_drain(pcoll_coll_t *c, struct tally *t)
+{
+	int rc;
+	while ((rc = pcoll_flush(c)) > 0)
+		drain(c, t);
+	CHECK(rc);
+	drain(c, t);
+}
+
 static void flush_and_destroy(pcoll_coll_t *c, struct tally *t)
 {
-	CHECK(pcoll_flush(c));
-	drain(c, t);
+	flush_drain(c, t);
 	CHECK(pcoll_destroy(c));
 }
 
@@ -343,6 +355,39 @@ static double *xcalloc(size_t n, size_t sz)
 
 /* ------------------------------------------------------------ allreduce */
 
+/* One block of iterations of c in the run's shape; returns this rank's time
+ * per iteration (us). The block ends flushed, every round drained. */
+static double time_block(pcoll_coll_t *c, const void *buf, const struct mode_sel *m,
+			 struct tally *t, int iters, int warmup)
+{
+	double lat = 0.0;
+	if (O.b2b) {
+		/* A training loop: step after step, every round drained, closed by a
+		 * flush. Not a barrier: in the partial modes a process's last step
+		 * may wait on a round that the others hold until they step again or
+		 * flush. */
+		barrier();
+		for (int i = 0; i < warmup; i++)
+			step_and_drain(c, buf, m->mode, t);
+		flush_drain(c, t);
+		double t0 = bench_now_us();
+		for (int i = 0; i < iters; i++)
+			step_and_drain(c, buf, m->mode, t);
+		flush_drain(c, t);
+		return (bench_now_us() - t0) / iters;
+	}
+	for (int i = 0; i < warmup + iters; i++) {
+		barrier();
+		double t0 = bench_now_us();
+		step_and_drain(c, buf, m->mode, t);
+		double t1 = bench_now_us();
+		if (i >= warmup)
+			lat += t1 - t0;
+	}
+	flush_drain(c, t);
+	return lat / iters;
+}
+
 static void run_allreduce(const struct mode_sel *modes, int nmodes)
 {
 	size_t dts = pcoll_datatype_size(g_dt);
@@ -377,7 +422,7 @@ static void run_allreduce(const struct mode_sel *modes, int nmodes)
 			int iters, warmup;
 			pcoll_coll_t *c = NULL;
 			struct tally t;
-			double lat = 0.0, mine, lo, hi, avg;
+			double mine, lo, hi, avg;
 			char what[96];
 
 			if (count == 0)
@@ -389,37 +434,9 @@ static void run_allreduce(const struct mode_sel *modes, int nmodes)
 			pcoll_coll_info_t ci;
 			CHECK(pcoll_coll_query(c, &ci));
 			const char *algorithm = ci.algorithm; /* a constant string */
-			if (O.b2b) {
-				/* A training loop: step after step, every round drained,
-				 * closed by a flush. Not a barrier: in the partial modes a
-				 * process's last step may wait on a round that the others
-				 * hold until they step again or flush. */
-				barrier();
-				for (int i = 0; i < warmup; i++)
-					step_and_drain(c, buf, m->mode, &t);
-				CHECK(pcoll_flush(c));
-				drain(c, &t);
-				double t0 = bench_now_us();
-				for (int i = 0; i < iters; i++)
-					step_and_drain(c, buf, m->mode, &t);
-				CHECK(pcoll_flush(c));
-				drain(c, &t);
-				lat = bench_now_us() - t0;
-			}
-			for (int i = 0; !O.b2b && i < warmup + iters; i++) {
-				barrier();
-				double t0 = bench_now_us();
-				step_and_drain(c, buf, m->mode, &t);
-				double t1 = bench_now_us();
-				if (i >= warmup)
-					lat += t1 - t0;
-			}
-			if (O.b2b)
-				CHECK(pcoll_destroy(c));
-			else
-				flush_and_destroy(c, &t);
+			mine = time_block(c, buf, m, &t, iters, warmup);
+			CHECK(pcoll_destroy(c));
 			check_conservation(&t, (uint64_t)g_size * (uint64_t)(warmup + iters));
-			mine = lat / iters;
 			gather(&mine, 1, all);
 			if (g_rank == 0) {
 				bench_minmaxavg(all, g_size, &lo, &hi, &avg);
@@ -431,6 +448,156 @@ static void run_allreduce(const struct mode_sel *modes, int nmodes)
 			}
 		}
 	}
+	free(all);
+	free(buf);
+}
+
+/* ------------------------------------------------- allreduce --idle-colls */
+
+#define IDLE_COLLS_CSV_HEADER                                                                      \
+	"bench,impl,mode,provider,P,size,shape,idle_colls,block,avg_us,min_us,max_us,iters,"       \
+	"ratio"
+#define IDLE_COUNT_MAX 1024 /* elements of an idle collective: its size barely matters */
+
+static double median(const double *v, int n)
+{
+	return (bench_kth_smallest(v, n, (n - 1) / 2) + bench_kth_smallest(v, n, n / 2)) / 2;
+}
+
+/* Open n collectives like the busy one, use each once (one step, a flush) and
+ * leave them: open and idle while the busy collective runs. */
+static pcoll_coll_t **idle_open(int n, const pcoll_attr_t *attr, size_t count, const void *buf,
+				const struct mode_sel *m)
+{
+	pcoll_coll_t **cs = calloc((size_t)n, sizeof(*cs));
+	if (!cs)
+		die("out of memory");
+	for (int i = 0; i < n; i++) {
+		struct tally t;
+		CHECK(pcoll_allreduce_create(g_ctx, count, g_dt, attr, &cs[i]));
+		tally_init(&t, cs[i], count, "idle collective");
+		step_and_drain(cs[i], buf, m->mode, &t);
+		CHECK(pcoll_flush(cs[i]));
+		drain(cs[i], &t);
+		check_conservation(&t, (uint64_t)g_size);
+	}
+	return cs;
+}
+
+static void idle_close(pcoll_coll_t **cs, int n)
+{
+	for (int i = 0; i < n; i++)
+		CHECK(pcoll_destroy(cs[i]));
+	free(cs);
+}
+
+/*
+ * Scale of the engine: the busy collective's latency with 0 and with N idle
+ * collectives open, in -n pairs of blocks (0,N then N,0, so a
+ * drift of the machine's load weighs on both alike). The ratio of each
+ * pair compares its two adjacent blocks; its median and range are printed.
+ */
+static void run_allreduce_idle(const struct mode_sel *modes, int nmodes)
+{
+	size_t dts = pcoll_datatype_size(g_dt);
+	int N = O.idle_colls, R = O.steps;
+	void *buf = malloc(O.max_size >= dts ? O.max_size : dts);
+	double *all = xcalloc((size_t)g_size, sizeof(double));
+	double *lat0 = xcalloc((size_t)R, sizeof(double)),
+	       *latn = xcalloc((size_t)R, sizeof(double));
+	double *ratio = xcalloc((size_t)R, sizeof(double));
+
+	if (!buf)
+		die("out of memory");
+	fill_ones(buf, (O.max_size >= dts ? O.max_size : dts) / dts, g_dt);
+	for (int mi = 0; mi < nmodes; mi++) {
+		const struct mode_sel *m = &modes[mi];
+		pcoll_attr_t attr;
+		attr_for(m, &attr);
+		if (g_rank == 0) {
+			if (mi > 0)
+				printf("\n");
+			printf("# pcoll Allreduce Latency with Idle Collectives (mode=%s, "
+			       "provider=%s, "
+			       "P=%d%s)\n",
+			       m->label, g_provider, g_size, O.b2b ? ", back-to-back" : "");
+			printf(
+			    "# datatype=%s staleness=%d notify=%s wait=%s; %d idle collectives of "
+			    "the same mode (at most %d elements), %d pairs of blocks (0,%d then "
+			    "%d,0)\n",
+			    pcoll_datatype_name(g_dt), m->mode == PCOLL_SYNC ? 0 : attr.staleness,
+			    g_info.notify == PCOLL_NOTIFY_CNTR ? "cntr" : "cqdata", g_info.wait, N,
+			    IDLE_COUNT_MAX, R, N, N);
+			printf("# Latency: median over the pairs of the average over ranks; "
+			       "Ratio: latency with %d idle / without, per pair\n",
+			       N);
+			printf("%-10s%16s%16s%12s%12s%12s\n", "# Size", "Lat 0 idle(us)",
+			       "Lat N idle(us)", "Ratio", "Ratio min", "Ratio max");
+		}
+		for (size_t size = O.min_size; size <= O.max_size; size *= 2) {
+			size_t count = size / dts,
+			       icount = count < IDLE_COUNT_MAX ? count : IDLE_COUNT_MAX;
+			int iters, warmup;
+			pcoll_coll_t *c = NULL;
+			struct tally t;
+			char what[96];
+
+			if (count == 0)
+				continue;
+			bench_iters_for(&O, size, &iters, &warmup);
+			snprintf(what, sizeof(what), "allreduce mode=%s size=%zu (busy)", m->label,
+				 size);
+			CHECK(pcoll_allreduce_create(g_ctx, count, g_dt, &attr, &c));
+			tally_init(&t, c, count, what);
+			for (int rep = 0; rep < R; rep++) {
+				for (int k = 0; k < 2; k++) {
+					int with = (rep & 1) ? !k : k;
+					pcoll_coll_t **idle =
+					    with ? idle_open(N, &attr, icount, buf, m) : NULL;
+					double mine = time_block(c, buf, m, &t, iters, warmup), lo,
+					       hi, avg;
+					if (idle)
+						idle_close(idle, N);
+					gather(&mine, 1, all);
+					if (g_rank != 0)
+						continue;
+					bench_minmaxavg(all, g_size, &lo, &hi, &avg);
+					(with ? latn : lat0)[rep] = avg;
+					if (g_csv && k == 1) {
+						/* Both blocks of the pair, 0 first. */
+						fprintf(g_csv,
+							"allreduce_idle,pcoll,%s,%s,%d,%zu,%s,0,%d,"
+							"%.3f,,,%d,1\n",
+							m->label, g_provider, g_size, size,
+							bench_shape(&O), rep, lat0[rep], iters);
+						fprintf(
+						    g_csv,
+						    "allreduce_idle,pcoll,%s,%s,%d,%zu,%s,%d,%d,"
+						    "%.3f,,,%d,%.4f\n",
+						    m->label, g_provider, g_size, size,
+						    bench_shape(&O), N, rep, latn[rep], iters,
+						    latn[rep] / lat0[rep]);
+						fflush(g_csv);
+					}
+				}
+			}
+			CHECK(pcoll_destroy(c));
+			check_conservation(&t, (uint64_t)g_size * 2 * (uint64_t)R *
+						   (uint64_t)(warmup + iters));
+			if (g_rank != 0)
+				continue;
+			for (int rep = 0; rep < R; rep++)
+				ratio[rep] = latn[rep] / lat0[rep];
+			double rlo, rhi, ravg;
+			bench_minmaxavg(ratio, R, &rlo, &rhi, &ravg);
+			printf("%-10zu%16.2f%16.2f%12.3f%12.3f%12.3f\n", size, median(lat0, R),
+			       median(latn, R), median(ratio, R), rlo, rhi);
+			fflush(stdout);
+		}
+	}
+	free(ratio);
+	free(latn);
+	free(lat0);
 	free(all);
 	free(buf);
 }
@@ -740,8 +907,11 @@ static void run_idle(const struct mode_sel *modes, int nmodes)
 
 /* What embedding costs: -i creates of one collective (size MAX) back to back,
  * then as many destroys, then team splits and team destroys. Each phase is
- * timed on every rank between barriers; the average per call is printed. */
-static void run_create(void)
+ * timed on every rank between barriers; the average per call is printed.
+ * The collectives have the first of -M's modes and -S. Also what one holds
+ * (pcoll_coll_query's memory_bytes) and what the creates added to the
+ * resident set, per collective. */
+static void run_create(const struct mode_sel *mode)
 {
 	size_t dts = pcoll_datatype_size(g_dt);
 	size_t count = O.max_size / dts ? O.max_size / dts : 1;
@@ -759,14 +929,17 @@ static void run_create(void)
 		    g_provider, g_size, g_info.wireup, count * dts, n);
 		printf("%-26s%14s%14s%14s\n", "# Call", "Avg(us)", "Min(us)", "Max(us)");
 	}
+	double rss0 = 0, mem[2] = {0, 0};
 	for (int phase = 0; phase < 4; phase++) {
 		barrier();
+		if (phase == 0)
+			rss0 = bench_rss_kib();
 		double t0 = bench_now_us();
 		for (int i = 0; i < n; i++) {
 			pcoll_attr_t a;
 			switch (phase) {
 			case 0:
-				pcoll_attr_init(&a);
+				attr_for(mode, &a);
 				CHECK(pcoll_allreduce_create(g_ctx, count, g_dt, &a, &cs[i]));
 				break;
 			case 1:
@@ -780,6 +953,23 @@ static void run_create(void)
 			}
 		}
 		per[phase] = (bench_now_us() - t0) / n;
+		if (phase == 0) {
+			pcoll_coll_info_t qi;
+			CHECK(pcoll_coll_query(cs[0], &qi));
+			mem[0] = (double)qi.memory_bytes;
+			mem[1] = (bench_rss_kib() - rss0) * 1024.0 / n;
+			if (g_rank == 0)
+				printf("# memory per collective: %.0f bytes = %.2fx the buffer "
+				       "(S=%d, %s); resident set +%.0f bytes per create\n",
+				       mem[0], mem[0] / (double)(count * dts), qi.staleness,
+				       qi.algorithm, mem[1]);
+			if (g_rank == 0 && g_csv)
+				fprintf(
+				    g_csv,
+				    "create,pcoll,memory_bytes,%s,%d,%zu,%d,%.0f,%.0f,%.0f,%s\n",
+				    g_provider, g_size, count * dts, qi.staleness, mem[0],
+				    mem[0] / (double)(count * dts), mem[1], qi.algorithm);
+		}
 	}
 	for (int phase = 0; phase < 4; phase++) {
 		double lo, hi, avg;
@@ -861,7 +1051,11 @@ int main(int argc, char **argv)
 				     &g_gather));
 	g_gbuf = xcalloc((size_t)g_size * GATHER_SLOTS, sizeof(double));
 
-	if (g_rank == 0 && O.csv) {
+	if (g_rank == 0 && O.csv && O.idle_colls) {
+		g_csv = fopen(O.csv, "w");
+		if (g_csv)
+			fprintf(g_csv, "%s\n", IDLE_COLLS_CSV_HEADER);
+	} else if (g_rank == 0 && O.csv) {
 		g_csv = bench_csv_open(O.csv, O.kind);
 		if (!g_csv)
 			fprintf(stderr, PROG ": rank 0: cannot write %s: %m\n", O.csv);
@@ -883,7 +1077,10 @@ int main(int argc, char **argv)
 
 	switch (O.kind) {
 	case BENCH_ALLREDUCE:
-		run_allreduce(modes, O.nmodes);
+		if (O.idle_colls)
+			run_allreduce_idle(modes, O.nmodes);
+		else
+			run_allreduce(modes, O.nmodes);
 		break;
 	case BENCH_IMBALANCE:
 		run_imbalance(modes, O.nmodes);
@@ -892,7 +1089,7 @@ int main(int argc, char **argv)
 		run_idle(modes, O.nmodes);
 		break;
 	case BENCH_CREATE:
-		run_create();
+		run_create(&modes[0]);
 		break;
 	default:
 		break;

@@ -498,8 +498,10 @@ class Collective(_Closes):
             yield r
 
     def flush(self):
-        """pcoll_flush: the meeting point (collective)."""
-        _check(_L.pcoll_flush(self._handle()))
+        """pcoll_flush: the meeting point (collective). Returns 0 once the flush
+        completed, or the number of rounds waiting when they filled the S+1
+        result buffers first: take them (rounds()) and call flush() again."""
+        return _check(_L.pcoll_flush(self._handle()))
 
     def flush_post(self):
         _check(_L.pcoll_flush_post(self._handle()))
@@ -511,9 +513,9 @@ class Collective(_Closes):
         return _check(_L.pcoll_round_initiator(self._handle(), index))
 
     def query(self):
-        """pcoll_coll_query as a dict."""
+        """pcoll_coll_query as a dict (memory_bytes: what the collective holds here)."""
         buf = ctypes.create_string_buffer(_lib.OPAQUE_BYTES)
-        _check(_L.pcoll_coll_query(self._handle(), buf))
+        _check(_L.pcoll_coll_query_sized(self._handle(), buf, ctypes.sizeof(_lib.CollInfo)))
         info = _lib.CollInfo.from_buffer(buf)
         d = {name: getattr(info, name) for name, _ in _lib.CollInfo._fields_}
         d["algorithm"] = d["algorithm"].decode() if d["algorithm"] else None

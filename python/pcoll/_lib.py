@@ -108,6 +108,7 @@ class CollInfo(ctypes.Structure):
         ("quorum", ctypes.c_int),
         ("staleness", ctypes.c_int),
         ("algorithm", ctypes.c_char_p),
+        ("memory_bytes", ctypes.c_size_t),  # 0.4
     ]
 
 
@@ -120,7 +121,7 @@ def _check_layout():
         RoundC: (40, {"data": 8, "staleness": 24, "final": 36}),
         Config: (72, {"provider": 8, "timeout_ms": 20, "oob_allgather": 40, "thread_level": 64}),
         Attr: (40, {"mode": 8, "staleness": 16, "seed": 24, "team": 32}),
-        CollInfo: (80, {"count": 48, "datatype": 56, "algorithm": 72}),
+        CollInfo: (88, {"count": 48, "datatype": 56, "algorithm": 72, "memory_bytes": 80}),
         CtxInfo: (540, {"wireup": 384, "notify": 512, "idle_sleep_max_us": 536}),
     }
     for cls, (size, offs) in expect.items():
@@ -229,6 +230,7 @@ def _declare(lib):
         "pcoll_flush_test": (I, [P]),
         "pcoll_round_initiator": (I, [P, U64]),
         "pcoll_coll_query": (I, [P, P]),
+        "pcoll_coll_query_sized": (I, [P, P, ctypes.c_size_t]),
         "pcoll_ctx_query": (I, [P, P]),
     }
     for name, (res, args) in sig.items():

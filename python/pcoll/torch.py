@@ -68,7 +68,9 @@ def broadcast_parameters(params, root=0, context=None):
         c.step(flat)
         r = c.next_round(out)  # the one round with contributions
         assert r is not None and r.contributions == ctx.size
-        c.flush()  # the final round (empty) goes elsewhere, not into out
+        while c.flush() > 0:  # the final round (empty) goes elsewhere, not into out
+            for _ in c.rounds():
+                pass
         for _ in c.rounds():
             pass
     o = 0
@@ -258,6 +260,10 @@ class DistributedOptimizer:
         while todo:
             todo = [b for b in todo if not b.coll.flush_test()]
             if todo:
+                # A full ring of S+1 result buffers holds the next round
+                # until rounds are taken: take them while waiting.
+                for b in todo:
+                    b.drain()
                 time.sleep(0.00005)
         for b in self.buckets:
             b.drain()

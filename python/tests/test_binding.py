@@ -311,6 +311,16 @@ def test_round_fields(ctx):
         assert q["version"] == fin.index and q["steps"] == 1 and q["count"] == 3
         assert (q["mode"], q["datatype"], q["staleness"]) == ("solo", "int64", 2)
         assert q["algorithm"]
+        # S+1 result buffers and two pending accumulators at least (0.4).
+        assert q["memory_bytes"] >= (2 + 1 + 2) * 3 * 8
+
+
+def test_memory_bound(ctx):
+    # Above recursive doubling's sizes: at most (S+4)x the buffer plus a few KiB.
+    n = 1 << 18  # 1 MiB of float32
+    with ctx.allreduce(n, "float32", mode="solo", staleness=4) as c:
+        q = c.query()
+        assert q["memory_bytes"] <= (4 + 4) * n * 4 + 16384 + 256 * ctx.size, q
 
 
 def test_nonblocking(ctx):
@@ -348,7 +358,8 @@ MP_SCRIPT = textwrap.dedent(
             for r in c.rounds(out=None):
                 assert r.staleness <= 2
                 kept.append(r)
-        c.flush()
+        while c.flush() > 0:  # rounds filled the ring first: take them, go on
+            kept.extend(c.rounds())
         kept.extend(c.rounds())
     for r in kept:
         total += r.data
@@ -479,8 +490,11 @@ OOB_SCRIPT = textwrap.dedent(
         for s in range(6 + rank):
             c.step(np.full(4, rank + 1, np.int64))
             total += sum(int(r.data[0]) for r in c.rounds())
-        c.flush()
-        total += sum(int(r.data[0]) for r in c.rounds())
+        while True:  # > 0: rounds filled the ring first; take them, flush again
+            rc = c.flush()
+            total += sum(int(r.data[0]) for r in c.rounds())
+            if rc == 0:
+                break
     assert total == sum((6 + p) * (p + 1) for p in range(size)), total
     ctx.close()
     print("ok rank %d: oob" % rank)

@@ -1,0 +1,107 @@
+#!/bin/bash
+# Multi-host under SLURM: the four network-namespace hosts of
+# tests/netns_lib.sh, one slurmd in each (tests/slurm_lib.sh's cluster):
+#  - slurmctld in the bridge's namespace, at 10.77.0.254 on the bridge (an
+#    address that exists only there), with its own hostname; srun runs there
+#    too (the cluster's login node);
+#  - each slurmd in its host's network and UTS namespaces (nsenter, then
+#    exec: the pid is slurmd's), NodeName = NodeHostname = the host's name,
+#    NodeAddr its 10.77.0.x; spool, TmpFS (SLURM's pmix plugin puts the
+#    step's client directory there), pid and log files per node (%n);
+#  - munged in this namespace: its socket is a file, which every namespace
+#    reaches.
+# Then multihost.sh's checks (netns_lib.sh's host_suite) through
+# `srun --mpi=pmix -N 4 --ntasks-per-node=NP/4` (-O where that is more than
+# a node's CPUs) over libfabric tcp on veth0: placement (endpoints and
+# hostnames), the invariants and the quick demo at P = 4 and P = 32, and a
+# tbf bandwidth limit on one host.
+# Skips unless it runs as root with ip (netns), nsenter, unshare, tc and
+# slurm-wlm with munge. Every launch runs under timeout(1); the daemons are
+# stopped by pid, then the namespaces removed, on exit.
+# shellcheck disable=SC2317 # cleanup is called indirectly (trap)
+: "${top_builddir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${top_srcdir:=$top_builddir}"
+# Absolute: the processes run in a temporary directory.
+top_builddir=$(cd "$top_builddir" && pwd) && top_srcdir=$(cd "$top_srcdir" && pwd) || exit 99
+
+. "$top_srcdir/tests/netns_lib.sh"
+. "$top_srcdir/tests/slurm_lib.sh"
+netns_usable
+miss=$(slurm_missing)
+if [ -n "$miss" ]; then
+	echo "SKIP: slurm-wlm and munge not installed (missing: $miss); install-deps.sh installs them"
+	exit 77
+fi
+# mp_lib.sh skips unless pcoll-run finds a launcher; srun is one here.
+PCOLL_LAUNCHER=srun
+export PCOLL_LAUNCHER
+. "$top_srcdir/tests/mp_lib.sh"
+unset PCOLL_LAUNCHER
+
+# Per launch: P = 32 takes a few seconds here.
+T=${MP_TIMEOUT:-120}
+[ -n "$san" ] && T=${MP_TIMEOUT:-300}
+tag=pcsl$$ # namespace, host and node names: $tag-br, $tag-h0 ... $tag-h3
+CTLD_ADDR=10.77.0.254
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/pcoll-slurm-mh.XXXXXX") || exit 99
+cleanup() {
+	local rc=$?
+	slurm_cluster_stop
+	netns_destroy
+	rm -rf "$tmp"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+# ----------------------------------------------------------- the cluster
+t0=$SECONDS
+netns_build "$tag" "$tmp" || exit 1
+start() {
+	local hw nodes=() i
+	ip -n "$tag-br" addr add "$CTLD_ADDR/24" dev br0 || return 1
+	hw=$(slurm_node_hw) || return 1
+	CPUS=$(echo "$hw" | sed -n 's/.*CPUs=\([0-9]*\).*/\1/p')
+	for ((i = 0; i < NH; i++)); do
+		nodes+=("NodeName=$tag-h$i NodeHostname=$tag-h$i NodeAddr=$(ip_of "$i") $hw")
+	done
+	# The namespaces are new: SLURM's default ports are free in them.
+	slurm_setup "$tmp" "$tag-br" "$CTLD_ADDR" 6817 6818 "${nodes[@]}" || return 1
+	ns_words br
+	SLURM_IN=("${NSW[@]}")
+	slurm_daemon slurmctld "${NSW[@]}" slurmctld -D -f "$SLURM_CONF"
+	for ((i = 0; i < NH; i++)); do
+		ns_words "$i"
+		slurm_daemon "slurmd-h$i" "${NSW[@]}" slurmd -D -N "$tag-h$i" -f "$SLURM_CONF"
+	done
+	slurm_wait_idle "$NH"
+}
+if ! start >"$tmp/start.log" 2>&1; then
+	echo "FAIL: the SLURM cluster over the namespace hosts did not start"
+	sed 's/^/      /' "$tmp/start.log"
+	slurm_cluster_logs | sed 's/^/      /'
+	exit 1
+fi
+mkdir "$tmp/run" && cd "$tmp/run" || exit 99
+echo "# $NH-node cluster up in $((SECONDS - t0)) s: $(in_br sinfo -h -N -o '%N %c CPUs %T' | tr '\n' ' ')($(srun --version))"
+
+# host_cmd NP [VAR=value...] -- prog args: the launch, as words in the array
+# mh: srun in the bridge's namespace, NP/NH tasks a node. srun refuses
+# --ntasks-per-node above a node's CPUs, -O or not; with -O alone it spreads
+# -n NP evenly over -N 4 nodes (host_placement checks that it does).
+host_cmd() {
+	local np=$1 spread=(--ntasks-per-node=$(($1 / NH)))
+	shift
+	split_envs "$@"
+	[ $((np / NH)) -gt "$CPUS" ] && spread=(-O)
+	ns_words br
+	mh=(timeout -k 10 "$T" "${NSW[@]}"
+		env FI_PROVIDER=tcp FI_TCP_IFACE=veth0 FI_SOCKETS_IFACE=veth0 "${ENVS[@]+"${ENVS[@]}"}"
+		srun --mpi=pmix -N "$NH" -n "$np" "${spread[@]}"
+		"${REST[@]}")
+}
+
+host_suite
+echo "# total $((SECONDS - t0)) s"
+finish
