@@ -3,7 +3,7 @@
 # run, on this machine, written to results/*.csv and results/*.png.
 #   results/run.sh [latency] [imbalance] [idle] [demo] [model]     (default: all)
 # Run from a built tree (./configure && make). Takes about 25 minutes
-# (model: 13; MODEL_FIT_RUNS and MODEL_RUNS set its numbers of runs, 6 and 3).
+# (model: 10-13; MODEL_FIT_RUNS and MODEL_RUNS set its numbers of runs, 6 and 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=results
