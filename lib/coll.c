@@ -744,7 +744,7 @@ static int flush_discarding(pcoll_coll_t *c, uint64_t *lost)
 }
 
 /* Under lock: the contributions in completed rounds no one took. */
-static uint64_t discard_ready(pcoll_coll_t *c)
+static uint64_t untaken_contributions(const pcoll_coll_t *c)
 {
 	uint64_t lost = 0;
 	for (uint64_t r = c->rs.version + 1; r <= c->rs.completed; r++) {
@@ -774,13 +774,11 @@ int pcoll_destroy(pcoll_coll_t *c)
 		/* Destroy is collective: flush so that no round is left half done
 		 * and nobody writes into this region after it is freed. */
 		rc = c->step_posted ? pc_engine_wait(ctx, c, step_done) : 0;
+		uint64_t lost = 0;
 		pthread_mutex_lock(&ctx->lock);
 		int failed = pc_coll_failed(c, NULL);
-		pthread_mutex_unlock(&ctx->lock);
-		uint64_t lost = 0;
 		/* A flush the user left posted (pcoll_flush returned early) is
 		 * finished first: the others finished theirs and flush again here. */
-		pthread_mutex_lock(&ctx->lock);
 		int posted = c->flush_posted;
 		pthread_mutex_unlock(&ctx->lock);
 		if (!rc && !failed && posted)
@@ -801,7 +799,7 @@ int pcoll_destroy(pcoll_coll_t *c)
 		if (!rc)
 			rc = brc;
 		pthread_mutex_lock(&ctx->lock);
-		lost += discard_ready(c);
+		lost += untaken_contributions(c);
 		if (!rc && lost)
 			rc = pc_error(PCOLL_ERR_PENDING,
 				      "pcoll_destroy: %llu contributions in rounds never taken "

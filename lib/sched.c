@@ -52,6 +52,18 @@ int pc_sched_real_rank(int newrank, int rem)
 	return newrank < rem ? newrank * 2 + 1 : newrank + rem;
 }
 
+void pc_sched_send_wait(pc_sched_builder_t *b, const pc_op_t *send, uint32_t flag, int from)
+{
+	pc_op_t *op = pc_sched_push(b, PC_OP_SEND);
+	if (op)
+		*op = *send;
+	op = pc_sched_push(b, PC_OP_WAIT);
+	if (op) {
+		op->flag = flag;
+		op->peer = from; /* who writes it: named when a wait times out */
+	}
+}
+
 /* Folding for non-power-of-two P, shared by every schedule: the even rank
  * of each of the first rem pairs hands its whole contribution to the odd one
  * (receive slot 0, at the start of the receive area) and later receives the
@@ -59,21 +71,16 @@ int pc_sched_real_rank(int newrank, int rem)
 int pc_sched_fold_out(pc_sched_builder_t *b, uint32_t res_slot)
 {
 	pc_sched_t *s = b->s;
-	pc_op_t *op = pc_sched_push(b, PC_OP_SEND);
-	if (op)
-		*op = (pc_op_t){.kind = PC_OP_SEND,
-				.hdr = 1,
-				.src_buf = PC_BUF_SRC,
-				.dst_buf = PC_BUF_RX,
-				.peer = s->rank + 1,
-				.flag = 0,
-				.cnt = s->count,
-				.dst_off = 0};
-	op = pc_sched_push(b, PC_OP_WAIT);
-	if (op) {
-		op->flag = res_slot;
-		op->peer = s->rank + 1; /* who writes it: named when a wait times out */
-	}
+	pc_sched_send_wait(b,
+			   &(pc_op_t){.kind = PC_OP_SEND,
+				      .hdr = 1,
+				      .src_buf = PC_BUF_SRC,
+				      .dst_buf = PC_BUF_RX,
+				      .peer = s->rank + 1,
+				      .flag = 0,
+				      .cnt = s->count,
+				      .dst_off = 0},
+			   res_slot, s->rank + 1);
 	s->res_hdr_from_peer = 1;
 	return 0;
 }

@@ -52,21 +52,16 @@ int pc_sched_build_rd(pc_sched_builder_t *b)
 	for (int k = 0; k < L; k++) {
 		int peer = pc_sched_real_rank(newrank ^ (1 << k), rem);
 		size_t rx_off = (size_t)(k + 1) * msg;
-		op = pc_sched_push(b, PC_OP_SEND);
-		if (op)
-			*op = (pc_op_t){.kind = PC_OP_SEND,
-					.hdr = 1,
-					.src_buf = (uint8_t)cur,
-					.dst_buf = PC_BUF_RX,
-					.peer = peer,
-					.flag = (uint32_t)k + 1,
-					.cnt = n,
-					.dst_off = rx_off};
-		op = pc_sched_push(b, PC_OP_WAIT);
-		if (op) {
-			op->flag = (uint32_t)k + 1;
-			op->peer = peer; /* pairwise: the partner writes it */
-		}
+		pc_sched_send_wait(b,
+				   &(pc_op_t){.kind = PC_OP_SEND,
+					      .hdr = 1,
+					      .src_buf = (uint8_t)cur,
+					      .dst_buf = PC_BUF_RX,
+					      .peer = peer,
+					      .flag = (uint32_t)k + 1,
+					      .cnt = n,
+					      .dst_off = rx_off},
+				   (uint32_t)k + 1, peer);
 		int dst = k == L - 1 ? PC_BUF_RES : other;
 		if (dst == other && dst != PC_BUF_RES && sent_from[dst]) {
 			/* `other` was the source of an earlier send. Sends complete in

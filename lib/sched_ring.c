@@ -49,24 +49,20 @@ int pc_sched_build_ring(pc_sched_builder_t *b)
 		size_t sst, slen, kst, klen;
 		pc_sched_block(n, P, mod(r - j, P), &sst, &slen);
 		pc_sched_block(n, P, mod(r - j - 1, P), &kst, &klen);
-		op = pc_sched_push(b, PC_OP_SEND);
-		if (op)
-			*op = (pc_op_t){.kind = PC_OP_SEND,
-					.hdr = 1,
-					/* Step 0 sends our own chunk; later steps the
-					 * partial sum reduced in the step before. */
-					.src_buf = (uint8_t)(j == 0 ? PC_BUF_SRC : PC_BUF_RES),
-					.dst_buf = PC_BUF_RX,
-					.peer = right,
-					.flag = (uint32_t)j,
-					.off = sst,
-					.cnt = slen,
-					.dst_off = (size_t)j * msg};
-		op = pc_sched_push(b, PC_OP_WAIT);
-		if (op) {
-			op->flag = (uint32_t)j;
-			op->peer = left;
-		}
+		pc_sched_send_wait(
+		    b,
+		    &(pc_op_t){.kind = PC_OP_SEND,
+			       .hdr = 1,
+			       /* Step 0 sends our own chunk; later steps the
+				* partial sum reduced in the step before. */
+			       .src_buf = (uint8_t)(j == 0 ? PC_BUF_SRC : PC_BUF_RES),
+			       .dst_buf = PC_BUF_RX,
+			       .peer = right,
+			       .flag = (uint32_t)j,
+			       .off = sst,
+			       .cnt = slen,
+			       .dst_off = (size_t)j * msg},
+		    (uint32_t)j, left);
 		op = pc_sched_push(b, PC_OP_REDUCE);
 		if (op)
 			*op = (pc_op_t){.kind = PC_OP_REDUCE,
@@ -83,22 +79,17 @@ int pc_sched_build_ring(pc_sched_builder_t *b)
 	for (int j = 0; j < P - 1; j++) {
 		size_t st, len;
 		pc_sched_block(n, P, mod(r + 1 - j, P), &st, &len);
-		op = pc_sched_push(b, PC_OP_SEND);
-		if (op)
-			*op = (pc_op_t){.kind = PC_OP_SEND,
-					.hdr = 0,
-					.src_buf = PC_BUF_RES,
-					.dst_buf = PC_BUF_RES,
-					.peer = right,
-					.flag = (uint32_t)(P - 1 + j),
-					.off = st,
-					.cnt = len,
-					.dst_off = PC_HDR_BYTES + st * ds};
-		op = pc_sched_push(b, PC_OP_WAIT);
-		if (op) {
-			op->flag = (uint32_t)(P - 1 + j);
-			op->peer = left;
-		}
+		pc_sched_send_wait(b,
+				   &(pc_op_t){.kind = PC_OP_SEND,
+					      .hdr = 0,
+					      .src_buf = PC_BUF_RES,
+					      .dst_buf = PC_BUF_RES,
+					      .peer = right,
+					      .flag = (uint32_t)(P - 1 + j),
+					      .off = st,
+					      .cnt = len,
+					      .dst_off = PC_HDR_BYTES + st * ds},
+				   (uint32_t)(P - 1 + j), left);
 	}
 	return 0;
 }

@@ -85,22 +85,17 @@ int pc_sched_build_rsag(pc_sched_builder_t *b)
 		block_range(n, pof2, klo, khi, &kst, &klen);
 		block_range(n, pof2, slo, shi, &sst, &slen);
 		/* The peer keeps what we send: its receive slot for step j. */
-		op = pc_sched_push(b, PC_OP_SEND);
-		if (op)
-			*op = (pc_op_t){.kind = PC_OP_SEND,
-					.hdr = 1,
-					.src_buf = (uint8_t)src,
-					.dst_buf = PC_BUF_RX,
-					.peer = peer,
-					.flag = (uint32_t)j + 1,
-					.off = sst,
-					.cnt = slen,
-					.dst_off = rs_off[j]};
-		op = pc_sched_push(b, PC_OP_WAIT);
-		if (op) {
-			op->flag = (uint32_t)j + 1;
-			op->peer = peer; /* pairwise: the partner writes it */
-		}
+		pc_sched_send_wait(b,
+				   &(pc_op_t){.kind = PC_OP_SEND,
+					      .hdr = 1,
+					      .src_buf = (uint8_t)src,
+					      .dst_buf = PC_BUF_RX,
+					      .peer = peer,
+					      .flag = (uint32_t)j + 1,
+					      .off = sst,
+					      .cnt = slen,
+					      .dst_off = rs_off[j]},
+				   (uint32_t)j + 1, peer);
 		op = pc_sched_push(b, PC_OP_REDUCE);
 		if (op)
 			*op = (pc_op_t){.kind = PC_OP_REDUCE,
@@ -123,22 +118,17 @@ int pc_sched_build_rsag(pc_sched_builder_t *b)
 		int peer = pc_sched_real_rank(newrank ^ d, rem);
 		size_t st, len;
 		block_range(n, pof2, base, base + d, &st, &len);
-		op = pc_sched_push(b, PC_OP_SEND);
-		if (op)
-			*op = (pc_op_t){.kind = PC_OP_SEND,
-					.hdr = 0,
-					.src_buf = PC_BUF_RES,
-					.dst_buf = PC_BUF_RES,
-					.peer = peer,
-					.flag = (uint32_t)(L + 1 + j),
-					.off = st,
-					.cnt = len,
-					.dst_off = PC_HDR_BYTES + st * ds};
-		op = pc_sched_push(b, PC_OP_WAIT);
-		if (op) {
-			op->flag = (uint32_t)(L + 1 + j);
-			op->peer = peer;
-		}
+		pc_sched_send_wait(b,
+				   &(pc_op_t){.kind = PC_OP_SEND,
+					      .hdr = 0,
+					      .src_buf = PC_BUF_RES,
+					      .dst_buf = PC_BUF_RES,
+					      .peer = peer,
+					      .flag = (uint32_t)(L + 1 + j),
+					      .off = st,
+					      .cnt = len,
+					      .dst_off = PC_HDR_BYTES + st * ds},
+				   (uint32_t)(L + 1 + j), peer);
 	}
 	if (rank < 2 * rem)
 		pc_sched_fold_result(b, fold_res_slot);

@@ -105,6 +105,9 @@ typedef struct pc_sched_builder {
 	int err;
 } pc_sched_builder_t;
 pc_op_t *pc_sched_push(pc_sched_builder_t *b, int kind);
+/* Push the SEND op *send, then a WAIT on local slot `flag` written by `from`
+ * (the send's partner in a pairwise exchange, the left neighbour in a ring). */
+void pc_sched_send_wait(pc_sched_builder_t *b, const pc_op_t *send, uint32_t flag, int from);
 void pc_sched_fold_geometry(int P, int *pof2, int *rem);
 int pc_sched_real_rank(int newrank, int rem);
 int pc_sched_newrank(int rank, int rem);

@@ -97,6 +97,20 @@ int main(void)
 		out += ((const float *)r.data)[15];
 	MP_FLUSH_TAKING(c, while (pcoll_next_round(c, &r) == 1) out += ((const float *)r.data)[15]);
 	MP_EXPECT(out == 15.0f, "rounds summed to %g, expected 15", out);
+	/* Query, as 0.4 callers (the macro passes the struct's size) and as a
+	 * program built against 0.3 (the function: 0.3's fields only). */
+	pcoll_coll_info_t qi;
+	memset(&qi, 0xee, sizeof(qi));
+	MP_OK(pcoll_coll_query(c, &qi));
+	MP_EXPECT(qi.count == 16 && qi.memory_bytes >= 3 * 16 * sizeof(float) &&
+		      qi.memory_bytes < (size_t)1 << 20,
+		  "query: count %zu memory_bytes %zu", qi.count, qi.memory_bytes);
+	memset(&qi, 0xee, sizeof(qi));
+	MP_OK((pcoll_coll_query)(c, &qi));
+	MP_EXPECT(qi.count == 16 && qi.memory_bytes == (size_t)0xeeeeeeeeeeeeeeeeULL,
+		  "0.3's pcoll_coll_query wrote past 0.3's struct (count %zu)", qi.count);
+	rc = pcoll_coll_query_sized(c, &qi, 8);
+	MP_EXPECT(rc == PCOLL_ERR_INVAL, "query of 8 bytes: %d", rc);
 	MP_OK(pcoll_destroy(c));
 	MP_EXPECT(calls == at_init, "destroy called the host's oob allgather");
 	MP_OK(pcoll_finalize(ctx));

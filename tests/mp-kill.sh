@@ -18,7 +18,7 @@ keep=(--launcher-arg=--mca --launcher-arg=orte_enable_recovery --launcher-arg=1
 # printed a line matching PATTERN and nobody failed.
 # NSURV: how many survive (default NP - 1).
 survivors_launch() {
-	local name=$1 np=$2 victim=$3 pattern=$4 what=$5 log nok nsurv
+	local name=$1 np=$2 victim=$3 pattern=$4 what=$5 log nok nsurv ndown
 	shift 5
 	nsurv=${NSURV:-$((np - 1))}
 	log=$(mktemp)
@@ -26,11 +26,13 @@ survivors_launch() {
 	launch_log "$log" "$np" PCOLL_TIMEOUT_MS=30000 "${ENVS[@]}" -- "${keep[@]}" -- \
 		"$top_builddir/tests/mp_kill" -r "$victim" "${REST[@]}"
 	nok=$(grep -c "$pattern" "$log")
-	[ "$nok" -eq "$nsurv" ] && ! grep -q 'FAIL' "$log"
-	verdict $((! $?)) "$name" "$log" "$nok of $nsurv survivors $what"
+	ndown=$nsurv # kill checks: every survivor also tore down within its bound
+	[ -n "${TEARDOWN:-}" ] && ndown=$(grep -c '^ok   rank .*: teardown:' "$log")
+	[ "$nok" -eq "$nsurv" ] && [ "$ndown" -eq "$nsurv" ] && ! grep -q 'FAIL' "$log"
+	verdict $((! $?)) "$name" "$log" "$nok of $nsurv survivors $what, $ndown tore down"
 }
 kill_launch() { # NAME NP VICTIM ENV... -- args
-	survivors_launch "$1" "$2" "$3" "^ok   rank .*naming job rank $3 " \
+	TEARDOWN=1 survivors_launch "$1" "$2" "$3" "^ok   rank .*naming job rank $3 " \
 		"reported PCOLL_ERR_PEER in time" "${@:4}"
 }
 kill_launch "kill -9 rank 2 of 4, shm, sync" 4 2 FI_PROVIDER=shm -- -k 20

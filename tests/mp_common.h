@@ -16,13 +16,20 @@ static int mp_rank = -1;
 
 __attribute__((format(printf, 1, 2), noreturn)) static void mp_fail(const char *fmt, ...)
 {
+	/* One write() per line: the ranks share the launcher's pipe, and stderr's
+	 * piecewise writes let two ranks' messages join on one line. */
+	char line[2048];
 	va_list ap;
-	fprintf(stderr, "[rank %d] FAIL: ", mp_rank);
+	int n = snprintf(line, sizeof(line), "[rank %d] FAIL: ", mp_rank);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n");
-	fflush(stderr);
+	if (n > (int)sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	fflush(stdout);
+	if (write(STDERR_FILENO, line, (size_t)n) < 0)
+		exit(1);
 	exit(1);
 }
 

@@ -388,16 +388,25 @@ static double time_block(pcoll_coll_t *c, const void *buf, const struct mode_sel
 	return lat / iters;
 }
 
+/* A buffer of the largest size (-m MAX, at least one element) filled with ones. */
+static void *ones_buffer(void)
+{
+	size_t dts = pcoll_datatype_size(g_dt);
+	size_t bytes = O.max_size >= dts ? O.max_size : dts;
+	void *buf = malloc(bytes);
+	if (!buf)
+		die("out of memory");
+	fill_ones(buf, bytes / dts, g_dt);
+	return buf;
+}
+
 static void run_allreduce(const struct mode_sel *modes, int nmodes)
 {
 	size_t dts = pcoll_datatype_size(g_dt);
-	void *buf = malloc(O.max_size >= dts ? O.max_size : dts);
+	void *buf = ones_buffer();
 	double *all = xcalloc((size_t)g_size, sizeof(double));
 	char title[256];
 
-	if (!buf)
-		die("out of memory");
-	fill_ones(buf, (O.max_size >= dts ? O.max_size : dts) / dts, g_dt);
 	for (int mi = 0; mi < nmodes; mi++) {
 		const struct mode_sel *m = &modes[mi];
 		pcoll_attr_t attr;
@@ -501,15 +510,12 @@ static void run_allreduce_idle(const struct mode_sel *modes, int nmodes)
 {
 	size_t dts = pcoll_datatype_size(g_dt);
 	int N = O.idle_colls, R = O.steps;
-	void *buf = malloc(O.max_size >= dts ? O.max_size : dts);
+	void *buf = ones_buffer();
 	double *all = xcalloc((size_t)g_size, sizeof(double));
 	double *lat0 = xcalloc((size_t)R, sizeof(double)),
 	       *latn = xcalloc((size_t)R, sizeof(double));
 	double *ratio = xcalloc((size_t)R, sizeof(double));
 
-	if (!buf)
-		die("out of memory");
-	fill_ones(buf, (O.max_size >= dts ? O.max_size : dts) / dts, g_dt);
 	for (int mi = 0; mi < nmodes; mi++) {
 		const struct mode_sel *m = &modes[mi];
 		pcoll_attr_t attr;
