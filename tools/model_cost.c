@@ -210,8 +210,11 @@ void model_learn(const struct loggp *m, int P, size_t count, size_t dtsize, int 
 			i++;
 		}
 	}
-	/* Data (and the odd fold rank's poke of its even partner) tells too. */
-	for (int changed = 1, pass = 0; changed && pass < 8; pass++) {
+	/* Data (and the odd fold rank's poke of its even partner) tells too: relax
+	 * until nothing moves. Times only fall and every delay is >= 0, so, as for
+	 * shortest paths, P passes suffice; a smaller fixed cap could stop short
+	 * on a long chain of processes told by data. */
+	for (int changed = 1, pass = 0; changed && pass < P; pass++) {
 		changed = 0;
 		for (int p = 0; p < P; p++) {
 			if (isinf(t[p]))
