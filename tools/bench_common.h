@@ -180,7 +180,7 @@ FILE *bench_csv_open(const char *path, enum bench_kind k);
 const char *bench_shape(const struct bench_opts *o);
 
 /** Append one allreduce row (shape: bench_shape(); algorithm: the schedule
- * pcoll ran, "recursive-doubling" or "reduce-scatter-allgather", or NULL
+ * pcoll ran, "recursive-doubling", "reduce-scatter-allgather" or "ring", or NULL
  * where unknown, written "-"). */
 void bench_csv_latency_row(FILE *f, const char *impl, const char *mode, const char *provider, int P,
 			   size_t size, double avg, double min, double max, long iters,

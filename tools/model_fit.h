@@ -25,7 +25,7 @@ struct model_point {
 	char provider[MODEL_NAME_LEN];
 	int P;
 	size_t size; /**< bytes */
-	int algo;    /**< MODEL_RD, MODEL_RSAG, 0: the one pcoll picks */
+	int algo;    /**< MODEL_RD, MODEL_RSAG, MODEL_RING, 0: the one pcoll picks */
 	double us;   /**< average latency */
 };
 
