@@ -1,14 +1,15 @@
 #!/bin/bash
 # Reproduce the README's Results section: every number side by side in one
 # run, on this machine, written to results/*.csv and results/*.png.
-#   results/run.sh [latency] [imbalance] [idle] [demo]     (default: all)
-# Run from a built tree (./configure && make). Takes about 15 minutes.
+#   results/run.sh [latency] [imbalance] [idle] [demo] [model]     (default: all)
+# Run from a built tree (./configure && make). Takes about 25 minutes
+# (model: 10-13; MODEL_FIT_RUNS and MODEL_RUNS set its numbers of runs, 6 and 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=results
 run=tools/pcoll-run
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(latency imbalance idle demo)
+[ ${#parts[@]} -gt 0 ] || parts=(latency imbalance idle demo model)
 has() { [[ " ${parts[*]} " == *" $1 "* ]]; }
 plot() { gnuplot -e "csv='$1'; out='$2'" tools/plot_bench.gp; }
 
@@ -70,4 +71,46 @@ fi
 if has demo; then
 	# The README's main job, as `make demo` runs it.
 	$run -n 4 --timeout 600 -- tools/pcoll_sgd -o "$out/sgd" | tee "$out/sgd.txt"
+fi
+
+if has model; then
+	# The scale model (tools/pcoll_model; README "Scale model"), from several
+	# runs of each measurement (MODEL_FIT_RUNS of the latencies, MODEL_RUNS of
+	# the imbalance), interleaved, so that a burst of load spoils one run of each
+	# rather than all of one. Its LogGP costs are fitted to sync allreduce
+	# latencies at P = 2 on shm and tcp, the best per size over the runs, from
+	# 4 B to 1 MiB (the sizes the prediction uses; 2 to 16 MiB leave the caches),
+	# each size with both schedules (PCOLL_ALGORITHM), which tells the wire's
+	# cost per byte (G) from the reduction's (gamma);
+	# it is validated against the paper's pattern (1 and 2 of P processes at 5x)
+	# measured at P = 2, 4, 8 and 16 (32 threads on this machine's 2 cores) with
+	# sleep-emulated compute (base 20 ms, 1 MiB, S = 4), and predicted for P = 2 to 1024 under every paper pattern (the mean
+	# over 16 draws of each), plotted under paper-1x5 with the measured cells.
+	fitruns=${MODEL_FIT_RUNS:-6} runs=${MODEL_RUNS:-3}
+	for r in $(seq 1 "$fitruns"); do
+		for prov in shm tcp; do
+			for algo in rd rsag; do
+				PCOLL_ALGORITHM=$algo $run -n 2 --timeout 900 -- tools/pcoll_bench \
+					allreduce -p "$prov" -M sync -m 4:1048576 -f \
+					-c "$out/model_allreduce_${prov}_${algo}_r$r.csv"
+			done
+		done
+	done
+	for r in $(seq 1 "$runs"); do
+		for P in 2 4 8 16; do
+			$run -n "$P" --timeout 1800 -- tools/pcoll_bench imbalance -p shm \
+				-M sync,solo,majority,quorum -S 4 -n 100 --patterns paper-1x5,paper-2x5 \
+				-f -c "$out/model_imbalance_p${P}_r$r.csv"
+		done
+	done
+	tools/pcoll_model fit --best -m 4:1048576 --params "$out/model_params.csv" -c "$out/model_fit.csv" \
+		"$out"/model_allreduce_*_r*.csv
+	tools/pcoll_model validate --params "$out/model_params.csv" \
+		-c "$out/model_validation.csv" "$out"/model_imbalance_p*_r*.csv
+	for prov in shm tcp; do
+		tools/pcoll_model predict --params "$out/model_params.csv" -p "$prov" -S 4 \
+			--seeds 16 --patterns paper-1x5,paper-1x2,paper-1x10,paper-2x2,paper-2x5,paper-2x10 \
+			-c "$out/model_$prov.csv" --plot "$out/model_$prov.png" \
+			--measured "$out/model_validation.csv"
+	done
 fi

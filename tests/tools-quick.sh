@@ -101,10 +101,10 @@ fi
 if run "pcoll_bench allreduce" "$RUN" -n $NP --timeout $TIMEOUT \
 	"$BENCH" allreduce -q -f -c "$tmp/allreduce.csv" $plot; then
 	hdr=$(head -n 1 "$tmp/allreduce.csv")
-	[ "$hdr" = "bench,impl,mode,provider,P,size,avg_us,min_us,max_us,iters,shape" ] ||
+	[ "$hdr" = "bench,impl,mode,provider,P,size,avg_us,min_us,max_us,iters,shape,algorithm" ] ||
 		fail "allreduce CSV header: '$hdr'"
 	for m in sync solo majority quorum:1; do
-		grep -q "^allreduce,pcoll,$m,.*,$NP,4,.*,osu\$" "$tmp/allreduce.csv" ||
+		grep -q "^allreduce,pcoll,$m,.*,$NP,4,.*,osu,recursive-doubling\$" "$tmp/allreduce.csv" ||
 			fail "allreduce CSV has no row for mode $m, size 4"
 	done
 	if [ -n "$plot" ] && [ ! -s "$tmp/allreduce.png" ]; then
@@ -117,7 +117,7 @@ fi
 if run "pcoll_bench allreduce -B" "$RUN" -n $NP --timeout $TIMEOUT \
 	"$BENCH" allreduce -q -B -c "$tmp/b2b.csv"; then
 	for m in sync solo majority quorum:1; do
-		grep -q "^allreduce,pcoll,$m,.*,$NP,4096,.*,b2b\$" "$tmp/b2b.csv" ||
+		grep -q "^allreduce,pcoll,$m,.*,$NP,4096,.*,b2b,recursive-doubling\$" "$tmp/b2b.csv" ||
 			fail "allreduce -B CSV has no b2b row for mode $m, size 4096"
 	done
 fi
@@ -135,6 +135,39 @@ if run "pcoll_bench imbalance" "$RUN" -n $NP --timeout $TIMEOUT \
 	"$BENCH" imbalance -q -c "$tmp/imbalance.csv"; then
 	rows=$(grep -c '^imbalance,pcoll,' "$tmp/imbalance.csv")
 	[ "$rows" -gt 0 ] || fail "imbalance CSV has no rows"
+fi
+
+# -------------------------------------------------------------- pcoll_model
+# No launcher: fit the quick latencies, replay the quick imbalance run (the
+# replay must draw the very times and initiators pcoll_bench did: its ideal
+# must match the file's), predict a small sweep with its plot.
+MODEL="$top_builddir/tools/pcoll_model"
+if [ -x "$MODEL" ] && [ -s "$tmp/allreduce.csv" ] && [ -s "$tmp/imbalance.csv" ]; then
+	"$MODEL" --help >/dev/null 2>&1 || fail "pcoll_model --help (exit $?)"
+	"$MODEL" predict --no-such-option >/dev/null 2>&1
+	rc=$?
+	[ $rc -eq 2 ] || fail "pcoll_model --no-such-option exited $rc, expected 2"
+	if run "pcoll_model fit" "$MODEL" fit --params "$tmp/params.csv" -c "$tmp/fit.csv" \
+		"$tmp/allreduce.csv"; then
+		[ "$(grep -c . "$tmp/params.csv")" -eq 2 ] || fail "pcoll_model fit: not one provider"
+	fi
+	if run "pcoll_model validate" "$MODEL" validate --params "$tmp/params.csv" \
+		-c "$tmp/validate.csv" "$tmp/imbalance.csv" 2>"$tmp/validate.err"; then
+		cat "$tmp/validate.err"
+		! grep -q "not this replay's" "$tmp/validate.err" ||
+			fail "pcoll_model validate: its replay is not pcoll_bench's ideal"
+		[ "$(grep -c '^validate,' "$tmp/validate.csv")" -eq "$(grep -c '^imbalance,pcoll,' "$tmp/imbalance.csv")" ] ||
+			fail "pcoll_model validate: not one row per measured cell"
+	fi
+	mplot=
+	[ -z "$plot" ] || mplot="--plot $tmp/model.png"
+	# shellcheck disable=SC2086 # $mplot is empty or two words
+	prov=$(sed -n 2p "$tmp/params.csv" | cut -d, -f1)
+	if run "pcoll_model predict" "$MODEL" predict --params "$tmp/params.csv" -p "$prov" -P 2:16 -n 10 \
+		--patterns paper-1x5,paper-2x5 -c "$tmp/model.csv" --measured "$tmp/validate.csv" $mplot; then
+		[ "$(grep -c '^model,' "$tmp/model.csv")" -eq 28 ] || fail "pcoll_model predict: rows"
+		[ -z "$mplot" ] || [ -s "$tmp/model.png" ] || fail "pcoll_model --plot wrote no PNG"
+	fi
 fi
 
 if run "pcoll_bench idle" "$RUN" -n $NP --timeout $TIMEOUT \

@@ -121,8 +121,7 @@ void bench_usage(FILE *f, const char *prog, unsigned allowed)
 		fprintf(f, "  -p LABEL       provider label for the output (default: detected)\n");
 }
 
-/* Parse "123", "4K", "1M", "2G" into bytes. */
-static int parse_size(const char *s, size_t *out)
+int bench_parse_size(const char *s, size_t *out)
 {
 	char *end;
 	errno = 0;
@@ -256,12 +255,12 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 			char *colon = strchr(optarg, ':');
 			if (colon) {
 				*colon = '\0';
-				int bad = parse_size(optarg, &o->min_size) ||
-					  parse_size(colon + 1, &o->max_size);
+				int bad = bench_parse_size(optarg, &o->min_size) ||
+					  bench_parse_size(colon + 1, &o->max_size);
 				*colon = ':';
 				if (bad)
 					goto bad_size;
-			} else if (parse_size(optarg, &o->max_size)) {
+			} else if (bench_parse_size(optarg, &o->max_size)) {
 				goto bad_size;
 			}
 			if (o->min_size > o->max_size) {
@@ -625,7 +624,7 @@ const char *bench_csv_header(enum bench_kind k)
 {
 	switch (k) {
 	case BENCH_ALLREDUCE:
-		return "bench,impl,mode,provider,P,size,avg_us,min_us,max_us,iters,shape";
+		return "bench,impl,mode,provider,P,size,avg_us,min_us,max_us,iters,shape,algorithm";
 	case BENCH_IMBALANCE:
 		return "bench,impl,mode,provider,P,size,pattern,base_ms,steps,sps_measured,"
 		       "sps_ideal,ratio,ideal_basis,sps_mean_rank,sps_last_rank,staleness,"
@@ -657,10 +656,10 @@ const char *bench_shape(const struct bench_opts *o)
 
 void bench_csv_latency_row(FILE *f, const char *impl, const char *mode, const char *provider, int P,
 			   size_t size, double avg, double min, double max, long iters,
-			   const char *shape)
+			   const char *shape, const char *algorithm)
 {
-	fprintf(f, "allreduce,%s,%s,%s,%d,%zu,%.3f,%.3f,%.3f,%ld,%s\n", impl, mode, provider, P,
-		size, avg, min, max, iters, shape);
+	fprintf(f, "allreduce,%s,%s,%s,%d,%zu,%.3f,%.3f,%.3f,%ld,%s,%s\n", impl, mode, provider, P,
+		size, avg, min, max, iters, shape, algorithm ? algorithm : "-");
 	fflush(f);
 }
 

@@ -98,6 +98,9 @@ int bench_env_rank(void);
  */
 int bench_parse_long(const char *s, int base, long lo, long hi, long *out);
 
+/** Parse a byte count: "123", "4K", "1M", "2G" (also KiB, KB). 0 and *out, or -1. */
+int bench_parse_size(const char *s, size_t *out);
+
 /** Parse s as a whole double in [lo, hi]. Returns 0 and sets *out, or -1. */
 int bench_parse_double(const char *s, double lo, double hi, double *out);
 
@@ -176,10 +179,12 @@ FILE *bench_csv_open(const char *path, enum bench_kind k);
 /** The allreduce shape's name in output: "b2b" with -B, else "osu". */
 const char *bench_shape(const struct bench_opts *o);
 
-/** Append one allreduce row (shape: bench_shape()). */
+/** Append one allreduce row (shape: bench_shape(); algorithm: the schedule
+ * pcoll ran, "recursive-doubling", "reduce-scatter-allgather" or "ring", or NULL
+ * where unknown, written "-"). */
 void bench_csv_latency_row(FILE *f, const char *impl, const char *mode, const char *provider, int P,
 			   size_t size, double avg, double min, double max, long iters,
-			   const char *shape);
+			   const char *shape, const char *algorithm);
 
 /**
  * Render path (a CSV) to png with gnuplot and plot_bench.gp. The script is

@@ -26,6 +26,7 @@
  */
 #define _GNU_SOURCE
 #include "bench_common.h"
+#include "bench_pattern.h"
 #include "sim_ideal.h"
 
 #include <pcoll.h>
@@ -439,6 +440,9 @@ static void run_allreduce(const struct mode_sel *modes, int nmodes)
 			snprintf(what, sizeof(what), "allreduce mode=%s size=%zu", m->label, size);
 			CHECK(pcoll_allreduce_create(g_ctx, count, g_dt, &attr, &c));
 			tally_init(&t, c, count, what);
+			pcoll_coll_info_t ci;
+			CHECK(pcoll_coll_query(c, &ci));
+			const char *algorithm = ci.algorithm; /* a constant string */
 			mine = time_block(c, buf, m, &t, iters, warmup);
 			CHECK(pcoll_destroy(c));
 			check_conservation(&t, (uint64_t)g_size * (uint64_t)(warmup + iters));
@@ -449,7 +453,7 @@ static void run_allreduce(const struct mode_sel *modes, int nmodes)
 				if (g_csv)
 					bench_csv_latency_row(g_csv, "pcoll", m->label, g_provider,
 							      g_size, size, avg, lo, hi, iters,
-							      bench_shape(&O));
+							      bench_shape(&O), algorithm);
 			}
 		}
 	}
@@ -606,61 +610,10 @@ static void run_allreduce_idle(const struct mode_sel *modes, int nmodes)
 
 /* ------------------------------------------------------------ imbalance */
 
-enum pat_kind { PAT_RANDOM, PAT_SLOW, PAT_PARETO };
-
-struct pattern {
-	const char *name;
-	enum pat_kind kind;
-	int ndelayed;
-	double factor;
-	const char *what;
-};
-
-#define PARETO_ALPHA 2.0
-#define PARETO_CAP   20.0
-
-static const struct pattern patterns[] = {
-    {"paper-1x2", PAT_RANDOM, 1, 2.0, "1 random process per round at 2x"},
-    {"paper-1x5", PAT_RANDOM, 1, 5.0, "1 random process per round at 5x"},
-    {"paper-1x10", PAT_RANDOM, 1, 10.0, "1 random process per round at 10x"},
-    {"paper-2x2", PAT_RANDOM, 2, 2.0, "2 random processes per round at 2x"},
-    {"paper-2x5", PAT_RANDOM, 2, 5.0, "2 random processes per round at 5x"},
-    {"paper-2x10", PAT_RANDOM, 2, 10.0, "2 random processes per round at 10x"},
-    {"slow-1x2", PAT_SLOW, 1, 2.0, "the last rank always at 2x"},
-    {"pareto", PAT_PARETO, 0, PARETO_CAP, "every process x Pareto(xm=1, alpha=2), capped at 20x"},
-};
-#define NPATTERNS (int)(sizeof(patterns) / sizeof(patterns[0]))
-
 /* Compute time (ms) of every rank for round v: identical on all ranks. */
-static void compute_times(const struct pattern *p, int pi, uint64_t v, double *c, int *perm)
+static void compute_times(int pi, uint64_t v, double *c, int *perm)
 {
-	uint64_t seed = O.seed * 1000003u + (uint64_t)pi;
-	for (int r = 0; r < g_size; r++)
-		c[r] = O.base_ms;
-	switch (p->kind) {
-	case PAT_RANDOM:
-		for (int r = 0; r < g_size; r++)
-			perm[r] = r;
-		for (int j = 0; j < p->ndelayed && j < g_size; j++) {
-			int idx =
-			    j + (int)(bench_hash3(seed, v, (uint64_t)j) % (uint64_t)(g_size - j));
-			int tmp = perm[j];
-			perm[j] = perm[idx];
-			perm[idx] = tmp;
-			c[perm[j]] = O.base_ms * p->factor;
-		}
-		break;
-	case PAT_SLOW:
-		c[g_size - 1] = O.base_ms * p->factor;
-		break;
-	case PAT_PARETO:
-		for (int r = 0; r < g_size; r++) {
-			double u = 1.0 - bench_uniform3(seed, v, (uint64_t)r); /* (0, 1] */
-			double x = pow(u, -1.0 / PARETO_ALPHA);
-			c[r] = O.base_ms * (x < PARETO_CAP ? x : PARETO_CAP);
-		}
-		break;
-	}
+	bench_pattern_times(pi, O.seed, O.base_ms, g_size, v, c, perm);
 }
 
 static const char *bound_basis(const struct mode_sel *m)
@@ -728,24 +681,6 @@ static void ideal_of(const struct mode_sel *m, int S, const pcoll_coll_t *coll, 
 		    S);
 }
 
-static int pattern_selected(const char *name)
-{
-	const char *p = O.patterns;
-	size_t len = strlen(name);
-	if (!p)
-		return 1;
-	while (*p) {
-		const char *comma = strchr(p, ',');
-		size_t l = comma ? (size_t)(comma - p) : strlen(p);
-		if (l == len && strncmp(p, name, len) == 0)
-			return 1;
-		p += l;
-		if (*p == ',')
-			p++;
-	}
-	return 0;
-}
-
 static void run_imbalance(const struct mode_sel *modes, int nmodes)
 {
 	size_t dts = pcoll_datatype_size(g_dt);
@@ -765,11 +700,7 @@ static void run_imbalance(const struct mode_sel *modes, int nmodes)
 		while (*p) {
 			const char *comma = strchr(p, ',');
 			size_t l = comma ? (size_t)(comma - p) : strlen(p);
-			int ok = 0;
-			for (int i = 0; i < NPATTERNS; i++)
-				ok |= strlen(patterns[i].name) == l &&
-				      strncmp(patterns[i].name, p, l) == 0;
-			if (!ok)
+			if (bench_pattern_find(p, l) < 0)
 				die("--patterns: unknown pattern '%.*s'", (int)l, p);
 			p += l;
 			if (*p == ',')
@@ -808,8 +739,8 @@ static void run_imbalance(const struct mode_sel *modes, int nmodes)
 			printf("\n");
 			fflush(stdout);
 		}
-		for (int pi = 0; pi < NPATTERNS; pi++) {
-			const struct pattern *p = &patterns[pi];
+		for (int pi = 0; pi < bench_npatterns; pi++) {
+			const struct pattern *p = &bench_patterns[pi];
 			pcoll_coll_t *coll = NULL;
 			struct tally t;
 			char what[96];
@@ -817,10 +748,9 @@ static void run_imbalance(const struct mode_sel *modes, int nmodes)
 			struct sim_result sim;
 			uint64_t steps = 0, total_steps = 0;
 
-			if (!pattern_selected(p->name))
+			if (!bench_pattern_selected(O.patterns, p->name))
 				continue;
-			if ((p->kind == PAT_RANDOM && p->ndelayed >= g_size) ||
-			    (p->kind == PAT_SLOW && g_size < 2)) {
+			if (!bench_pattern_fits(pi, g_size)) {
 				if (g_rank == 0)
 					printf("# %-12s skipped: needs P > %d\n", p->name,
 					       p->ndelayed);
@@ -830,7 +760,7 @@ static void run_imbalance(const struct mode_sel *modes, int nmodes)
 				 p->name);
 			CHECK(pcoll_allreduce_create(g_ctx, count, g_dt, &attr, &coll));
 			for (uint64_t v = 0; v < N; v++) {
-				compute_times(p, pi, v, c, perm);
+				compute_times(pi, v, c, perm);
 				bound_ms += bound_round_ms(m, c, coll, v);
 				memcpy(cm + v * (uint64_t)g_size, c,
 				       sizeof(double) * (size_t)g_size);
@@ -840,7 +770,7 @@ static void run_imbalance(const struct mode_sel *modes, int nmodes)
 			barrier();
 			t0 = bench_now_us();
 			while (t.last_index < N) {
-				compute_times(p, pi, t.last_index, c, perm);
+				compute_times(pi, t.last_index, c, perm);
 				bench_sleep_us(c[g_rank] * 1e3);
 				step_and_drain(coll, buf, m->mode, &t);
 				steps++;

@@ -238,7 +238,8 @@ int main(int argc, char **argv)
 			bench_print_latency_row(stdout, size, sum / P, lo, hi, iters, O.full);
 			if (csv)
 				bench_csv_latency_row(csv, IMPL_ID, "mpi", provider, P, size,
-						      sum / P, lo, hi, iters, bench_shape(&O));
+						      sum / P, lo, hi, iters, bench_shape(&O),
+						      NULL);
 		}
 	}
 	free(sendbuf);
