@@ -295,7 +295,10 @@ int model_cmd_predict(const struct model_opts *o)
 				const struct model_out *r = &out[mi];
 				snprintf(cell, sizeof(cell), "%.2f/%.2f", r->sps_model,
 					 r->sps_ideal);
-				printf("%18s%6.2fx", cell, r->sps_model / sync_model);
+				if (isnan(sync_model)) /* sync not asked for: no ratio */
+					printf("%18s%7s", cell, "-");
+				else
+					printf("%18s%6.2fx", cell, r->sps_model / sync_model);
 				if (!csv)
 					continue;
 				int kl;
