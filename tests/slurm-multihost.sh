@@ -90,15 +90,17 @@ echo "# $NH-node cluster up in $((SECONDS - t0)) s: $(in_br sinfo -h -N -o '%N %
 # mh: srun in the bridge's namespace, NP/NH tasks a node. srun refuses
 # --ntasks-per-node above a node's CPUs, -O or not; with -O alone it spreads
 # -n NP evenly over -N 4 nodes (host_placement checks that it does).
+# ONE_HOST=1: all NP tasks on the first host instead (mh_times).
 host_cmd() {
-	local np=$1 spread=(--ntasks-per-node=$(($1 / NH)))
+	local np=$1 nodes=(-N "$NH") spread=(--ntasks-per-node=$(($1 / NH)))
 	shift
 	split_envs "$@"
 	[ $((np / NH)) -gt "$CPUS" ] && spread=(-O)
+	[ -n "${ONE_HOST:-}" ] && nodes=(-N 1 -w "$tag-h0") spread=(-O)
 	ns_words br
 	mh=(timeout -k 10 "$T" "${NSW[@]}"
 		env FI_PROVIDER=tcp FI_TCP_IFACE=veth0 FI_SOCKETS_IFACE=veth0 "${ENVS[@]+"${ENVS[@]}"}"
-		srun --mpi=pmix -N "$NH" -n "$np" "${spread[@]}"
+		srun --mpi=pmix "${nodes[@]}" -n "$np" "${spread[@]}"
 		"${REST[@]}")
 }
 
@@ -109,30 +111,27 @@ host_suite
 # runs each, interleaved, into PCOLL_MH_CSV (results/multihost_srun.csv).
 mh_times() {
 	local csv=${PCOLL_MH_CSV:-$top_builddir/results/multihost_srun.csv} np where run
-	local log s e nodes
+	local log s e ok one
 	log=$(mktemp)
 	echo "P,hosts,run,launch_to_exit_s,sync_s,solo_s,majority_s,ok" >"$csv"
 	for ((run = 1; run <= PCOLL_MH_TIMES; run++)); do
 		for np in 32 64; do
 			for where in 1 $NH; do
-				nodes=(-N "$where")
-				[ "$where" = 1 ] && nodes=(-N 1 -w "$tag-h0")
-				ns_words br
+				one=
+				[ "$where" = 1 ] && one=1
+				ONE_HOST=$one host_cmd "$np" -- "$SGD" --quick --no-plot -o "$NS_DIR/sgdt"
 				s=$(date +%s%N)
-				timeout -k 10 "${PCOLL_MH_TIMEOUT:-180}" "${NSW[@]}" env FI_PROVIDER=tcp FI_TCP_IFACE=veth0 \
-					srun --mpi=pmix "${nodes[@]}" -n "$np" -O "$SGD" --quick --no-plot \
-					-o "$NS_DIR/sgdt" >"$log" 2>&1
+				"${mh[@]}" >"$log" 2>&1
 				e=$(date +%s%N)
-				awk -v np="$np" -v w="$where" -v r="$run" -v t=$((e - s)) \
-					-v ok="$(grep -c '^replicas identical: yes' "$log")" '
+				ok=$(grep -c '^replicas identical: yes' "$log")
+				awk -v np="$np" -v w="$where" -v r="$run" -v t=$((e - s)) -v ok="$ok" '
 					/^\[(sync|solo|majority) *\] done:/ {
 						m = $1; gsub(/[\[\] ]/, "", m)
 						for (i = 1; i <= NF; i++) if ($i == "s," && !(m in v)) v[m] = $(i - 1)
 					}
 					END { printf "%d,%d,%d,%.1f,%s,%s,%s,%d\n", np, w, r, t / 1e9,
 						v["sync"], v["solo"], v["majority"], ok }' "$log" | tee -a "$csv"
-				grep -q '^replicas identical: yes' "$log" ||
-					cp "$log" "${csv%.csv}.fail-P$np-N$where-$run.log"
+				[ "$ok" = 1 ] || cp "$log" "${csv%.csv}.fail-P$np-N$where-$run.log"
 			done
 		done
 	done
