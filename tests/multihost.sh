@@ -32,9 +32,6 @@ if ! "$top_builddir/tools/pcoll-run" --launcher mpirun -n 1 --dry-run true >/dev
 fi
 . "$top_srcdir/tests/mp_lib.sh"
 
-# Per launch: P = 32 takes about 10 s here, 60-70 s in a TSan build.
-T=${MP_TIMEOUT:-120}
-[ -n "$san" ] && T=${MP_TIMEOUT:-300}
 tag=pcmh$$ # namespace and host names: $tag-br, $tag-h0 ... $tag-h3
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pcoll-multihost.XXXXXX") || exit 99

@@ -39,6 +39,11 @@ INV="$top_builddir/tests/mp_invariants"
 SGD="$top_builddir/tools/pcoll_sgd"
 INFO="$top_builddir/tools/pcoll_info"
 san=${PCOLL_SAN_FLAGS:-}
+# Per launch. Set here, before the test sources mp_lib.sh, which gives
+# MP_TIMEOUT a default of its own (120 s) that would hide the sanitizer one:
+# P = 32 takes 4-10 s here, 60-70 s in a TSan build, more on a busy machine.
+T=${MP_TIMEOUT:-120}
+[ -n "$san" ] && T=${MP_TIMEOUT:-300}
 
 ip_of() { echo "10.77.0.$(($1 + 1))"; }
 

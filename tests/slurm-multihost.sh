@@ -38,9 +38,6 @@ export PCOLL_LAUNCHER
 . "$top_srcdir/tests/mp_lib.sh"
 unset PCOLL_LAUNCHER
 
-# Per launch: P = 32 takes a few seconds here.
-T=${MP_TIMEOUT:-120}
-[ -n "$san" ] && T=${MP_TIMEOUT:-300}
 tag=pcsl$$ # namespace, host and node names: $tag-br, $tag-h0 ... $tag-h3
 CTLD_ADDR=10.77.0.254
 
