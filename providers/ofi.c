@@ -23,6 +23,7 @@
 #include <rdma/fi_rma.h>
 
 #include "error.h"
+#include "shm_region.h"
 #include "transport.h"
 
 /* Operation context: first member is what FI_CONTEXT/FI_CONTEXT2 need. */
@@ -224,15 +225,18 @@ static int no_such_nic(const pc_tp_cfg_t *cfg)
 
 /* shm names its region after the pid; a region left in /dev/shm by a
  * process that was killed makes a later process with the same pid fail in
- * fi_enable (EBUSY). A name unique per endpoint avoids that. */
+ * fi_enable (EBUSY). A name unique per endpoint avoids that; the first
+ * endpoint of a process also removes the regions killed processes left. */
 static int shm_setname(pc_tp_t *tp, struct fid_ep *ep)
 {
 	if (strcmp(tp->fi->fabric_attr->prov_name, "shm"))
 		return 0;
-	static atomic_uint n;
-	char name[64];
-	snprintf(name, sizeof(name), "pcoll_%d_%llx_%u", (int)getpid(),
-		 (unsigned long long)pc_now_ns(), atomic_fetch_add(&n, 1));
+	static atomic_flag swept = ATOMIC_FLAG_INIT;
+	if (!atomic_flag_test_and_set(&swept))
+		pc_shm_sweep("/dev/shm");
+	char name[96];
+	if (pc_shm_region_name(name, sizeof(name)))
+		return pc_error(PCOLL_ERR_INTERNAL, "shm region name too long");
 	int rc = fi_setname(&ep->fid, name, strlen(name) + 1);
 	return rc ? FI_ERR(rc, "fi_setname") : 0;
 }
