@@ -105,6 +105,15 @@ ns_hosts() {
 			ip -n "$NS_TAG-h$i" addr add "$(ip_of "$i")/24" dev veth0 &&
 			ip -n "$NS_TAG-h$i" link set veth0 up || return 1
 	done
+	# PCOLL_NS_MTU (experiments, not make check): the veths' and the bridge's
+	# MTU, to see what packet size costs.
+	if [ -n "${PCOLL_NS_MTU:-}" ]; then
+		for ((i = 0; i < NH; i++)); do
+			ip -n "$NS_TAG-br" link set "p$i" mtu "$PCOLL_NS_MTU" &&
+				ip -n "$NS_TAG-h$i" link set veth0 mtu "$PCOLL_NS_MTU" || return 1
+		done
+		ip -n "$NS_TAG-br" link set br0 mtu "$PCOLL_NS_MTU" || return 1
+	fi
 }
 
 netns_build() {

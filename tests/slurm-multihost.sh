@@ -111,30 +111,41 @@ esac
 host_suite
 
 # PCOLL_MH_TIMES=N (not in make check): after the checks, time the quick
-# demo at P = 32 and 64 launched by srun on one host and over the four, N
-# runs each, interleaved, into PCOLL_MH_CSV (results/multihost_srun.csv).
+# demo at P = 32 and 64 (or PCOLL_MH_P) launched by srun on one host and
+# over the four, N runs each, interleaved, into PCOLL_MH_CSV
+# (results/multihost_srun.csv), with the machine's CPU time over each launch
+# (/proc/stat: user, system, softirq, idle; all namespaces share the cores).
+cpu_now() { awk '/^cpu / { print $2 + $3, $4, $8, $5 + $6; exit }' /proc/stat; }
 mh_times() {
 	local csv=${PCOLL_MH_CSV:-$top_builddir/results/multihost_srun.csv} np where run
-	local log s e ok one
+	local log s e ok one c0 c1 hz
+	hz=$(getconf CLK_TCK)
 	log=$(mktemp)
-	echo "P,hosts,run,launch_to_exit_s,sync_s,solo_s,majority_s,ok" >"$csv"
+	echo "P,hosts,run,launch_to_exit_s,sync_s,solo_s,majority_s,ok,cpu_user_s,cpu_sys_s,cpu_softirq_s,cpu_idle_s" >"$csv"
 	for ((run = 1; run <= PCOLL_MH_TIMES; run++)); do
-		for np in 32 64; do
+		for np in ${PCOLL_MH_P:-32 64}; do
 			for where in 1 $NH; do
 				one=
 				[ "$where" = 1 ] && one=1
 				ONE_HOST=$one host_cmd "$np" -- "$SGD" --quick --no-plot -o "$NS_DIR/sgdt"
+				c0=$(cpu_now)
 				s=$(date +%s%N)
 				"${mh[@]}" >"$log" 2>&1
 				e=$(date +%s%N)
+				c1=$(cpu_now)
 				ok=$(grep -c '^replicas identical: yes' "$log")
-				awk -v np="$np" -v w="$where" -v r="$run" -v t=$((e - s)) -v ok="$ok" '
+				awk -v np="$np" -v w="$where" -v r="$run" -v t=$((e - s)) -v ok="$ok" \
+					-v c0="$c0" -v c1="$c1" -v hz="$hz" '
 					/^\[(sync|solo|majority) *\] done:/ {
 						m = $1; gsub(/[\[\] ]/, "", m)
 						for (i = 1; i <= NF; i++) if ($i == "s," && !(m in v)) v[m] = $(i - 1)
 					}
-					END { printf "%d,%d,%d,%.1f,%s,%s,%s,%d\n", np, w, r, t / 1e9,
-						v["sync"], v["solo"], v["majority"], ok }' "$log" | tee -a "$csv"
+					END {
+						split(c0, a, " "); split(c1, b, " ")
+						printf "%d,%d,%d,%.1f,%s,%s,%s,%d,%.1f,%.1f,%.1f,%.1f\n", np, w, r, t / 1e9,
+							v["sync"], v["solo"], v["majority"], ok, (b[1] - a[1]) / hz,
+							(b[2] - a[2]) / hz, (b[3] - a[3]) / hz, (b[4] - a[4]) / hz
+					}' "$log" | tee -a "$csv"
 				[ "$ok" = 1 ] || cp "$log" "${csv%.csv}.fail-P$np-N$where-$run.log"
 			done
 		done
