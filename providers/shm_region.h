@@ -9,12 +9,15 @@
 
 #include <stddef.h>
 
-/* Writes a name unique to this endpoint: pcoll_<pid-namespace>_<pid>_<ns>_<n>.
- * Returns 0, or -1 when len is too short. */
+/* Writes a name unique to this endpoint: pcoll_<kernel>_<pid>_<start>_<n>,
+ * the process's identity as lib/liveness.h has it (kernel: boot id and pid
+ * namespace; start: its start time) and a count. Returns 0, or -1 when len
+ * is too short. */
 int pc_shm_region_name(char *buf, size_t len);
 
-/* Unlinks the regions in dir (/dev/shm) named by pc_shm_region_name in this
- * pid namespace, owned by this user, whose pid is no longer alive. Returns how
+/* Unlinks the regions in dir (/dev/shm) named by pc_shm_region_name, owned
+ * by this user, whose process pc_liveness_gone says is gone (same kernel and
+ * pid namespace; no such pid, a zombie, or another process under it). Returns how
  * many it removed. Processes that still map one keep it: unlinking only frees
  * the name, and the memory once the last mapping goes. */
 int pc_shm_sweep(const char *dir);

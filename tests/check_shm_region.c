@@ -1,12 +1,13 @@
 /*
  * check_shm_region.c -- unit tests of providers/shm_region.c: the names of
- * shm regions and the sweep of those whose process died. The sweep runs on
- * a scratch directory standing in for /dev/shm, with regions named for a
- * dead pid, a live one, another pid namespace, and names that are not ours.
+ * shm regions and the sweep of those whose process is gone. The sweep runs
+ * on a scratch directory standing in for /dev/shm, with the regions of a
+ * child process while it lives and after it exited, of another pid
+ * namespace, of an earlier process under our pid, and names not ours.
  */
 #include <check.h>
 #include <fcntl.h>
-#include <signal.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "liveness.h"
 #include "shm_region.h"
 
 static char dir[64];
@@ -49,58 +51,94 @@ static int exists(const char *name)
 	return stat(path, &st) == 0;
 }
 
-static unsigned long my_pidns(void)
-{
-	struct stat st;
-	ck_assert_int_eq(stat("/proc/self/ns/pid", &st), 0);
-	return (unsigned long)st.st_ino;
-}
+/* A child process's region name, from the child itself; the child lives
+ * until child_end. */
+static int child_out[2], child_in[2];
 
-/* A pid that was ours and has exited (and been reaped): dead unless reused
- * in the microseconds since, which the test checks. */
-static pid_t dead_pid(void)
+static pid_t child_start(char *name, size_t len)
 {
+	ck_assert_int_eq(pipe(child_out), 0);
+	ck_assert_int_eq(pipe(child_in), 0);
 	pid_t p = fork();
 	ck_assert_int_ge(p, 0);
-	if (p == 0)
-		_exit(0);
-	ck_assert_int_eq(waitpid(p, NULL, 0), p);
+	if (p == 0) {
+		char n[96] = "";
+		int ok = pc_shm_region_name(n, sizeof(n)) == 0;
+		ok = ok && write(child_out[1], n, sizeof(n)) == (ssize_t)sizeof(n);
+		char c;
+		ok = ok && read(child_in[0], &c, 1) >= 0; /* until the parent says */
+		_exit(ok ? 0 : 1);
+	}
+	char n[96];
+	ck_assert_int_eq(read(child_out[0], n, sizeof(n)), (ssize_t)sizeof(n));
+	snprintf(name, len, "%s", n);
+	ck_assert_msg(name[0], "the child could not name its region");
 	return p;
+}
+
+static void child_end(pid_t p)
+{
+	int status;
+	ck_assert_int_eq(write(child_in[1], "x", 1), 1);
+	ck_assert_int_eq(waitpid(p, &status, 0), p); /* reaped: no zombie left */
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	for (int i = 0; i < 2; i++) {
+		close(child_out[i]);
+		close(child_in[i]);
+	}
+}
+
+/* name with its first field (the kernel) or its third (the start time)
+ * changed: another namespace's region, or one of an earlier process with
+ * this pid. */
+static void variant(char *out, size_t len, const char *name, int field)
+{
+	uint64_t kernel, start;
+	int pid;
+	ck_assert_int_eq(sscanf(name, "pcoll_%" SCNx64 "_%d_%" SCNu64 "_", &kernel, &pid, &start),
+			 3);
+	if (field == 1)
+		kernel ^= 1;
+	else
+		start += 1;
+	snprintf(out, len, "pcoll_%016" PRIx64 "_%d_%" PRIu64 "_0", kernel, pid, start);
 }
 
 START_TEST(test_name_form)
 {
 	char a[96], b[96], pre[64];
+	pc_proc_id_t me;
+	pc_liveness_self(&me);
 	ck_assert_int_eq(pc_shm_region_name(a, sizeof(a)), 0);
 	ck_assert_int_eq(pc_shm_region_name(b, sizeof(b)), 0);
 	ck_assert_str_ne(a, b); /* one per endpoint, even within one process */
-	snprintf(pre, sizeof(pre), "pcoll_%lu_%d_", my_pidns(), (int)getpid());
+	snprintf(pre, sizeof(pre), "pcoll_%016" PRIx64 "_%d_%" PRIu64 "_", me.kernel, (int)getpid(),
+		 me.start);
 	ck_assert_msg(!strncmp(a, pre, strlen(pre)), "%s does not start with %s", a, pre);
 	ck_assert_int_eq(pc_shm_region_name(a, 12), -1); /* too short: no silent cut */
 }
 END_TEST
 
-START_TEST(test_sweep_dead_only)
+START_TEST(test_sweep_gone_only)
 {
-	unsigned long ns = my_pidns();
-	pid_t dead = dead_pid();
-	char dead1[96], dead2[96], live[96], other_ns[96], ours_now[96];
-	snprintf(dead1, sizeof(dead1), "pcoll_%lu_%d_1a2b_0", ns, (int)dead);
-	snprintf(dead2, sizeof(dead2), "pcoll_%lu_%d_ff_7", ns, (int)dead);
-	snprintf(live, sizeof(live), "pcoll_%lu_%d_1a2b_0", ns, (int)getppid());
-	snprintf(other_ns, sizeof(other_ns), "pcoll_%lu_%d_1a2b_0", ns + 1, (int)dead);
+	char child[96], other_ns[96], ours_now[96], reused[96];
+	pid_t p = child_start(child, sizeof(child));
+	variant(other_ns, sizeof(other_ns), child, 1);
 	ck_assert_int_eq(pc_shm_region_name(ours_now, sizeof(ours_now)), 0);
-	const char *keep[] = {live, other_ns, ours_now,
+	variant(reused, sizeof(reused), ours_now, 3); /* our pid, an earlier start */
+	const char *keep[] = {other_ns, ours_now,
 			      /* not names pc_shm_region_name makes */
 			      "pcoll_123_456", "fi_shm_region", "pcoll_x_1_2_3"};
-	touch(dead1);
-	touch(dead2);
+	touch(child);
+	touch(reused);
 	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
 		touch(keep[i]);
-	if (kill(dead, 0) == 0)
-		return; /* the pid was reused already: nothing to judge */
-	ck_assert_int_eq(pc_shm_sweep(dir), 2);
-	ck_assert_msg(!exists(dead1) && !exists(dead2), "a dead process's region stayed");
+	ck_assert_int_eq(pc_shm_sweep(dir), 1); /* the reused pid's only */
+	ck_assert_msg(exists(child), "a live process's region was removed");
+	ck_assert_msg(!exists(reused), "an earlier process's region under our pid stayed");
+	child_end(p);
+	ck_assert_int_eq(pc_shm_sweep(dir), 1);
+	ck_assert_msg(!exists(child), "a dead process's region stayed");
 	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
 		ck_assert_msg(exists(keep[i]), "%s was removed", keep[i]);
 	ck_assert_int_eq(pc_shm_sweep(dir), 0); /* nothing left to sweep */
@@ -111,9 +149,8 @@ START_TEST(test_sweep_other_owner)
 {
 	if (geteuid() != 0)
 		return; /* only root can make a file another user owns */
-	pid_t dead = dead_pid();
 	char name[96], path[256];
-	snprintf(name, sizeof(name), "pcoll_%lu_%d_1_0", my_pidns(), (int)dead);
+	child_end(child_start(name, sizeof(name)));
 	touch(name);
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	ck_assert_int_eq(chown(path, 65534, 65534), 0);
@@ -134,7 +171,7 @@ static Suite *shm_region_suite(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_name_form);
-	tcase_add_test(tc, test_sweep_dead_only);
+	tcase_add_test(tc, test_sweep_gone_only);
 	tcase_add_test(tc, test_sweep_other_owner);
 	tcase_add_test(tc, test_sweep_no_dir);
 	suite_add_tcase(s, tc);
