@@ -506,8 +506,15 @@ static int step_post(pcoll_coll_t *c, const void *g, int may_borrow)
 	c->step_posted = 1;
 	c->zero_copy = 0;
 	pc_coll_arrive_actions(c, action);
+	c->lend = NULL;
 	if (borrow && !c->error && pc_coll_join_now(c, g)) {
 		c->zero_copy = 1;
+	} else if (borrow && !c->error) {
+		/* Round v+1 cannot start yet (our last sends are in flight, it is
+		 * not triggered, or the result ring is full), but it is the next
+		 * this process joins, and the step blocks until it completes: the
+		 * engine joins it with the caller's buffer, no copy. */
+		c->lend = g;
 	} else {
 		char *pend = c->mem + c->pend_off[c->pend_cur];
 		if (c->rs.pend_count == 1)
@@ -563,8 +570,18 @@ int pcoll_step(pcoll_coll_t *c, const void *g)
 	int rc = step_post(c, g, 1);
 	if (rc)
 		return rc;
+	pthread_mutex_lock(&c->ctx->lock);
+	c->step_blocking = 1;
+	pthread_mutex_unlock(&c->ctx->lock);
 	rc = pc_engine_wait(c->ctx, c, step_done);
 	pthread_mutex_lock(&c->ctx->lock);
+	c->step_blocking = 0;
+	if (c->lend) {
+		/* Not joined (the wait failed): the contribution is pending, as
+		 * it would be without the loan. */
+		memcpy(c->mem + c->pend_off[c->pend_cur], c->lend, c->nbytes);
+		c->lend = NULL;
+	}
 	c->step_posted = 0;
 	c->zero_copy = 0;
 	if (!rc)

@@ -293,6 +293,12 @@ static int make_room(pcoll_coll_t *c, uint64_t r)
 static void join(pcoll_coll_t *c, uint64_t r, const void *src)
 {
 	int par = (int)(r & 1);
+	if (!src && c->lend) {
+		/* The blocked step's loan: it waits for this round and its sends. */
+		src = c->lend;
+		c->lend = NULL;
+		c->zero_copy = 1;
+	}
 	if (!src) {
 		if (c->rs.pend_count == 0)
 			memset(c->mem + c->pend_off[c->pend_cur], 0, c->nbytes);
@@ -319,6 +325,18 @@ static void join(pcoll_coll_t *c, uint64_t r, const void *src)
 		int L = pc_act_nslots(c->P);
 		fail(c, put_value(c, c->rank - 1, v, sizeof(v), c->act_off + (size_t)L * 16));
 	}
+}
+
+/* A blocked pcoll_step whose round is done returns in a moment and most
+ * likely steps again: joining the next round now would contribute nothing
+ * and push its contribution one round later (an extra round and a copy into
+ * the pending accumulator, in every step where the others step first).
+ * Leave the join to that step, or to the progress thread once the caller has
+ * been out of pcoll for QUIET_NS, as when it had returned already. */
+static int empty_join_waits(const pcoll_coll_t *c)
+{
+	return c->step_blocking && c->rs.completed >= c->step_target && c->rs.pend_count == 0 &&
+	       !c->lend;
 }
 
 int pc_coll_join_now(pcoll_coll_t *c, const void *src)
@@ -381,7 +399,7 @@ int pc_engine_coll(pcoll_coll_t *c)
 		/* The previous round's sends read WORK, RES and the header scratch:
 		 * they must be complete before a round reuses them. Waiting here,
 		 * not at the end of the round, keeps it off the latency path. */
-		if (!r || c->tx_done != c->tx_posted || !make_room(c, r))
+		if (!r || c->tx_done != c->tx_posted || empty_join_waits(c) || !make_room(c, r))
 			break;
 		join(c, r, NULL);
 		moved = 1;

@@ -131,6 +131,10 @@ struct pcoll_coll {
 	int step_posted;      /* a step whose round v+1 is awaited */
 	int zero_copy;	      /* its round reads the caller's buffer: wait for sends too */
 	uint64_t step_target; /* that round */
+	int step_blocking;    /* the step is pcoll_step, blocked in pcoll */
+	const void *lend;     /* a blocking step's buffer, for the engine's join of
+				 step_target (the previous round's sends were still
+				 in flight when it arrived) */
 	int flush_posted;
 	uint64_t flush_epoch_target;
 	int error;	    /* sticky error of this collective */

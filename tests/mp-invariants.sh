@@ -34,6 +34,14 @@ launch "invariants P=5 teams of 3+2 shm/cntr overlap" 5 FI_PROVIDER=shm PCOLL_NO
 launch "invariants P=4 teams of 2+2 tcp/cqdata overlap" 4 FI_PROVIDER=tcp -- "$BIN" -c 1000 --team 2 --overlap
 launch "invariants P=6 teams of 2 shm/cqdata rsag" 6 FI_PROVIDER=shm PCOLL_NOTIFY=cqdata -- "$BIN" -c 8192 --team 3 -m solo,majority
 launch "invariants P=3 one reversed team tcp" 3 FI_PROVIDER=tcp -- "$BIN" -c 4096 --team 1 --overlap -m quorum,sync
+# Balanced back-to-back steps without a progress thread: one round per step,
+# each with every contribution, in every mode and on each notification path;
+# the caller's buffer, lent to the round, is overwritten as each step returns.
+for cfg in "2 shm cqdata 262144" "2 shm cntr 262144" "3 shm cqdata 40000" "4 tcp cqdata 65536" "5 shm cntr 1000"; do
+	set -- $cfg
+	launch "balanced P=$1 $2/$3 count=$4" "$1" FI_PROVIDER="$2" PCOLL_NOTIFY="$3" PCOLL_PROGRESS_THREAD=0 \
+		-- "$BIN" --balanced -c "$4" -n 60
+done
 # Collectives open and idle alongside (the engine's active queue), then each
 # woken by one process only, on every notification path.
 for cfg in "shm cntr" "shm cqdata" "tcp cqdata"; do

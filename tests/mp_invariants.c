@@ -21,6 +21,8 @@
  * once by one process only, so the other processes' engines must find the
  * round a peer started on a collective they had left alone (solo, majority,
  * quorum:1 in turn), and every such round must hold that one contribution.
+ * With --balanced (and PCOLL_PROGRESS_THREAD=0) instead: back-to-back steps
+ * give one round each, holding every process's contribution.
  * Launch under a PMIx launcher with any P; every failure exits non-zero.
  */
 #include <getopt.h>
@@ -522,6 +524,62 @@ static void run_eager(void)
 		       P, w_sync, w_solo, w_quorum, (unsigned long long)short_solo);
 }
 
+/* --balanced: every process steps back to back with blocking pcoll_step, no
+ * compute in between (a balanced training loop). Without a progress thread
+ * rounds move only inside pcoll calls, so nothing but the library decides
+ * whether a process joins a round before its own step: each round must hold
+ * all P contributions of that step, one round per step. A blocked step that
+ * joined the next round empty (it was triggered by a faster peer while the
+ * step finished) would show as a short round and a stale one after it. The
+ * caller overwrites its buffer as soon as pcoll_step returns: a round that
+ * still read the lent buffer would carry the poison. */
+static void run_balanced(int mode)
+{
+	pcoll_ctx_info_t in;
+	MP_OK(pcoll_ctx_query(ctx, &in));
+	MP_EXPECT(!in.progress_thread, "--balanced needs PCOLL_PROGRESS_THREAD=0");
+	pcoll_attr_t a;
+	attr_init(&a);
+	a.mode = mode;
+	a.quorum = (P + 1) / 2;
+	pcoll_coll_t *c;
+	MP_OK(pcoll_allreduce_create(ctx, count, PCOLL_FLOAT32, &a, &c));
+	float *g = malloc(count * sizeof(float));
+	MP_EXPECT(g != NULL, "out of memory");
+	/* Every value is an integer below 2^24: sums are exact in float32. */
+	const double want_unit = (double)P * (P + 1) / 2;
+	for (int s = 0; s < nsteps; s++) {
+		for (size_t e = 0; e < count; e++)
+			g[e] = (float)((me + 1) * (1 + (s + e) % 7));
+		int n = pcoll_step(c, g);
+		MP_EXPECT(n == 1, "%s balanced step %d: %d rounds ready, expected 1",
+			  pcoll_mode_name(mode), s, n);
+		for (size_t e = 0; e < count; e++)
+			g[e] = -1e6f; /* poison: the step has returned */
+		pcoll_round_t r;
+		MP_EXPECT(pcoll_next_round(c, &r) == 1, "%s balanced step %d: no round",
+			  pcoll_mode_name(mode), s);
+		MP_EXPECT(r.contributions == (uint64_t)P && r.staleness == 0,
+			  "%s balanced step %d: round %llu holds %llu contributions, staleness "
+			  "%lld; expected all %d, staleness 0",
+			  pcoll_mode_name(mode), s, (unsigned long long)r.index,
+			  (unsigned long long)r.contributions, (long long)r.staleness, P);
+		const float *d = r.data;
+		for (size_t e = 0; e < count; e++)
+			if (d[e] != (float)(want_unit * (1 + (s + e) % 7)))
+				mp_fail("%s balanced step %d: element %zu is %g, expected %g",
+					pcoll_mode_name(mode), s, e, (double)d[e],
+					want_unit * (1 + (s + e) % 7));
+	}
+	mp_flush_discard(c);
+	MP_OK(pcoll_destroy(c));
+	free(g);
+	if (me == 0)
+		printf("ok   balanced %s P=%d: %d steps back to back, one round each with all "
+		       "%d contributions\n",
+		       pcoll_mode_name(mode), P, nsteps, P);
+}
+
 /* --idle: collectives open and idle while the rest runs. */
 static void idle_open(void)
 {
@@ -647,12 +705,15 @@ static void stop_teams(void)
 int main(int argc, char **argv)
 {
 	const char *modes = "sync,solo,majority,quorum";
-	int eager = 0, opt;
-	static const struct option lo[] = {
-	    {"eager", no_argument, 0, 'e'},	 {"into", no_argument, 0, 'i'},
-	    {"team", required_argument, 0, 'T'}, {"overlap", no_argument, 0, 'o'},
-	    {"idle", required_argument, 0, 'I'}, {0, 0, 0, 0}};
-	while ((opt = getopt_long(argc, argv, "m:n:c:t:S:s:eiT:oI:", lo, NULL)) != -1) {
+	int eager = 0, balanced = 0, opt;
+	static const struct option lo[] = {{"eager", no_argument, 0, 'e'},
+					   {"into", no_argument, 0, 'i'},
+					   {"team", required_argument, 0, 'T'},
+					   {"overlap", no_argument, 0, 'o'},
+					   {"idle", required_argument, 0, 'I'},
+					   {"balanced", no_argument, 0, 'b'},
+					   {0, 0, 0, 0}};
+	while ((opt = getopt_long(argc, argv, "m:n:c:t:S:s:eiT:oI:b", lo, NULL)) != -1) {
 		switch (opt) {
 		case 'm':
 			modes = optarg;
@@ -689,11 +750,14 @@ int main(int argc, char **argv)
 		case 'I':
 			nidle = atoi(optarg);
 			break;
+		case 'b':
+			balanced = 1;
+			break;
 		default:
 			fprintf(stderr,
 				"usage: %s [-m modes] [-n steps] [-c count] [-t dtype] "
 				"[-S staleness] [-s seed] [--eager] [--into] [--team K] "
-				"[--overlap] [--idle N]\n",
+				"[--overlap] [--idle N] [--balanced]\n",
 				argv[0]);
 			return 2;
 		}
@@ -723,7 +787,10 @@ int main(int argc, char **argv)
 				break;
 		if (m == PCOLL_MODE_COUNT)
 			mp_fail("unknown mode %s", tok);
-		run_invariants(m);
+		if (balanced)
+			run_balanced(m);
+		else
+			run_invariants(m);
 	}
 	free(list);
 	if (eager)
