@@ -537,7 +537,15 @@ int pcoll_step_post(pcoll_coll_t *c, const void *g)
 
 static int step_done(pcoll_coll_t *c)
 {
-	return c->rs.completed >= c->step_target && (!c->zero_copy || c->tx_done == c->tx_posted);
+	int done =
+	    c->rs.completed >= c->step_target && (!c->zero_copy || c->tx_done == c->tx_posted);
+	if (done && c->step_returning) {
+		/* This caller leaves the wait now: other callers' engines may join
+		 * with nothing again (engine.c, empty_join_waits). */
+		c->step_returning = 0;
+		c->ctx->returning--;
+	}
+	return done;
 }
 
 int pcoll_test(pcoll_coll_t *c)
@@ -576,6 +584,10 @@ int pcoll_step(pcoll_coll_t *c, const void *g)
 	rc = pc_engine_wait(c->ctx, c, step_done);
 	pthread_mutex_lock(&c->ctx->lock);
 	c->step_blocking = 0;
+	if (c->step_returning) {
+		c->step_returning = 0;
+		c->ctx->returning--;
+	}
 	if (c->lend) {
 		/* Not joined (the wait failed): the contribution is pending, as
 		 * it would be without the loan. */

@@ -328,15 +328,26 @@ static void join(pcoll_coll_t *c, uint64_t r, const void *src)
 }
 
 /* A blocked pcoll_step whose round is done returns in a moment and most
- * likely steps again: joining the next round now would contribute nothing
- * and push its contribution one round later (an extra round and a copy into
- * the pending accumulator, in every step where the others step first).
- * Leave the join to that step, or to the progress thread once the caller has
- * been out of pcoll for QUIET_NS, as when it had returned already. */
+ * likely steps again (this collective, or the next: a barrier, the next
+ * bucket of gradients): joining a round now with nothing pending would push
+ * that step's contribution one round later (an extra round and a copy into
+ * the pending accumulator, in every step where a peer steps first). Leave
+ * such joins to the caller's next call, or to the progress thread once the
+ * caller has been out of pcoll for QUIET_NS, as if it had returned already.
+ * Bounded: the caller returns as soon as this pass ends. */
 static int empty_join_waits(const pcoll_coll_t *c)
 {
-	return c->step_blocking && c->rs.completed >= c->step_target && c->rs.pend_count == 0 &&
-	       !c->lend;
+	if (c->rs.pend_count != 0 || c->lend)
+		return 0;
+	return c->ctx->returning > 0 || (c->step_blocking && c->rs.completed >= c->step_target);
+}
+
+static void note_returning(pcoll_coll_t *c)
+{
+	if (c->step_blocking && !c->step_returning && c->rs.completed >= c->step_target) {
+		c->step_returning = 1;
+		c->ctx->returning++;
+	}
 }
 
 int pc_coll_join_now(pcoll_coll_t *c, const void *src)
@@ -390,6 +401,7 @@ int pc_engine_coll(pcoll_coll_t *c)
 			}
 			if (pc_rs_complete(&c->rs, h))
 				c->epoch_end = h->round;
+			note_returning(c);
 			PC_TRACE(c->ctx, pc_trace_round(c, h));
 			moved = 1;
 			continue;

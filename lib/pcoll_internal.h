@@ -40,6 +40,7 @@ struct pcoll_ctx {
 	int thread_started;
 	atomic_int stop;
 	int callers;		 /* user threads driving progress in a blocking call (under lock) */
+	int returning;		 /* blocking steps whose round is done: their callers return now */
 	int polling;		 /* user calls driving progress in pcoll_test/flush_test */
 	uint64_t caller_exit_ns; /* when the last one returned */
 	int finalized;
@@ -132,6 +133,7 @@ struct pcoll_coll {
 	int zero_copy;	      /* its round reads the caller's buffer: wait for sends too */
 	uint64_t step_target; /* that round */
 	int step_blocking;    /* the step is pcoll_step, blocked in pcoll */
+	int step_returning;   /* ... and its round is done (counted in ctx->returning) */
 	const void *lend;     /* a blocking step's buffer, for the engine's join of
 				 step_target (the previous round's sends were still
 				 in flight when it arrived) */
