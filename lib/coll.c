@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "activation.h"
 #include "pcoll_internal.h"
@@ -69,6 +70,8 @@ static int check_args(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt, const
 	return 0;
 }
 
+#define HUGE_BYTES (2u << 20)
+
 static int layout(pcoll_coll_t *c)
 {
 	int P = c->P, L = pc_act_nslots(P);
@@ -100,9 +103,16 @@ static int layout(pcoll_coll_t *c)
 	c->work2_off = off;
 	off = PC_ALIGN64(off + scratch);
 	c->memlen = (off + 4095) & ~(size_t)4095;
-	if (posix_memalign((void **)&c->mem, 4096, c->memlen))
+	/* Transparent huge pages for a region of 2 MiB or more (where the
+	 * kernel's policy is "madvise"): fewer pages for the CPU to translate
+	 * and for shm's single-copy path to pin, in every round. A hint: where
+	 * the kernel refuses it the region stays on small pages. */
+	int huge = c->ctx->hugepages && c->memlen >= HUGE_BYTES;
+	if (posix_memalign((void **)&c->mem, huge ? HUGE_BYTES : 4096, c->memlen))
 		return pc_error(PCOLL_ERR_NOMEM, "collective of %zu bytes: out of memory",
 				c->memlen);
+	if (huge)
+		(void)madvise(c->mem, c->memlen, MADV_HUGEPAGE);
 	memset(c->mem, 0, c->memlen);
 	c->flags = (volatile uint64_t *)(c->mem + c->flags_off);
 	/* The value slots (activations, quorum arrivals, flush epochs) are written

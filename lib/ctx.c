@@ -59,7 +59,7 @@ static int env_error(const char *name, const char *expected)
 	return pc_error(PCOLL_ERR_INVAL, "%s=%s: expected %s", name, getenv(name), expected);
 }
 
-static int resolve_config(pcoll_config_t *c, const pcoll_config_t *in)
+static int resolve_config(pcoll_config_t *c, const pcoll_config_t *in, int *hugepages)
 {
 	if (in)
 		*c = *in;
@@ -109,6 +109,8 @@ static int resolve_config(pcoll_config_t *c, const pcoll_config_t *in)
 	}
 	if (env_int("PCOLL_PROGRESS_THREAD", 0, 1, &c->progress_thread) < 0)
 		return env_error("PCOLL_PROGRESS_THREAD", "0 or 1");
+	if (env_int("PCOLL_HUGEPAGES", 0, 1, hugepages) < 0)
+		return env_error("PCOLL_HUGEPAGES", "0 or 1");
 	return pc_trace_check_env(); /* PCOLL_TRACE, PCOLL_TRACE_EVENTS */
 }
 
@@ -261,7 +263,8 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 	 * must not leave the others in the fence until it times out: take part
 	 * in the wireup with the defaults and publish the error instead. */
 	char cfg_why[256] = "";
-	int bad_cfg = resolve_config(&ctx->cfg, &full);
+	ctx->hugepages = 1;
+	int bad_cfg = resolve_config(&ctx->cfg, &full, &ctx->hugepages);
 	if (bad_cfg) {
 		snprintf(cfg_why, sizeof(cfg_why), "%s", pcoll_last_error());
 		pcoll_config_init(&ctx->cfg);

@@ -41,6 +41,7 @@ struct pcoll_ctx {
 	atomic_int stop;
 	int callers;		 /* user threads driving progress in a blocking call (under lock) */
 	int returning;		 /* blocking steps whose round is done: their callers return now */
+	int hugepages;		 /* PCOLL_HUGEPAGES: transparent huge pages for large regions */
 	int polling;		 /* user calls driving progress in pcoll_test/flush_test */
 	uint64_t caller_exit_ns; /* when the last one returned */
 	int finalized;

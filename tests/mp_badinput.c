@@ -388,6 +388,8 @@ static int env_cases(void)
 	    {"PCOLL_IDLE_SLEEP_US", "x"},
 	    {"PCOLL_PROGRESS_THREAD", "abc"},
 	    {"PCOLL_PROGRESS_THREAD", "2"},
+	    {"PCOLL_HUGEPAGES", "yes"},
+	    {"PCOLL_HUGEPAGES", "-1"},
 	    {"PCOLL_NOTIFY", "xyz"},
 	    {"PCOLL_WIREUP", "xyz"},
 	    {"PCOLL_TEST_UNORDERED", "2"},
