@@ -514,6 +514,7 @@ static int step_post(pcoll_coll_t *c, const void *g, int may_borrow)
 	int action = pc_rs_arrive(&c->rs);
 	c->step_target = c->rs.version + 1;
 	c->step_posted = 1;
+	c->step_blocking = may_borrow; /* pcoll_step: it waits inside pcoll */
 	c->zero_copy = 0;
 	pc_coll_arrive_actions(c, action);
 	c->lend = NULL;
@@ -588,9 +589,6 @@ int pcoll_step(pcoll_coll_t *c, const void *g)
 	int rc = step_post(c, g, 1);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&c->ctx->lock);
-	c->step_blocking = 1;
-	pthread_mutex_unlock(&c->ctx->lock);
 	rc = pc_engine_wait(c->ctx, c, step_done);
 	pthread_mutex_lock(&c->ctx->lock);
 	c->step_blocking = 0;
