@@ -106,13 +106,15 @@ static int layout(pcoll_coll_t *c)
 	/* Transparent huge pages for a region of 2 MiB or more (where the
 	 * kernel's policy is "madvise"): fewer pages for the CPU to translate
 	 * and for shm's single-copy path to pin, in every round. A hint: where
-	 * the kernel refuses it the region stays on small pages. */
+	 * the kernel refuses it the region stays on small pages. Only whole
+	 * huge pages inside the region are advised, so that none reaches past
+	 * its end: resident memory stays within memlen. */
 	int huge = c->ctx->hugepages && c->memlen >= HUGE_BYTES;
 	if (posix_memalign((void **)&c->mem, huge ? HUGE_BYTES : 4096, c->memlen))
 		return pc_error(PCOLL_ERR_NOMEM, "collective of %zu bytes: out of memory",
 				c->memlen);
 	if (huge)
-		(void)madvise(c->mem, c->memlen, MADV_HUGEPAGE);
+		(void)madvise(c->mem, c->memlen & ~(size_t)(HUGE_BYTES - 1), MADV_HUGEPAGE);
 	memset(c->mem, 0, c->memlen);
 	c->flags = (volatile uint64_t *)(c->mem + c->flags_off);
 	/* The value slots (activations, quorum arrivals, flush epochs) are written
