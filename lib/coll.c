@@ -548,16 +548,22 @@ int pcoll_step_post(pcoll_coll_t *c, const void *g)
 	return step_post(c, g, 0);
 }
 
+/* The blocked step's caller leaves the wait: other callers' engines may
+ * join rounds with nothing again (engine.c, empty_join_waits). */
+static void step_left(pcoll_coll_t *c)
+{
+	if (c->step_returning) {
+		c->step_returning = 0;
+		c->ctx->returning--;
+	}
+}
+
 static int step_done(pcoll_coll_t *c)
 {
 	int done =
 	    c->rs.completed >= c->step_target && (!c->zero_copy || c->tx_done == c->tx_posted);
-	if (done && c->step_returning) {
-		/* This caller leaves the wait now: other callers' engines may join
-		 * with nothing again (engine.c, empty_join_waits). */
-		c->step_returning = 0;
-		c->ctx->returning--;
-	}
+	if (done)
+		step_left(c); /* at once, not after the caller relocks */
 	return done;
 }
 
@@ -594,10 +600,7 @@ int pcoll_step(pcoll_coll_t *c, const void *g)
 	rc = pc_engine_wait(c->ctx, c, step_done);
 	pthread_mutex_lock(&c->ctx->lock);
 	c->step_blocking = 0;
-	if (c->step_returning) {
-		c->step_returning = 0;
-		c->ctx->returning--;
-	}
+	step_left(c); /* the wait may have failed before step_done */
 	if (c->lend) {
 		/* Not joined (the wait failed): the contribution is pending, as
 		 * it would be without the loan. */

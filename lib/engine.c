@@ -337,7 +337,7 @@ static void join(pcoll_coll_t *c, uint64_t r, const void *src)
  * Bounded: the caller returns as soon as this pass ends. */
 static int empty_join_waits(const pcoll_coll_t *c)
 {
-	if (c->rs.pend_count != 0 || c->lend)
+	if (c->rs.pend_count != 0) /* a lent buffer counts there too */
 		return 0;
 	return c->ctx->returning > 0 || (c->step_blocking && c->rs.completed >= c->step_target);
 }
