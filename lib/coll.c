@@ -416,7 +416,7 @@ static int flag_cb(void *arg, uint32_t slot, uint64_t round)
 {
 	pcoll_coll_t *c = arg;
 	uint64_t idx = (round & 1) * c->sched.nslots + slot;
-	return __atomic_load_n(&c->flags[idx], __ATOMIC_ACQUIRE) >= (round + 1) / 2;
+	return pc_remote_load(&c->flags[idx]) >= (round + 1) / 2;
 }
 
 static uint64_t txdone_cb(void *arg)

@@ -211,10 +211,10 @@ static void scan_activations(pcoll_coll_t *c)
 	int L = pc_act_nslots(c->P);
 	for (int m = 0; m <= L; m++) {
 		volatile uint64_t *slot = c->act + 2 * m;
-		uint64_t r = __atomic_load_n(&slot[0], __ATOMIC_ACQUIRE);
+		uint64_t r = pc_remote_load(&slot[0]);
 		if (r <= c->act_seen[m])
 			continue;
-		uint64_t init = slot[1];
+		uint64_t init = pc_remote_load(&slot[1]);
 		c->act_seen[m] = r;
 		if (r > c->rs.triggered)
 			pc_rs_triggered(&c->rs, r);

@@ -90,7 +90,7 @@ typedef struct {
 static int arrived(const pcoll_team_t *t, uint64_t seq, int r)
 {
 	uint64_t idx = (seq & 1) * (uint64_t)t->size + (uint64_t)r;
-	return __atomic_load_n(&t->xflags[idx], __ATOMIC_ACQUIRE) >= (seq + 1) / 2;
+	return pc_remote_load(&t->xflags[idx]) >= (seq + 1) / 2;
 }
 
 static int x_done(void *arg)

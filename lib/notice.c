@@ -18,7 +18,7 @@ void pc_notice_scan(pcoll_ctx_t *ctx)
 	if (!w || !w->notices)
 		return;
 	for (int s = 0; s < w->size; s++) {
-		uint64_t v = __atomic_load_n(&w->notices[s], __ATOMIC_ACQUIRE);
+		uint64_t v = pc_remote_load(&w->notices[s]);
 		if (!v || v > (uint64_t)ctx->size || ctx->gone[v - 1])
 			continue;
 		char why[64];

@@ -19,6 +19,7 @@
 #ifndef PCOLL_NO_CTX
 #include "exec.h"
 #include "liveness.h"
+#include "remote.h"
 #include "round.h"
 #include "schedule.h"
 #include "team.h"

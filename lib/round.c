@@ -4,6 +4,7 @@
 
 #include "activation.h"
 #include "pcoll.h"
+#include "remote.h"
 
 void pc_rs_init(pc_rs_t *rs, int mode, int P, int rank, int S, int k, uint64_t seed)
 {
@@ -117,7 +118,7 @@ int pc_rs_complete(pc_rs_t *rs, const pc_hdr_t *res)
 static int all_flushed(const pc_rs_t *rs, const volatile uint64_t *flushslot)
 {
 	for (int p = 0; p < rs->P; p++)
-		if (flushslot[p] < rs->epoch + 1)
+		if (pc_remote_load(&flushslot[p]) < rs->epoch + 1)
 			return 0;
 	return 1;
 }
@@ -147,7 +148,8 @@ uint64_t pc_rs_quorum_ready(pc_rs_t *rs, const volatile uint64_t *arrival,
 		return 0;
 	int n = 0;
 	for (int p = 0; p < rs->P; p++)
-		if (arrival[p] >= next || flushslot[p] >= rs->epoch + 1)
+		if (pc_remote_load(&arrival[p]) >= next ||
+		    pc_remote_load(&flushslot[p]) >= rs->epoch + 1)
 			n++;
 	return n >= rs->k ? next : 0;
 }

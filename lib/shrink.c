@@ -185,7 +185,7 @@ static void receive(shrink_t *s)
 		if (r == t->rank)
 			continue;
 		size_t fi = (size_t)s->area * (size_t)t->size + (size_t)r;
-		uint64_t f = __atomic_load_n(&t->xflags[fi], __ATOMIC_ACQUIRE);
+		uint64_t f = pc_remote_load(&t->xflags[fi]);
 		uint64_t *seen =
 		    &t->shrink_flag[(size_t)(s->epoch & 1) * (size_t)t->size + (size_t)r];
 		if (f == *seen && !s->reread[r])
