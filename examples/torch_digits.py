@@ -30,7 +30,8 @@ after training, outside the timed loop, the same way for every mode. "t->sync
 acc" is the wall time of the first such evaluation reaching sync's final test
 accuracy (the accuracy after flush).
 Environment overrides (defaults in brackets): EPOCHS [50], LR [0.05], WD
-[2e-3], WARMUP [0.1], DELAY [0.02 s], SEED [0], MODES ["sync solo majority";
+[2e-3], WARMUP [0.1], DELAY [0.02 s], SEED [0], STALENESS [4], TEST [0.2, the
+fraction of the data set held out for testing], MODES ["sync solo majority";
 the first is the reference, the last the one the speedup line is about]."""
 import csv, hashlib, math, os, random, sys, time
 import numpy as np, torch, torch.nn as nn
@@ -42,12 +43,13 @@ OUT = sys.argv[1] if len(sys.argv) > 1 else "torch_digits_out"
 env = os.environ.get
 EPOCHS, BATCH, LR, MOMENTUM = int(env("EPOCHS", 50)), 32, float(env("LR", 0.05)), 0.9
 WD, WARMUP = float(env("WD", 2e-3)), float(env("WARMUP", 0.1))
-K, DELAY, STALENESS, EVAL_EVERY = 1, float(env("DELAY", 0.02)), 4, 5
+K, DELAY, STALENESS, EVAL_EVERY = 1, float(env("DELAY", 0.02)), int(env("STALENESS", 4)), 5
 SEED, MODES = int(env("SEED", 0)), env("MODES", "sync solo majority").split()
+TEST = float(env("TEST", 0.2))
 torch.set_num_threads(1)
 X, y = load_digits(return_X_y=True)
 X = (X / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
-Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=0)
+Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=TEST, random_state=0)
 Xtr, Xte, ytr, yte = map(torch.from_numpy, (Xtr, Xte, ytr, yte))
 
 
