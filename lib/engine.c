@@ -473,8 +473,8 @@ static void sleep_us(unsigned us)
  * which the peer's writes into it take too: polled back to back, the lock
  * was busy so often that a 4 KiB allreduce spent a quarter of its CPU
  * spinning on it (perf). 100, 200 and 400 ns were tried: 200 ns took
- * 13-20% off a 4 KiB round back to back (README). A pause instruction lasts from about 10
- * to 140 cycles by CPU, so the count is measured once. */
+ * 13-20% off a 4 KiB round back to back (README). A pause instruction
+ * lasts from about 10 to 140 cycles by CPU, so the count is measured once. */
 #define HOT_PAUSE_NS 200
 static unsigned hot_pauses = 1;
 static pthread_once_t hot_once = PTHREAD_ONCE_INIT;
