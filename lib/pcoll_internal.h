@@ -45,6 +45,8 @@ struct pcoll_ctx {
 	int hugepages;		 /* PCOLL_HUGEPAGES: transparent huge pages for large regions */
 	int polling;		 /* user calls driving progress in pcoll_test/flush_test */
 	uint64_t caller_exit_ns; /* when the last one returned */
+	uint64_t caller_enters;	 /* blocking calls entered, ever (under lock) */
+	int progress_parked;	 /* the progress thread sleeps out a long wait: wake it on exit */
 	int finalized;
 	/* Sticky error of the whole context (an unattributed fabric error, this
 	 * process stalled past the timeout, pcoll_abort), reported by the next
