@@ -151,10 +151,28 @@ void pc_ctx_peer_told(pcoll_ctx_t *ctx, int r, const char *why)
 	peer_gone(ctx, r, why, 1);
 }
 
-/* The transport's write to a peer failed (connection refused, reset). */
-static void ctx_write_failed(void *arg, int rank, const char *why)
+/* The transport's write to a peer failed. A refused or reset connection
+ * means the peer is gone. An EIO (certain = 0) does not, when the peer
+ * provably still runs on this node: libfabric 1.17's shm fails a large write
+ * to a live peer with EIO now and then right after another peer's death
+ * (about once in 170 kill tests under load), and taking that for a death
+ * would shut a live process out of the shrink. Then, with a death known
+ * (after looking now), the write was a casualty of it, and the teams it
+ * could belong to have failed already; with none, the teams with that peer
+ * fail, and it stays a member. */
+static void ctx_write_failed(void *arg, int rank, int certain, const char *why)
 {
-	pc_ctx_peer_gone(arg, rank, why);
+	pcoll_ctx_t *ctx = arg;
+	if (certain || rank < 0 || rank >= ctx->size || !ctx->procs ||
+	    !pc_liveness_alive(&ctx->procs[rank], &ctx->procs[ctx->rank])) {
+		pc_ctx_peer_gone(ctx, rank, why);
+		return;
+	}
+	pc_ctx_check_peers(ctx);
+	if (!ctx->ngone) {
+		pc_team_member_unreachable(ctx, rank, why);
+		ctx->nunreachable++; /* finalize will not wait for that peer */
+	}
 }
 
 /* Under lock, from a send that cannot be queued: is its target gone? A
@@ -418,10 +436,11 @@ int pcoll_finalize(pcoll_ctx_t *ctx)
 		return pc_error(PCOLL_ERR_STATE, "pcoll_finalize: already finalized");
 	pc_engine_stop_thread(ctx);
 	/* Everyone stops writing before anyone closes its endpoint -- unless
-	 * the context has failed (a peer gone, or pcoll_abort): then nobody is
-	 * to be met, and waiting would only last until the fence timeout. */
+	 * the context has failed (a peer gone or unreachable, or pcoll_abort):
+	 * then nobody is to be met, and waiting would only last until the fence
+	 * timeout, keeping the peers from seeing that we are gone. */
 	pthread_mutex_lock(&ctx->lock);
-	int failed = ctx->error || ctx->ngone;
+	int failed = ctx->error || ctx->ngone || ctx->nunreachable;
 	if (ctx->nannounce) /* before we go: the others must learn who is gone */
 		pc_notice_announce(ctx);
 	pthread_mutex_unlock(&ctx->lock);

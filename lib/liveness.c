@@ -71,14 +71,25 @@ void pc_liveness_self(pc_proc_id_t *me)
 	me->kernel = boot[0] && ns[0] ? h : 0;
 }
 
-int pc_liveness_gone(const pc_proc_id_t *peer, const pc_proc_id_t *me)
+/* 1: gone, 0: there, -1: cannot tell (another kernel, or /proc failed). */
+static int look(const pc_proc_id_t *peer, const pc_proc_id_t *me)
 {
 	if (!peer->kernel || peer->kernel != me->kernel || !peer->start || peer->pid <= 0)
-		return 0;
+		return -1;
 	char st;
 	uint64_t start;
 	int rc = proc_stat(peer->pid, &st, &start);
 	if (rc <= 0)
-		return rc == 0;
+		return rc == 0 ? 1 : -1;
 	return st == 'Z' || st == 'X' || start != peer->start;
+}
+
+int pc_liveness_gone(const pc_proc_id_t *peer, const pc_proc_id_t *me)
+{
+	return look(peer, me) == 1;
+}
+
+int pc_liveness_alive(const pc_proc_id_t *peer, const pc_proc_id_t *me)
+{
+	return look(peer, me) == 0;
 }

@@ -21,5 +21,8 @@ void pc_liveness_self(pc_proc_id_t *me);
 /* 1 when peer runs on this kernel and is gone (no such process, a zombie,
  * or another process under its pid); 0 otherwise. */
 int pc_liveness_gone(const pc_proc_id_t *peer, const pc_proc_id_t *me);
+/* 1 when peer runs on this kernel and is still there (its pid, with its
+ * start time, not a zombie); 0 when gone or when this cannot tell. */
+int pc_liveness_alive(const pc_proc_id_t *peer, const pc_proc_id_t *me);
 
 #endif

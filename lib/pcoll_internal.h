@@ -56,6 +56,7 @@ struct pcoll_ctx {
 	pc_proc_id_t *procs; /* [size]: who each rank is, for same-node liveness */
 	uint8_t *gone;	     /* [size]: ranks known to be gone */
 	int ngone;
+	int nunreachable;  /* writes to live peers that failed (their teams failed) */
 	uint8_t *announce; /* [size]: found gone here, not yet told to the others */
 	int nannounce;
 	uint64_t send_live_ns; /* last liveness look from a blocked send */

@@ -156,11 +156,28 @@ void pc_team_member_gone(pcoll_ctx_t *ctx, int r, const char *why)
 					 "; job rank %d (team rank %d) too", r, tr);
 			continue;
 		}
-		if (t->error)
+		if (t->error && !t->unreachable)
 			continue;
+		/* A member found unreachable and now gone was dying: say so. */
 		t->error = PCOLL_ERR_PEER;
+		t->unreachable = 0;
 		snprintf(t->errmsg, sizeof(t->errmsg),
 			 "job rank %d (team rank %d of %d) is gone: %s", r, tr, t->size, why);
+	}
+}
+
+void pc_team_member_unreachable(pcoll_ctx_t *ctx, int r, const char *why)
+{
+	for (uint32_t i = 0; i < ctx->nteams_cap; i++) {
+		pcoll_team_t *t = ctx->teams[i];
+		int tr = t ? pc_team_find(t, r) : -1;
+		if (tr < 0 || t->error)
+			continue;
+		t->error = PCOLL_ERR_FABRIC;
+		t->unreachable = 1;
+		snprintf(t->errmsg, sizeof(t->errmsg),
+			 "job rank %d (team rank %d of %d) is still running, but %s", r, tr,
+			 t->size, why);
 	}
 }
 

@@ -60,7 +60,8 @@ struct pcoll_team {
 	uint64_t tx_posted, tx_done;
 	int ncolls; /* open collectives on the team */
 	pc_retired_t *retired;
-	int error; /* sticky: a member is gone (or the team failed an exchange) */
+	int error;	 /* sticky: a member is gone (or the team failed an exchange) */
+	int unreachable; /* the error is pc_team_member_unreachable's */
 	char errmsg[256];
 	/* pcoll_team_shrink: shrinks begun, messages sent, and the flag of each
 	 * member's slot (both areas) as last read */
@@ -110,6 +111,10 @@ void pc_notice_scan(pcoll_ctx_t *ctx);
 void pc_notice_announce(pcoll_ctx_t *ctx);
 /* Under lock: mark job rank r gone in every team that has it. */
 void pc_team_member_gone(pcoll_ctx_t *ctx, int r, const char *why);
+/* Under lock: a write to r failed while r is provably alive: every team with
+ * r fails with PCOLL_ERR_FABRIC, and r is not counted gone (a shrink keeps
+ * it). */
+void pc_team_member_unreachable(pcoll_ctx_t *ctx, int r, const char *why);
 /* Under lock: the team's sticky error, else the context's (0 if none). */
 int pc_team_failed(const pcoll_team_t *t, const char **msg);
 /* Team rank of job rank r in t, or -1. */

@@ -66,8 +66,10 @@ struct pc_tp {
 	size_t addrlen;
 	uint8_t *lost; /* [npeers]: gone (pc_tp_peer_lost): never written to again */
 	int nlost;
-	int renew_on_loss; /* shm: a large write to a lost peer stalls the endpoint */
-	int stale;	   /* it may have: send from a fresh endpoint from now on */
+	int renew_on_loss;	/* shm: a large write to a lost peer stalls the endpoint */
+	int stale;		/* it may have: send from a fresh endpoint from now on */
+	int fault_eio;		/* test hook: PCOLL_FAULT_WRITE_EIO (a job rank), or -1 */
+	uint64_t fault_eio_nth; /* its :N, 0 for "after a loss" */
 	uint64_t rcntr_seen;
 	int fds[2], nfds;
 	pc_opctx_t *free_ctx;
@@ -253,6 +255,7 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 		return pc_error(PCOLL_ERR_NOMEM, "transport: out of memory");
 	tp->cfg = *cfg;
 	tp->inflight.next = tp->inflight.prev = &tp->inflight;
+	tp->fault_eio = -1;
 	int rc, notify = cfg->notify, ordered = 0;
 	struct fi_info *fi = NULL;
 	const char *pname = cfg->provider && *cfg->provider ? cfg->provider : "(any)";
@@ -434,6 +437,16 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 	tp->tx_av = tp->av;
 	tp->renew_on_loss =
 	    !strcmp(fi->fabric_attr->prov_name, "shm") && !(tp->mr_mode & FI_MR_ENDPOINT);
+	/* Test hook, PCOLL_FAULT_WRITE_EIO=R[:N]: the first write to job rank R
+	 * that completes after a peer was lost (or the Nth write to R) is
+	 * reported as failed with EIO, as libfabric 1.17's shm now and then does
+	 * with a write to a live peer right after another peer's death. */
+	const char *eio = getenv("PCOLL_FAULT_WRITE_EIO");
+	if (eio && *eio) {
+		const char *n = strchr(eio, ':');
+		tp->fault_eio = atoi(eio);
+		tp->fault_eio_nth = n ? strtoull(n + 1, NULL, 10) : 0;
+	}
 	if (fd_ok) {
 		int fd;
 		if (fi_control(&tp->cq->fid, FI_GETWAIT, &fd) == 0)
@@ -731,7 +744,7 @@ static int cq_error(pc_tp_t *tp)
 		ctx_put(tp, c);
 	}
 	if (peer >= 0 && tp->cfg.lost_fn) {
-		tp->cfg.lost_fn(tp->cfg.notify_arg, peer, why);
+		tp->cfg.lost_fn(tp->cfg.notify_arg, peer, e.err != FI_EIO, why);
 		return 1;
 	}
 	/* Not one of our operations: a peer's write into our memory failed
@@ -771,9 +784,17 @@ int pc_tp_progress(pc_tp_t *tp)
 					tp->cfg.notify_fn(tp->cfg.notify_arg, ent[i].data);
 			} else {
 				pc_opctx_t *c = ent[i].op_context;
+				int peer = c->peer;
 				if (c->done)
 					(*c->done)++;
 				ctx_put(tp, c);
+				if (peer == tp->fault_eio && tp->cfg.lost_fn &&
+				    (tp->fault_eio_nth ? !--tp->fault_eio_nth : tp->nlost > 0)) {
+					tp->fault_eio = -1;
+					tp->cfg.lost_fn(tp->cfg.notify_arg, peer, 0,
+							"a write to it failed: Input/output error "
+							"(PCOLL_FAULT_WRITE_EIO)");
+				}
 			}
 		}
 		events += (int)n;

@@ -15,9 +15,10 @@
  * propose or decided: the library's PCOLL_FAULT_SHRINK_KILL) reached one
  * peer; the survivors shrink again if the team they agreed on has it. -l L
  * makes job rank L a late learner: busy for -L ms (1500) at step N, so the
- * others start shrinking long before it notices the death.
+ * others start shrinking long before it notices the death. -U R (with -r -1
+ * and PCOLL_FAULT_WRITE_EIO=R:N): a write to R fails while R is alive.
  *   mp_kill -r R -k N [-m mode] [-d ms] [-s SEC] [-S] [-b N] [-c N] [-K R2 [-F kind]]
- *           [-l L [-L ms]]
+ *           [-l L [-L ms]] [-U R]
  */
 #include <getopt.h>
 #include <signal.h>
@@ -183,6 +184,32 @@ static void shrink_and_go_on(pcoll_ctx_t *ctx, const int *victims, size_t n, con
 	       me, want, t_shrink, shrinks, n * sizeof(int64_t));
 }
 
+/* -U R (with PCOLL_FAULT_WRITE_EIO=R:N and no victim): a write to R fails
+ * while R runs on. A writer fails with PCOLL_ERR_FABRIC naming R as still
+ * running; nobody counts R gone (the others learn that a writer is gone once
+ * it has exited); everyone fails within 2 s, not at the timeout. */
+static void unreachable_verdict(int me, int r, int rc, double t_err)
+{
+	const char *msg = pcoll_last_error();
+	char gone[48], named[48];
+	snprintf(gone, sizeof(gone), "job rank %d (team rank %d of", r, r);
+	snprintf(named, sizeof(named), "job rank %d ", r);
+	MP_EXPECT(t_err < 2.0, "rank %d: failed after %.3f s (bound 2 s)", me, t_err);
+	if (rc == PCOLL_ERR_FABRIC) {
+		MP_EXPECT(me != r && strstr(msg, named) && strstr(msg, "still running"),
+			  "rank %d: PCOLL_ERR_FABRIC does not name %sas still running: %s", me,
+			  named, msg);
+		printf("ok   rank %d: PCOLL_ERR_FABRIC naming job rank %d as still running\n", me,
+		       r);
+	} else {
+		MP_EXPECT(rc == PCOLL_ERR_PEER,
+			  "rank %d: expected PCOLL_ERR_FABRIC or _PEER, got %d (%s)", me, rc, msg);
+		MP_EXPECT(!strstr(msg, gone), "rank %d: counts job rank %d gone: %s", me, r, msg);
+		printf("ok   rank %d: PCOLL_ERR_PEER naming a writer that has exited\n", me);
+	}
+	fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
 	int victim = 1, kill_step = 20, opt, shrink = 0, victim2 = -1, late = -1;
@@ -191,9 +218,12 @@ int main(int argc, char **argv)
 	const char *fault = "state";
 	double delay_ms = 5, stop_s = 0;
 	pcoll_mode_t mode = PCOLL_SYNC;
-	while ((opt = getopt(argc, argv, "r:k:m:d:s:Sb:c:K:F:l:L:")) != -1) {
+	int unreachable = -1;
+	while ((opt = getopt(argc, argv, "r:k:m:d:s:Sb:c:K:F:l:L:U:")) != -1) {
 		if (opt == 'S')
 			shrink = 1;
+		else if (opt == 'U')
+			unreachable = atoi(optarg);
 		else if (opt == 'b')
 			shrink_count = (size_t)atol(optarg);
 		else if (opt == 'c')
@@ -274,6 +304,16 @@ int main(int argc, char **argv)
 		free(g);
 		printf("ok   rank %d: stop: failed with %s, %d steps alone\n", me,
 		       pcoll_strerror(rc), after_stop);
+		return 0;
+	}
+	if (unreachable >= 0) {
+		double t_err = mp_now() - last_ok - delay_ms * 1e-3;
+		printf("# rank %d: %s after %.3f s (%s)\n", me, pcoll_strerror(rc), t_err,
+		       pcoll_last_error());
+		unreachable_verdict(me, unreachable, rc, t_err);
+		pcoll_destroy(c);
+		pcoll_finalize(ctx);
+		free(g);
 		return 0;
 	}
 	double t_err = mp_now() - last_ok - delay_ms * 1e-3;
