@@ -249,6 +249,7 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 	if (!out)
 		return pc_error(PCOLL_ERR_INVAL, "pcoll_init: ctx pointer is NULL");
 	*out = NULL;
+	pc_tp_preinit();
 	pcoll_ctx_t *ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
 		return pc_error(PCOLL_ERR_NOMEM, "pcoll_init: out of memory");

@@ -65,6 +65,9 @@ typedef struct pc_tp_info {
 	size_t iov_limit;
 } pc_tp_info_t;
 
+/* Once per process, before anything else of pcoll runs (no thread of ours
+ * yet): libfabric defaults pcoll changes unless the user set them. */
+void pc_tp_preinit(void);
 int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **tp);
 void pc_tp_close(pc_tp_t *tp);
 void pc_tp_query(const pc_tp_t *tp, pc_tp_info_t *info);

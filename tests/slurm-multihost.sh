@@ -114,14 +114,15 @@ host_suite
 # demo at P = 32 and 64 (or PCOLL_MH_P) launched by srun on one host and
 # over the four, N runs each, interleaved, into PCOLL_MH_CSV
 # (results/multihost_srun.csv), with the machine's CPU time over each launch
-# (/proc/stat: user, system, softirq, idle; all namespaces share the cores).
+# (/proc/stat: user, system, softirq, idle; all namespaces share the cores)
+# and rank 0's pcoll_init and run times (pcoll_sgd's times line).
 cpu_now() { awk '/^cpu / { print $2 + $3, $4, $8, $5 + $6; exit }' /proc/stat; }
 mh_times() {
 	local csv=${PCOLL_MH_CSV:-$top_builddir/results/multihost_srun.csv} np where run
 	local log s e ok one c0 c1 hz
 	hz=$(getconf CLK_TCK)
 	log=$(mktemp)
-	echo "P,hosts,run,launch_to_exit_s,sync_s,solo_s,majority_s,ok,cpu_user_s,cpu_sys_s,cpu_softirq_s,cpu_idle_s" >"$csv"
+	echo "P,hosts,run,launch_to_exit_s,sync_s,solo_s,majority_s,ok,cpu_user_s,cpu_sys_s,cpu_softirq_s,cpu_idle_s,init_s,runs_s" >"$csv"
 	for ((run = 1; run <= PCOLL_MH_TIMES; run++)); do
 		for np in ${PCOLL_MH_P:-32 64}; do
 			for where in 1 $NH; do
@@ -140,11 +141,12 @@ mh_times() {
 						m = $1; gsub(/[\[\] ]/, "", m)
 						for (i = 1; i <= NF; i++) if ($i == "s," && !(m in v)) v[m] = $(i - 1)
 					}
+					/^times \(rank 0\):/ { init = $5; runs = $9 }
 					END {
 						split(c0, a, " "); split(c1, b, " ")
-						printf "%d,%d,%d,%.1f,%s,%s,%s,%d,%.1f,%.1f,%.1f,%.1f\n", np, w, r, t / 1e9,
+						printf "%d,%d,%d,%.1f,%s,%s,%s,%d,%.1f,%.1f,%.1f,%.1f,%s,%s\n", np, w, r, t / 1e9,
 							v["sync"], v["solo"], v["majority"], ok, (b[1] - a[1]) / hz,
-							(b[2] - a[2]) / hz, (b[3] - a[3]) / hz, (b[4] - a[4]) / hz
+							(b[2] - a[2]) / hz, (b[3] - a[3]) / hz, (b[4] - a[4]) / hz, init, runs
 					}' "$log" | tee -a "$csv"
 				[ "$ok" = 1 ] || cp "$log" "${csv%.csv}.fail-P$np-N$where-$run.log"
 			done

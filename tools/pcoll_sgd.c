@@ -102,12 +102,14 @@ int main(int argc, char **argv)
 {
 	opts_t o;
 	parse_opts(argc, argv, &o);
+	double t_start = now_s(); /* where the launch's time goes: see the times line */
 
 	pcoll_config_t cfg;
 	pcoll_config_init(&cfg);
 	cfg.provider = o.provider;
 	pcoll_ctx_t *ctx = NULL;
 	pcheck(pcoll_init(&cfg, &ctx), "pcoll_init");
+	double t_init = now_s();
 	int rank = pcheck(pcoll_rank(ctx), "pcoll_rank");
 	int nprocs = pcheck(pcoll_size(ctx), "pcoll_size");
 	g_rank = rank;
@@ -203,6 +205,7 @@ int main(int argc, char **argv)
 		snprintf(res[i].label, sizeof(res[i].label), "%s", o.modes[i].label);
 		run_one(&rc, &o.modes[i], i, &res[i]);
 	}
+	double t_runs = now_s();
 
 	/* Target loss and time to reach it. */
 	double target = o.target_loss;
@@ -240,9 +243,16 @@ int main(int argc, char **argv)
 	pcheck(pcoll_destroy(rc.ctrl), "pcoll_destroy (control)");
 	if (rc.team)
 		pcheck(pcoll_team_destroy(rc.team), "pcoll_team_destroy");
+	double t_fin0 = now_s();
 	int frc = pcoll_finalize(ctx);
 	if (frc < 0 && rc.shrinks == 0) /* after a death the job-wide finalize cannot agree */
 		pcheck(frc, "pcoll_finalize");
+	if (rc.rank == 0) { /* init includes the wait for the last process to start */
+		printf("times (rank %d): pcoll_init %.2f s, the runs %.2f s, the summary %.2f s, "
+		       "pcoll_finalize %.2f s\n",
+		       rank, t_init - t_start, t_runs - t_init, t_fin0 - t_runs, now_s() - t_fin0);
+		fflush(stdout);
+	}
 	if (rc.shrinks) {
 		/* Every survivor says so (the test counts these lines). */
 		printf("pcoll_sgd: rank %d survived (team rank %d of %d): replicas identical: %s, "
