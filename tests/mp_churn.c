@@ -3,7 +3,8 @@
  * memory must stay flat (DESIGN: memory is bounded). Every other cycle runs
  * on a team split for it and destroyed after it. 2000 cycles; the last
  * quarter may not take more than 3x the second, and RSS may not grow by more
- * than 1 MiB between the first quarter and the end.
+ * than 1 MiB between the first quarter and the end, nor end above
+ * MP_RSS_MAX_KIB where that is set.
  */
 #include <stdio.h>
 #include <unistd.h>
@@ -56,6 +57,11 @@ int main(int argc, char **argv)
 			  "the last quarter took %.2f s, the second %.2f s", q[3], q[1]);
 		MP_EXPECT(rss_end - rss500 <= 1024, "RSS grew from %ld to %ld KiB", rss500,
 			  rss_end);
+		/* MP_RSS_MAX_KIB: the whole process's bound (mp-churn.sh, tcp: rxm's
+		 * bounce buffers alone were 85 MiB before pcoll asked for passthru). */
+		const char *mx = getenv("MP_RSS_MAX_KIB");
+		MP_EXPECT(!mx || rss_end <= atol(mx), "RSS %ld KiB, over the bound of %s KiB",
+			  rss_end, mx);
 	}
 	MP_OK(pcoll_finalize(ctx));
 	return 0;
