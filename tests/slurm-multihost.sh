@@ -108,27 +108,41 @@ host_cmd() {
 case $san in
 *thread*) HOST_P32_SKIP="through srun it takes 143 s to over 300 s in a TSan build; multihost.sh runs it through mpirun" ;;
 esac
-host_suite
+# PCOLL_MH_SUITE=0 (with PCOLL_MH_TIMES): the timings alone.
+[ "${PCOLL_MH_SUITE:-1}" = 0 ] || host_suite
 
 # PCOLL_MH_TIMES=N (not in make check): after the checks, time the quick
 # demo at P = 32 and 64 (or PCOLL_MH_P) launched by srun on one host and
-# over the four, N runs each, interleaved, into PCOLL_MH_CSV
-# (results/multihost_srun.csv), with the machine's CPU time over each launch
-# (/proc/stat: user, system, softirq, idle; all namespaces share the cores)
-# and rank 0's pcoll_init and run times (pcoll_sgd's times line).
+# over the four (or PCOLL_MH_WHERE: 1, 4 or both), N runs each, interleaved,
+# into PCOLL_MH_CSV (results/multihost_srun.csv), with the machine's CPU time
+# over each launch (/proc/stat: user, system, softirq, idle; all namespaces
+# share the cores), rank 0's pcoll_init and run times (pcoll_sgd's times
+# line) and, from every rank's --phases lines, the slowest creation of the
+# first collective (which opens the connections) and the slowest timed part
+# of each mode. PCOLL_MH_LOGS=1 keeps every launch's output next to the CSV,
+# with each host's TCP counters (nstat) since the launch before.
 cpu_now() { awk '/^cpu / { print $2 + $3, $4, $8, $5 + $6; exit }' /proc/stat; }
+# TCP's counters of every host since the last call (nstat keeps its history
+# per file, NSTAT_HISTORY: one per host).
+mh_netstat() {
+	local i
+	for ((i = 0; i < NH; i++)); do
+		echo "# nstat h$i"
+		NSTAT_HISTORY=$tmp/nstat.h$i in_host "$i" nstat | grep -E '^Tcp'
+	done
+}
 mh_times() {
 	local csv=${PCOLL_MH_CSV:-$top_builddir/results/multihost_srun.csv} np where run
 	local log s e ok one c0 c1 hz
 	hz=$(getconf CLK_TCK)
 	log=$(mktemp)
-	echo "P,hosts,run,launch_to_exit_s,sync_s,solo_s,majority_s,ok,cpu_user_s,cpu_sys_s,cpu_softirq_s,cpu_idle_s,init_s,runs_s" >"$csv"
+	echo "P,hosts,run,launch_to_exit_s,sync_s,solo_s,majority_s,ok,cpu_user_s,cpu_sys_s,cpu_softirq_s,cpu_idle_s,init_s,runs_s,first_create_max_s,steps_max_s" >"$csv"
 	for ((run = 1; run <= PCOLL_MH_TIMES; run++)); do
 		for np in ${PCOLL_MH_P:-32 64}; do
-			for where in 1 $NH; do
+			for where in ${PCOLL_MH_WHERE:-1 $NH}; do
 				one=
 				[ "$where" = 1 ] && one=1
-				ONE_HOST=$one host_cmd "$np" -- "$SGD" --quick --no-plot -o "$NS_DIR/sgdt"
+				ONE_HOST=$one host_cmd "$np" -- "$SGD" --quick --no-plot --phases -o "$NS_DIR/sgdt"
 				c0=$(cpu_now)
 				s=$(date +%s%N)
 				"${mh[@]}" >"$log" 2>&1
@@ -142,13 +156,21 @@ mh_times() {
 						for (i = 1; i <= NF; i++) if ($i == "s," && !(m in v)) v[m] = $(i - 1)
 					}
 					/^times \(rank 0\):/ { init = $5; runs = $9 }
+					/phases: .*control collective/ { if ($(NF - 1) + 0 > fc) fc = $(NF - 1) + 0 }
+					/phases \[.*steps and flush/ {
+						for (i = 1; i <= NF; i++) if ($i == "flush" && $(i + 1) + 0 > st) st = $(i + 1) + 0
+					}
 					END {
 						split(c0, a, " "); split(c1, b, " ")
-						printf "%d,%d,%d,%.1f,%s,%s,%s,%d,%.1f,%.1f,%.1f,%.1f,%s,%s\n", np, w, r, t / 1e9,
+						printf "%d,%d,%d,%.1f,%s,%s,%s,%d,%.1f,%.1f,%.1f,%.1f,%s,%s,%.2f,%.2f\n", np, w, r, t / 1e9,
 							v["sync"], v["solo"], v["majority"], ok, (b[1] - a[1]) / hz,
-							(b[2] - a[2]) / hz, (b[3] - a[3]) / hz, (b[4] - a[4]) / hz, init, runs
+							(b[2] - a[2]) / hz, (b[3] - a[3]) / hz, (b[4] - a[4]) / hz, init, runs, fc, st
 					}' "$log" | tee -a "$csv"
 				[ "$ok" = 1 ] || cp "$log" "${csv%.csv}.fail-P$np-N$where-$run.log"
+				if [ -n "${PCOLL_MH_LOGS:-}" ]; then
+					mh_netstat >>"$log"
+					cp "$log" "${csv%.csv}.P$np-N$where-$run.log"
+				fi
 			done
 		done
 	done

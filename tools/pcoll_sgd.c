@@ -146,7 +146,14 @@ int main(int argc, char **argv)
 			.seed = o.seed,
 			.perm = xcalloc((size_t)nprocs, sizeof(int))};
 
+	double t_c0 = now_s();
 	pcoll_coll_t *ctrl = ctrl_create(ctx, NULL);
+	/* The control collective is the context's first: its create makes the connections. */
+	if (o.phases)
+		fprintf(stderr,
+			"pcoll_sgd: rank %d phases: pcoll_init %.3f s, workload %.3f s, control "
+			"collective %.3f s\n",
+			rank, t_init - t_start, t_c0 - t_init, now_s() - t_c0);
 
 	if (rank == 0) {
 		pcoll_ctx_info_t ci;

@@ -104,6 +104,7 @@ typedef struct opts {
 	int evals;	 /* evaluation points per run; 0: default */
 	const char *plot_script;
 	int no_plot;
+	int phases;	/* --phases: every rank prints where each run's time went */
 	int kill_rank;	/* job rank that exits with _exit(1) (--kill-rank); -1: none */
 	long kill_step; /* ... when it is about to make this step (0-based) of its first run */
 } opts_t;

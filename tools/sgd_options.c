@@ -75,6 +75,8 @@ static void usage(FILE *f)
 	    "\n"
 	    "                         next to the executable or its source)\n"
 	    "      --no-plot          do not run gnuplot\n"
+	    "      --phases           every rank prints, on stderr, where the time of pcoll_init,\n"
+	    "                         the control collective and each run went\n"
 	    "      --kill-rank R      failure drill: job rank R exits with _exit(1) when it is\n"
 	    "      --kill-step N      about to make step N (0-based) of the first run; needs\n"
 	    "                         both options and a launcher that keeps the job alive\n"
@@ -182,6 +184,7 @@ enum {
 	OPT_EVALS,
 	OPT_PLOT_SCRIPT,
 	OPT_NO_PLOT,
+	OPT_PHASES,
 	OPT_KILL_RANK,
 	OPT_KILL_STEP,
 };
@@ -208,6 +211,7 @@ void parse_opts(int argc, char **argv, opts_t *o)
 	    {"evals", required_argument, NULL, OPT_EVALS},
 	    {"plot-script", required_argument, NULL, OPT_PLOT_SCRIPT},
 	    {"no-plot", no_argument, NULL, OPT_NO_PLOT},
+	    {"phases", no_argument, NULL, OPT_PHASES},
 	    {"kill-rank", required_argument, NULL, OPT_KILL_RANK},
 	    {"kill-step", required_argument, NULL, OPT_KILL_STEP},
 	    {"help", no_argument, NULL, 'h'},
@@ -292,6 +296,9 @@ void parse_opts(int argc, char **argv, opts_t *o)
 			break;
 		case OPT_PLOT_SCRIPT:
 			o->plot_script = optarg;
+			break;
+		case OPT_PHASES:
+			o->phases = 1;
 			break;
 		case OPT_NO_PLOT:
 			o->no_plot = 1;

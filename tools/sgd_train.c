@@ -286,6 +286,7 @@ void run_one(run_ctx_t *rc, const mode_spec_t *m, int run_idx, run_result_t *res
 	res->procs_start = res->procs_end = rc->nprocs;
 
 	run_state_t st = {0};
+	double ph0 = now_s();
 	pcheck(pcoll_allreduce_create(rc->ctx, n, PCOLL_FLOAT32, &attr, &st.c),
 	       "pcoll_allreduce_create");
 
@@ -301,6 +302,7 @@ void run_one(run_ctx_t *rc, const mode_spec_t *m, int run_idx, run_result_t *res
 	double loss_sum = 0.0;
 	uint64_t loss_n = 0;
 
+	double ph1 = now_s();
 	barrier(rc->ctrl);
 	st.t0 = now_s();
 	for (;;) {
@@ -361,7 +363,9 @@ void run_one(run_ctx_t *rc, const mode_spec_t *m, int run_idx, run_result_t *res
 		die("pcoll_coll_query: version %" PRIu64 " after round %" PRIu64 ", but %" PRIu64
 		    " rounds were taken",
 		    info.version, st.base, version);
+	double ph2 = now_s();
 	pcheck(pcoll_destroy(st.c), "pcoll_destroy");
+	double ph3 = now_s();
 
 	/* Replicas: hash parameters and momentum; all processes must agree. */
 	uint64_t h = fnv1a(0xcbf29ce484222325ULL, rc->params, n * sizeof(float));
@@ -402,6 +406,7 @@ void run_one(run_ctx_t *rc, const mode_spec_t *m, int run_idx, run_result_t *res
 	/* Evaluate the owned snapshots, then sum the results over the processes: loss, accuracy
 	 * and a count per slot (0: the snapshot was lost with a dead process, or with rounds
 	 * undone after a shrink; that point is left out). */
+	double ph4 = now_s();
 	size_t nslots = (size_t)(version / rc->every) + 2;
 	take_snapshot(rc, nslots - 1);
 	double *ev = xcalloc(3 * nslots, sizeof(double));
@@ -416,6 +421,7 @@ void run_one(run_ctx_t *rc, const mode_spec_t *m, int run_idx, run_result_t *res
 	}
 	rc->nsnaps = 0;
 	double *evsum;
+	double ph5 = now_s();
 	if (same_rounds) {
 		pcoll_attr_t sattr;
 		pcoll_attr_init(&sattr);
@@ -433,6 +439,14 @@ void run_one(run_ctx_t *rc, const mode_spec_t *m, int run_idx, run_result_t *res
 		 * evaluated (the other points are left out). */
 		evsum = ev;
 	}
+	double ph6 = now_s();
+	if (o->phases)
+		fprintf(stderr,
+			"pcoll_sgd: rank %d phases [%s]: create %.3f s, barrier %.3f s, steps and "
+			"flush %.3f s, destroy %.3f s, checks %.3f s, evaluation %.3f s, its sum "
+			"%.3f s\n",
+			rc->job_rank, res->label, ph1 - ph0, st.t0 - ph1, ph2 - st.t0, ph3 - ph2,
+			ph4 - ph3, ph5 - ph4, ph6 - ph5);
 	double *loss = xcalloc(nslots, sizeof(double)), *acc = xcalloc(nslots, sizeof(double));
 	for (size_t s = 0; s < nslots; s++) {
 		double k = evsum[3 * s + 2];
