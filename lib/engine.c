@@ -605,7 +605,9 @@ int pc_engine_wait_on(pcoll_ctx_t *ctx, const pc_wait_t *w)
 		 * only bounds how late a timeout, a liveness look or a death notice
 		 * is seen: double it while the call stays quiet. Another caller
 		 * thread may reap the events this one waits for, so then 1 ms. */
-		int poll_ms = ctx->callers > 1 ? 1 : idle < 6 ? 1 << (idle - 1) : POLL_MAX_MS;
+		int poll_ms = ctx->callers > 1 || idle < 1 ? 1
+			      : idle < 6		   ? 1 << (idle - 1)
+							   : POLL_MAX_MS;
 		pthread_mutex_unlock(&ctx->lock);
 		if (spin) {
 			/* Within HOT_NS, poll again at once: the answer is likely
