@@ -12,6 +12,7 @@
  * wireup runs once, at init, and everything after it is the team's business.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pcoll_internal.h"
@@ -84,7 +85,9 @@ typedef struct {
 	pcoll_team_t *t;
 	uint64_t seq;
 	uint32_t tag;
-	int stage; /* 0: our previous sends complete; 1: every payload arrived */
+	int stage;	/* 0: our previous sends complete; 1: every payload arrived;
+			 * 2: a turn of the engine (until `until`) */
+	uint64_t until; /* stage 2 */
 } xwait_t;
 
 static int arrived(const pcoll_team_t *t, uint64_t seq, int r)
@@ -99,6 +102,8 @@ static int x_done(void *arg)
 	pcoll_team_t *t = x->t;
 	if (x->stage == 0)
 		return t->tx_done == t->tx_posted;
+	if (x->stage == 2)
+		return pc_now_ns() >= x->until;
 	for (int r = 0; r < t->size; r++)
 		if (r != t->rank && !arrived(t, x->seq, r))
 			return 0;
@@ -145,6 +150,72 @@ static int team_fail(pcoll_team_t *t, int rc)
 	return rc;
 }
 
+/*
+ * Our slot to every other member. A put whose connection is still being set
+ * up is passed over and retried after a turn of the engine, so that a team's
+ * first exchange over a fresh fabric sets up its P - 1 connections at once:
+ * posted one after another, each waiting for its handshake (and everyone
+ * starting at member 0), P = 64 over four hosts spent 7-14 s here.
+ */
+static int post_all(pcoll_team_t *t, xwait_t *x, const struct iovec *iov)
+{
+	pcoll_ctx_t *ctx = t->ctx;
+	uint64_t par = x->seq & 1, idx = par * (uint64_t)t->size + (uint64_t)t->rank;
+	uint64_t t0 = pc_now_ns();
+	unsigned char *posted = calloc((size_t)t->size, 1);
+	if (!posted)
+		return team_fail(t, pc_error(PCOLL_ERR_NOMEM, "team exchange: out of memory"));
+	int left = t->size - 1, rc = 0;
+	for (;;) {
+		pthread_mutex_lock(&ctx->lock);
+		for (int i = 1; i < t->size && !rc; i++) {
+			int r = (t->rank + i) % t->size;
+			if (posted[r])
+				continue;
+			t->tx_posted++;
+			rc = pc_tp_put_try(
+			    ctx->tp, t->members[r], iov, 1, t->xmr, &t->xkeys[r],
+			    slot_off(t, par, t->rank), idx * 8, (x->seq + 1) / 2,
+			    pc_cq_encode(PC_TEAM_ID_BIT | t->peer_ids[r], PC_CQ_KIND_COUNT, idx),
+			    &t->tx_done);
+			if (rc) {
+				t->tx_posted--;
+				if (rc == PC_TP_AGAIN)
+					rc = 0;
+				else
+					team_fail(t, rc);
+				continue;
+			}
+			posted[r] = 1;
+			left--;
+		}
+		pthread_mutex_unlock(&ctx->lock);
+		if (rc || !left)
+			break;
+		int ms = ctx->cfg.timeout_ms;
+		if (ms >= 0 && pc_now_ns() - t0 > (uint64_t)ms * 1000000ULL) {
+			int r = 0;
+			while (r < t->size && (r == t->rank || posted[r]))
+				r++;
+			rc = team_fail(
+			    t, pc_error(PCOLL_ERR_TIMEOUT,
+					"team rank %d (job rank %d): %s (exchange %llu of "
+					"the team) could not reach %d of its members in "
+					"%d ms, team rank %d (job rank %d) among them",
+					t->rank, ctx->rank, tag_name(x->tag),
+					(unsigned long long)x->seq, left, ms, r, t->members[r]));
+			break;
+		}
+		xwait_t turn = *x;
+		turn.stage = 2;
+		turn.until = pc_now_ns() + 200000;
+		if ((rc = xwait(&turn)))
+			break;
+	}
+	free(posted);
+	return rc;
+}
+
 int pc_team_allgather(pcoll_team_t *t, int tag, const void *mine, size_t len, void *all)
 {
 	pcoll_ctx_t *ctx = t->ctx;
@@ -160,28 +231,13 @@ int pc_team_allgather(pcoll_team_t *t, int tag, const void *mine, size_t len, vo
 	int rc = xwait(&x); /* the send slot is ours again */
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&ctx->lock);
-	uint64_t par = x.seq & 1, idx = par * (uint64_t)t->size + (uint64_t)t->rank;
+	uint64_t par = x.seq & 1;
 	xhdr_t h = {.seq = x.seq, .tag = (uint32_t)tag, .len = (uint32_t)len};
 	char *tx = tx_slot(t);
 	memcpy(tx, &h, sizeof(h));
 	memcpy(tx + sizeof(h), mine, len);
 	struct iovec iov = {.iov_base = tx, .iov_len = sizeof(h) + len};
-	for (int r = 0; r < t->size && !rc; r++) {
-		if (r == t->rank)
-			continue;
-		t->tx_posted++;
-		rc = pc_tp_put(ctx->tp, t->members[r], &iov, 1, t->xmr, &t->xkeys[r],
-			       slot_off(t, par, t->rank), idx * 8, (x.seq + 1) / 2,
-			       pc_cq_encode(PC_TEAM_ID_BIT | t->peer_ids[r], PC_CQ_KIND_COUNT, idx),
-			       &t->tx_done);
-		if (rc) {
-			t->tx_posted--;
-			team_fail(t, rc);
-		}
-	}
-	pthread_mutex_unlock(&ctx->lock);
-	if (rc)
+	if ((rc = post_all(t, &x, &iov)))
 		return rc;
 	x.stage = 1;
 	if ((rc = xwait(&x)))

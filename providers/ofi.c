@@ -942,9 +942,12 @@ static ssize_t inject_write(pc_tp_t *tp, int peer, const void *buf, size_t len, 
 	return rc;
 }
 
-int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_mr_t *mr,
-	      const pc_tp_rkey_t *rk, uint64_t off, uint64_t flag_off, uint64_t flag_value,
-	      uint64_t notify_data, uint64_t *tx_done)
+/* nowait: when the first write cannot be queued at once (on rxm/tcp: the
+ * connection to peer is still being set up), return PC_TP_AGAIN with nothing
+ * sent instead of waiting for it. */
+static int put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_mr_t *mr,
+	       const pc_tp_rkey_t *rk, uint64_t off, uint64_t flag_off, uint64_t flag_value,
+	       uint64_t notify_data, uint64_t *tx_done, int nowait)
 {
 	void *desc[2] = {mr->desc, mr->desc};
 	size_t total = 0;
@@ -952,6 +955,7 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 		total += iov[i].iov_len;
 	struct fi_rma_iov riov = {.addr = rk->base + off, .len = total, .key = rk->key};
 	uint64_t since = 0;
+	const int iov_first = iovcnt;
 	ssize_t rc = tx_check(tp, peer);
 	if (rc)
 		return (int)rc;
@@ -964,6 +968,8 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 		while ((rc = inject_write(tp, peer, iov[1].iov_base, iov[1].iov_len,
 					  rk->base + off + iov[0].iov_len, rk->key, 0, 0)) ==
 		       -FI_EAGAIN) {
+			if (nowait)
+				return PC_TP_AGAIN;
 			int e = retry_wait(tp, peer, &since);
 			if (e)
 				return e;
@@ -1000,7 +1006,8 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 			 (inject ? FI_INJECT : 0) | UNORDERED_FLAGS(tp);
 	since = 0;
 	while ((rc = fi_writemsg(tp->tx_ep, &msg, flags)) == -FI_EAGAIN) {
-		int e = retry_wait(tp, peer, &since);
+		/* Only while nothing of this put has gone out (no split header). */
+		int e = nowait && iovcnt == iov_first ? PC_TP_AGAIN : retry_wait(tp, peer, &since);
 		if (e) {
 			ctx_put(tp, c);
 			if (inject)
@@ -1032,6 +1039,22 @@ int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_
 	else
 		(*tx_done)--; /* counted: injected, or already complete */
 	return e ? e : FI_ERR(rc, "fi_writemsg(inject flag)");
+}
+
+int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_mr_t *mr,
+	      const pc_tp_rkey_t *rk, uint64_t off, uint64_t flag_off, uint64_t flag_value,
+	      uint64_t notify_data, uint64_t *tx_done)
+{
+	return put(tp, peer, iov, iovcnt, mr, rk, off, flag_off, flag_value, notify_data, tx_done,
+		   0);
+}
+
+int pc_tp_put_try(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_mr_t *mr,
+		  const pc_tp_rkey_t *rk, uint64_t off, uint64_t flag_off, uint64_t flag_value,
+		  uint64_t notify_data, uint64_t *tx_done)
+{
+	return put(tp, peer, iov, iovcnt, mr, rk, off, flag_off, flag_value, notify_data, tx_done,
+		   1);
 }
 
 int pc_tp_put_value(pc_tp_t *tp, int peer, const void *value, size_t len, const pc_tp_rkey_t *rk,

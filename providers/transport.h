@@ -91,6 +91,14 @@ void pc_tp_mr_dereg(pc_tp_mr_t *mr);
 int pc_tp_put(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_mr_t *mr,
 	      const pc_tp_rkey_t *rk, uint64_t off, uint64_t flag_off, uint64_t flag_value,
 	      uint64_t notify_data, uint64_t *tx_done);
+/* The same, but where the first write cannot be queued at once (on rxm/tcp
+ * while the connection to peer is being set up) it returns PC_TP_AGAIN with
+ * nothing sent: a caller with puts to many peers posts the others meanwhile
+ * rather than setting up one connection at a time. */
+#define PC_TP_AGAIN 1
+int pc_tp_put_try(pc_tp_t *tp, int peer, const struct iovec *iov, int iovcnt, pc_tp_mr_t *mr,
+		  const pc_tp_rkey_t *rk, uint64_t off, uint64_t flag_off, uint64_t flag_value,
+		  uint64_t notify_data, uint64_t *tx_done);
 /* Write len (8 or 16) bytes of value straight into peer's region at off. */
 int pc_tp_put_value(pc_tp_t *tp, int peer, const void *value, size_t len, const pc_tp_rkey_t *rk,
 		    uint64_t off, uint64_t notify_data);

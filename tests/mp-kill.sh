@@ -115,6 +115,22 @@ stop_launch() { # NAME NP VICTIM ENV... -- args
 stop_launch "SIGSTOP rank 1 of 3 for 4 s (timeout 1.5 s), shm, sync" 3 1 FI_PROVIDER=shm -- -k 20
 stop_launch "SIGSTOP rank 2 of 3 for 4 s (timeout 1.5 s), tcp, solo" 3 2 FI_PROVIDER=tcp -- -k 20 -m solo
 
+# Stopped before the first create: nobody can set up a connection to it
+# (tcp), and the others' create fails with the timeout naming it, not 63
+# connection attempts in a row each waiting the timeout.
+stop_create_launch() { # NAME NP VICTIM ENV... -- args
+	local name=$1 np=$2 victim=$3 log nok
+	shift 3
+	log=$(mktemp)
+	split_envs "$@"
+	launch_log "$log" "$np" PCOLL_TIMEOUT_MS=1500 "${ENVS[@]}" -- "${keep[@]}" -- \
+		"$top_builddir/tests/mp_kill" -r "$victim" -s 3 -k -1 "${REST[@]}"
+	nok=$(grep -c '^ok   rank .*stop before create: ' "$log")
+	[ "$nok" -eq "$np" ] && ! grep -q 'FAIL' "$log"
+	verdict $((! $?)) "$name" "$log" "$nok of $np processes failed in time"
+}
+stop_create_launch "SIGSTOP rank 2 of 4 before the first create, tcp" 4 2 FI_PROVIDER=tcp --
+
 # shm across nodes is refused at init on every process, with the reason.
 if unshare --pid --fork true 2>/dev/null; then
 	log=$(mktemp)

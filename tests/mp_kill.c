@@ -5,7 +5,8 @@
  * within 1 s. Launch under a launcher that keeps the job alive.
  * With -s SEC rank R stops itself (SIGSTOP) for SEC seconds instead, longer
  * than PCOLL_TIMEOUT_MS: the others fail, and the stopped one, once resumed,
- * must fail at once too instead of going on alone.
+ * must fail at once too instead of going on alone. With -s and -k -1 it
+ * stops before the first create, so that no connection to it can be set up.
  * With -S the survivors then shrink: they agree on the new team without R,
  * and run a sync and a solo collective on it whose every contribution must
  * come out exactly, with every survivor given the same rounds; -b N makes
@@ -35,6 +36,18 @@
 static int64_t contribution(int q, size_t e)
 {
 	return e == 0 ? 1 : e == 1 ? q : (int64_t)(q + 1) * (int64_t)(e % 1009);
+}
+
+/* SIGSTOP ourselves; a child wakes us up after sec seconds. */
+static void stop_self(double sec)
+{
+	pid_t parent = getpid();
+	if (fork() == 0) {
+		mp_sleep_ms(sec * 1e3);
+		kill(parent, SIGCONT);
+		_exit(0);
+	}
+	kill(parent, SIGSTOP);
 }
 
 /* Fold a round into the running hash of the rounds given (index and data). */
@@ -261,18 +274,39 @@ int main(int argc, char **argv)
 	float *g = calloc(count, sizeof(float));
 	MP_EXPECT(g, "out of memory");
 	g[0] = 1;
+	if (stop_s > 0 && kill_step < 0) {
+		/* Stopped before the first create: no connection to it can be
+		 * set up, so the others' create fails with the timeout, naming
+		 * it; on resuming its own create fails too. */
+		double t0 = mp_now();
+		if (me == victim)
+			stop_self(stop_s);
+		int rc = pcoll_allreduce_create(ctx, count, PCOLL_FLOAT32, &a, &c);
+		double t_err = mp_now() - t0 - (me == victim ? stop_s : 0);
+		char msg[512], want[32];
+		snprintf(msg, sizeof(msg), "%s", pcoll_last_error());
+		snprintf(want, sizeof(want), "job rank %d)", victim);
+		printf("# rank %d: create: %s after %.3f s (%s)\n", me, pcoll_strerror(rc), t_err,
+		       msg);
+		MP_EXPECT(rc < 0, "create succeeded with job rank %d stopped", victim);
+		if (me != victim) {
+			MP_EXPECT(rc == PCOLL_ERR_TIMEOUT, "expected PCOLL_ERR_TIMEOUT, got %d",
+				  rc);
+			MP_EXPECT(strstr(msg, want), "the message does not name %s: %s", want, msg);
+		}
+		MP_EXPECT(t_err < 4.0, "failed after %.3f s (timeout 1.5 s)", t_err);
+		pcoll_finalize(ctx);
+		free(g);
+		printf("ok   rank %d: stop before create: %s after %.3f s\n", me,
+		       pcoll_strerror(rc), t_err);
+		return 0;
+	}
 	MP_OK(pcoll_allreduce_create(ctx, count, PCOLL_FLOAT32, &a, &c));
 	double last_ok = mp_now();
 	int rc = 0, after_stop = -1;
 	for (int s = 0; s < 100000; s++) {
 		if (me == victim && s == kill_step && stop_s > 0) {
-			pid_t parent = getpid();
-			if (fork() == 0) { /* wakes the parent up after stop_s */
-				mp_sleep_ms(stop_s * 1e3);
-				kill(parent, SIGCONT);
-				_exit(0);
-			}
-			kill(parent, SIGSTOP);
+			stop_self(stop_s);
 			after_stop = 0;
 		} else if (me == victim && s == kill_step) {
 			kill(getpid(), SIGKILL);
