@@ -13,6 +13,8 @@
 #   netns_build TAG DIR         build $TAG-br and $TAG-h0..3 (UTS files in
 #                               DIR/uts); FAIL and 1 on failure, SKIP and
 #                               exit 77 when no namespace can be made here
+#                               (and sched_autogroup off meanwhile: see
+#                               autogroup_off)
 #   netns_destroy               kill what runs in them, remove them
 #   ns_words br|H               NSW: the words that run a command in the
 #                               bridge's namespace or in host H
@@ -131,6 +133,32 @@ netns_build() {
 		return 1
 	fi
 	echo "# $NH hosts ($NS_TAG-h0..$((NH - 1)), $(ip_of 0)-$((NH))) on a bridge in $NS_TAG-br, built in $((SECONDS - t0)) s"
+	autogroup_off
+}
+
+# The four hosts share one kernel's two cores, and each host's launcher
+# daemon (slurmstepd, orted) starts its tasks in a session of its own, so
+# with sched_autogroup the scheduler shares the cores between the hosts'
+# sessions first: a host's runnable processes then went without the CPU
+# for seconds at a time (1 of 18 fair ticks over 5.6 s, sampled from
+# /proc) while every round waited for them, and P = 64 took 21-42 s from
+# launch to exit instead of 13-15 s. Real hosts have cores of their own, so
+# the tests turn it off while the hosts exist (PCOLL_MH_AUTOGROUP=1 keeps
+# it, to measure that) and put the setting back afterwards.
+AUTOGROUP_WAS=
+autogroup_off() {
+	local f=/proc/sys/kernel/sched_autogroup_enabled
+	[ "${PCOLL_MH_AUTOGROUP:-0}" = 1 ] && return 0
+	[ -w "$f" ] || return 0
+	AUTOGROUP_WAS=$(cat "$f")
+	[ "$AUTOGROUP_WAS" = 0 ] && return 0
+	echo 0 >"$f" && echo "# sched_autogroup off while the hosts exist (one kernel for four hosts)"
+}
+autogroup_restore() {
+	if [ -n "$AUTOGROUP_WAS" ]; then
+		echo "$AUTOGROUP_WAS" >/proc/sys/kernel/sched_autogroup_enabled
+	fi
+	AUTOGROUP_WAS=
 }
 
 netns_destroy() {
@@ -149,6 +177,7 @@ netns_destroy() {
 		ip netns del "$ns" 2>/dev/null
 	done
 	nss=()
+	autogroup_restore
 }
 
 # host_launch NAME NP [VAR=value...] -- PROG ARGS: a check of that launch.

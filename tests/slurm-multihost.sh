@@ -96,7 +96,8 @@ host_cmd() {
 	[ -n "${ONE_HOST:-}" ] && nodes=(-N 1 -w "$tag-h0") spread=(-O)
 	ns_words br
 	mh=(timeout -k 10 "$T" "${NSW[@]}"
-		env FI_PROVIDER=tcp FI_TCP_IFACE=veth0 FI_SOCKETS_IFACE=veth0 "${ENVS[@]+"${ENVS[@]}"}"
+		env "FI_PROVIDER=${PCOLL_MH_PROVIDER:-tcp}" FI_TCP_IFACE=veth0 FI_NET_IFACE=veth0
+		FI_SOCKETS_IFACE=veth0 "${ENVS[@]+"${ENVS[@]}"}"
 		srun --mpi=pmix "${nodes[@]}" -n "$np" "${spread[@]}"
 		"${REST[@]}")
 }
@@ -121,6 +122,8 @@ esac
 # first collective (which opens the connections) and the slowest timed part
 # of each mode. PCOLL_MH_LOGS=1 keeps every launch's output next to the CSV,
 # with each host's TCP counters (nstat) since the launch before.
+# PCOLL_MH_PROVIDER (tcp) is the provider of every launch of this test;
+# PCOLL_MH_AUTOGROUP=1 leaves the kernel's autogroup scheduling on (netns_lib.sh).
 cpu_now() { awk '/^cpu / { print $2 + $3, $4, $8, $5 + $6; exit }' /proc/stat; }
 # TCP's counters of every host since the last call (nstat keeps its history
 # per file, NSTAT_HISTORY: one per host).
