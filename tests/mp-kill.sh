@@ -101,35 +101,26 @@ unreachable_launch
 
 # SIGSTOP past the timeout, then SIGCONT: the others fail with the timeout;
 # the stopped process must fail too on resuming, with no step completed alone.
-stop_launch() { # NAME NP VICTIM ENV... -- args
-	local name=$1 np=$2 victim=$3 log nok
-	shift 3
+# With -k -1 it stops before the first create, so that nobody can set up a
+# connection to it (tcp): the others' create names it.
+stop_launch() { # NAME NP VICTIM SECONDS OK_LINE ENV... -- args
+	local name=$1 np=$2 victim=$3 secs=$4 ok=$5 log nok
+	shift 5
 	log=$(mktemp)
 	split_envs "$@"
 	launch_log "$log" "$np" PCOLL_TIMEOUT_MS=1500 "${ENVS[@]}" -- "${keep[@]}" -- \
-		"$top_builddir/tests/mp_kill" -r "$victim" -s 4 "${REST[@]}"
-	nok=$(grep -c '^ok   rank .*stop: failed with .* \(0\|-1\) steps alone' "$log")
+		"$top_builddir/tests/mp_kill" -r "$victim" -s "$secs" "${REST[@]}"
+	nok=$(grep -c "^ok   rank .*$ok" "$log")
 	[ "$nok" -eq "$np" ] && ! grep -q 'FAIL' "$log"
-	verdict $((! $?)) "$name" "$log" "$nok of $np processes failed without going on alone"
+	verdict $((! $?)) "$name" "$log" "$nok of $np processes failed in time, none going on alone"
 }
-stop_launch "SIGSTOP rank 1 of 3 for 4 s (timeout 1.5 s), shm, sync" 3 1 FI_PROVIDER=shm -- -k 20
-stop_launch "SIGSTOP rank 2 of 3 for 4 s (timeout 1.5 s), tcp, solo" 3 2 FI_PROVIDER=tcp -- -k 20 -m solo
-
-# Stopped before the first create: nobody can set up a connection to it
-# (tcp), and the others' create fails with the timeout naming it, not 63
-# connection attempts in a row each waiting the timeout.
-stop_create_launch() { # NAME NP VICTIM ENV... -- args
-	local name=$1 np=$2 victim=$3 log nok
-	shift 3
-	log=$(mktemp)
-	split_envs "$@"
-	launch_log "$log" "$np" PCOLL_TIMEOUT_MS=1500 "${ENVS[@]}" -- "${keep[@]}" -- \
-		"$top_builddir/tests/mp_kill" -r "$victim" -s 3 -k -1 "${REST[@]}"
-	nok=$(grep -c '^ok   rank .*stop before create: ' "$log")
-	[ "$nok" -eq "$np" ] && ! grep -q 'FAIL' "$log"
-	verdict $((! $?)) "$name" "$log" "$nok of $np processes failed in time"
-}
-stop_create_launch "SIGSTOP rank 2 of 4 before the first create, tcp" 4 2 FI_PROVIDER=tcp --
+alone='stop: failed with .* \(0\|-1\) steps alone'
+stop_launch "SIGSTOP rank 1 of 3 for 4 s (timeout 1.5 s), shm, sync" 3 1 4 "$alone" \
+	FI_PROVIDER=shm -- -k 20
+stop_launch "SIGSTOP rank 2 of 3 for 4 s (timeout 1.5 s), tcp, solo" 3 2 4 "$alone" \
+	FI_PROVIDER=tcp -- -k 20 -m solo
+stop_launch "SIGSTOP rank 2 of 4 before the first create, tcp" 4 2 3 'stop before create: ' \
+	FI_PROVIDER=tcp -- -k -1
 
 # shm across nodes is refused at init on every process, with the reason.
 if unshare --pid --fork true 2>/dev/null; then
