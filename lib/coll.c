@@ -42,9 +42,10 @@ void pcoll_attr_init(pcoll_attr_t *attr)
 typedef struct {
 	uint64_t count, seed;
 	int32_t dt, mode, quorum, staleness;
-	int32_t algo; /* the schedule chosen: PCOLL_ALGORITHM may differ by process */
-	int32_t err;  /* nonzero: this process rejected its own arguments */
-	uint32_t id;  /* its id of the collective: the CQ data of writes to it */
+	int32_t algo;  /* the schedule chosen: PCOLL_ALGORITHM may differ by process */
+	uint32_t nseg; /* and its segments (PCOLL_SEGMENT_BYTES likewise) */
+	int32_t err;   /* nonzero: this process rejected its own arguments */
+	uint32_t id;   /* its id of the collective: the CQ data of writes to it */
 	pc_tp_rkey_t rkey, vkey;
 } create_blob_t;
 
@@ -213,9 +214,11 @@ void pc_coll_free(pcoll_coll_t *c)
 static const char *describe(const create_blob_t *b, char *buf, size_t len)
 {
 	snprintf(buf, len,
-		 "count=%llu datatype=%s mode=%s quorum=%d staleness=%d seed=%llu algorithm=%s",
+		 "count=%llu datatype=%s mode=%s quorum=%d staleness=%d seed=%llu algorithm=%s "
+		 "segments=%u",
 		 (unsigned long long)b->count, pcoll_datatype_name(b->dt), pcoll_mode_name(b->mode),
-		 b->quorum, b->staleness, (unsigned long long)b->seed, pc_sched_algo_name(b->algo));
+		 b->quorum, b->staleness, (unsigned long long)b->seed, pc_sched_algo_name(b->algo),
+		 b->nseg);
 	return buf;
 }
 
@@ -295,15 +298,31 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 			algo = PC_ALGO_RSAG;
 		else if (a && !strcmp(a, "ring"))
 			algo = PC_ALGO_RING;
+		else if (a && !strcmp(a, "pipe"))
+			algo = PC_ALGO_PIPE;
 		else if (a && *a && strcmp(a, "auto"))
 			/* Taken part in the exchange like a bad argument: with the
 			 * same environment every process fails with this. */
-			local = pc_error(PCOLL_ERR_INVAL,
-					 "PCOLL_ALGORITHM=%s: expected rd, rsag, ring or auto", a);
+			local = pc_error(
+			    PCOLL_ERR_INVAL,
+			    "PCOLL_ALGORITHM=%s: expected rd, rsag, ring, pipe or auto", a);
+		size_t seg = 0;
+		const char *sb = getenv("PCOLL_SEGMENT_BYTES");
+		if (!local && sb && *sb) {
+			char *end;
+			unsigned long long v = strtoull(sb, &end, 10);
+			if (*end || v < 64 || v > (1ULL << 30))
+				local = pc_error(
+				    PCOLL_ERR_INVAL,
+				    "PCOLL_SEGMENT_BYTES=%s: expected bytes, 64 to 2^30", sb);
+			seg = (size_t)v;
+		}
 		if (!local)
-			local = pc_sched_build(&c->sched, c->P, c->rank, count, c->dtsize, algo);
+			local =
+			    pc_sched_build(&c->sched, c->P, c->rank, count, c->dtsize, algo, seg);
 		if (!local) {
 			mine.algo = c->sched.algo;
+			mine.nseg = c->sched.nseg;
 			local = layout(c);
 		}
 		if (!local)
@@ -344,7 +363,7 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 		else if (all[r].count != mine.count || all[r].dt != mine.dt ||
 			 all[r].mode != mine.mode || all[r].quorum != mine.quorum ||
 			 all[r].staleness != mine.staleness || all[r].seed != mine.seed ||
-			 all[r].algo != mine.algo)
+			 all[r].algo != mine.algo || all[r].nseg != mine.nseg)
 			rc = pc_error(
 			    PCOLL_ERR_MISMATCH,
 			    "team rank %d (job rank %d) has %s; team rank %d (job rank %d) "

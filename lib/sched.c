@@ -126,7 +126,8 @@ void pc_sched_block(size_t count, int nblocks, int b, size_t *start, size_t *len
 	*len = base + (ub < extra ? 1 : 0);
 }
 
-int pc_sched_build(pc_sched_t *s, int P, int rank, size_t count, size_t dtsize, int algo)
+int pc_sched_build(pc_sched_t *s, int P, int rank, size_t count, size_t dtsize, int algo,
+		   size_t seg_bytes)
 {
 	memset(s, 0, sizeof(*s));
 	if (P < 1 || rank < 0 || rank >= P || count == 0 || dtsize == 0)
@@ -141,15 +142,16 @@ int pc_sched_build(pc_sched_t *s, int P, int rank, size_t count, size_t dtsize, 
 		algo = count * dtsize <= PC_RD_MAX_BYTES ? PC_ALGO_RD
 		       : pof2 == P			 ? PC_ALGO_RSAG
 							 : PC_ALGO_RING;
-	if (algo == PC_ALGO_RSAG && (count < (size_t)pof2 || pof2 == 1))
+	if ((algo == PC_ALGO_RSAG || algo == PC_ALGO_PIPE) && (count < (size_t)pof2 || pof2 == 1))
 		algo = PC_ALGO_RD;
 	if (algo == PC_ALGO_RING && (count < (size_t)P || P == 1))
 		algo = PC_ALGO_RD;
 	s->algo = algo;
+	s->nseg = 1;
 	pc_sched_builder_t b = {.s = s, .cap = 0, .err = 0};
-	int rc = algo == PC_ALGO_RD	? pc_sched_build_rd(&b)
-		 : algo == PC_ALGO_RSAG ? pc_sched_build_rsag(&b)
-					: pc_sched_build_ring(&b);
+	int rc = algo == PC_ALGO_RD				? pc_sched_build_rd(&b)
+		 : algo == PC_ALGO_RSAG || algo == PC_ALGO_PIPE ? pc_sched_build_rsag(&b, seg_bytes)
+								: pc_sched_build_ring(&b);
 	if (rc == 0 && b.err)
 		rc = b.err;
 	if (rc)
@@ -173,6 +175,8 @@ const char *pc_sched_algo_name(int algo)
 		return "reduce-scatter-allgather";
 	case PC_ALGO_RING:
 		return "ring";
+	case PC_ALGO_PIPE:
+		return "pipelined-reduce-scatter-allgather";
 	default:
 		return "auto";
 	}

@@ -62,11 +62,18 @@ typedef struct pc_op {
  * and adding it to what came before would count them twice). */
 enum pc_hdr_use { PC_HDR_NONE = 0, PC_HDR_MERGE = 1, PC_HDR_FORWARD = 2 };
 
-enum pc_algo { PC_ALGO_AUTO = 0, PC_ALGO_RD = 1, PC_ALGO_RSAG = 2, PC_ALGO_RING = 3 };
+enum pc_algo {
+	PC_ALGO_AUTO = 0,
+	PC_ALGO_RD = 1,
+	PC_ALGO_RSAG = 2,
+	PC_ALGO_RING = 3,
+	PC_ALGO_PIPE = 4
+};
 
 typedef struct pc_sched {
 	int P, rank;
-	int algo;	 /* resolved: PC_ALGO_RD or PC_ALGO_RSAG (or RD for P=1) */
+	int algo;	 /* resolved (RD for P=1 and for counts too small for the others) */
+	uint32_t nseg;	 /* PIPE: segments of the pipelined last step (1 for the others) */
 	size_t count;	 /* elements */
 	size_t dtsize;	 /* bytes per element */
 	size_t rx_bytes; /* receive area per parity, same on every rank */
@@ -85,16 +92,21 @@ typedef struct pc_sched {
 
 /** Largest buffer (bytes) for which AUTO picks recursive doubling. */
 #define PC_RD_MAX_BYTES 16384
+/** PIPE's default segment (bytes) and most segments per step. */
+#define PC_SEG_BYTES (64 * 1024)
+#define PC_SEG_MAX   32
 
 /**
  * Build the schedule of `rank` among P for count elements of dtsize bytes.
+ * seg_bytes: PIPE's segment size (0: PC_SEG_BYTES); the others ignore it.
  * algo PC_ALGO_AUTO picks recursive doubling up to PC_RD_MAX_BYTES, above it
  * reduce-scatter + allgather when P is a power of two and the ring otherwise
  * (no fold: every rank's memory stays under N for receiving). RSAG needs
  * count >= the power-of-two part of P, the ring count >= P; both fall back to
  * RD below that. Returns 0 or a negative PCOLL_ERR_*.
  */
-int pc_sched_build(pc_sched_t *s, int P, int rank, size_t count, size_t dtsize, int algo);
+int pc_sched_build(pc_sched_t *s, int P, int rank, size_t count, size_t dtsize, int algo,
+		   size_t seg_bytes);
 void pc_sched_free(pc_sched_t *s);
 const char *pc_sched_algo_name(int algo);
 
@@ -115,7 +127,7 @@ int pc_sched_fold_out(pc_sched_builder_t *b, uint32_t res_slot);
 void pc_sched_fold_in(pc_sched_builder_t *b, int dst_buf);
 void pc_sched_fold_result(pc_sched_builder_t *b, uint32_t res_slot);
 int pc_sched_build_rd(pc_sched_builder_t *b);
-int pc_sched_build_rsag(pc_sched_builder_t *b);
+int pc_sched_build_rsag(pc_sched_builder_t *b, size_t seg_bytes);
 int pc_sched_build_ring(pc_sched_builder_t *b);
 /* Block b of nblocks over count elements: [start, start+len). */
 void pc_sched_block(size_t count, int nblocks, int b, size_t *start, size_t *len);

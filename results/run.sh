@@ -1,7 +1,7 @@
 #!/bin/bash
 # Reproduce the README's Results section: every number side by side in one
 # run, on this machine, written to results/*.csv and results/*.png.
-#   results/run.sh [latency] [imbalance] [idle] [demo] [model]     (default: all)
+#   results/run.sh [latency] [imbalance] [idle] [demo] [model] [pipe]   (default: all)
 # Run from a built tree (./configure && make). Takes about 25 minutes
 # (model: 10-13; MODEL_FIT_RUNS and MODEL_RUNS set its numbers of runs, 6 and 3).
 set -euo pipefail
@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 out=results
 run=tools/pcoll-run
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(latency imbalance idle demo model)
+[ ${#parts[@]} -gt 0 ] || parts=(latency imbalance idle demo model pipe)
 has() { [[ " ${parts[*]} " == *" $1 "* ]]; }
 plot() { gnuplot -e "csv='$1'; out='$2'" tools/plot_bench.gp; }
 
@@ -113,4 +113,26 @@ if has model; then
 			-c "$out/model_$prov.csv" --plot "$out/model_$prov.png" \
 			--measured "$out/model_validation.csv"
 	done
+fi
+
+if has pipe; then
+	# The pipelined reduce-scatter + allgather (PCOLL_ALGORITHM=pipe) against
+	# the plain one (rsag) at P = 2, 256 KiB to 16 MiB, sync, both shapes, with
+	# 64 and 256 KiB segments; PIPE_RUNS interleaved runs (3). pipe.csv has the
+	# ratio pipe / rsag of each run, size and shape; pipe.png its median.
+	runs=${PIPE_RUNS:-3}
+	for r in $(seq 1 "$runs"); do
+		for prov in shm tcp; do
+			for B in "" -B; do
+				for cfg in rsag pipe:65536 pipe:262144; do
+					algo=${cfg%%:*} seg=${cfg#*:}
+					[ "$algo" = rsag ] && seg=
+					PCOLL_ALGORITHM=$algo PCOLL_SEGMENT_BYTES=$seg $run -n 2 --timeout 900 -- \
+						tools/pcoll_bench allreduce $B -p "$prov" -M sync -m 262144:16777216 \
+						-c "$out/pipe_${prov}${B:+_b2b}_${algo}${seg}_r$r.csv"
+				done
+			done
+		done
+	done
+	/usr/bin/python3 results/pipe_summary.py "$out" "$out"/pipe_*_r*.csv
 fi

@@ -36,7 +36,8 @@ START_TEST(test_algo_matches_lib)
 				for (int want = 0; want <= 3; want++) { /* auto, rd, rsag, ring */
 					pc_sched_t s;
 					size_t c = counts[i], dt = dts[d];
-					ck_assert_int_eq(pc_sched_build(&s, P, 0, c, dt, want), 0);
+					ck_assert_int_eq(pc_sched_build(&s, P, 0, c, dt, want, 0),
+							 0);
 					ck_assert_msg(s.algo == model_algo_want(P, c, dt, want),
 						      "P=%d count=%zu dtsize=%zu want %d", P, c, dt,
 						      want);
@@ -74,7 +75,7 @@ static void check_steps(int P, size_t count, size_t dtsize, int algo)
 		nred_model += er[i] > 0;
 	for (int rank = 0; rank < P; rank++) {
 		pc_sched_t s;
-		ck_assert_int_eq(pc_sched_build(&s, P, rank, count, dtsize, algo), 0);
+		ck_assert_int_eq(pc_sched_build(&s, P, rank, count, dtsize, algo, 0), 0);
 		ck_assert_int_eq(s.algo == PC_ALGO_RING, ring);
 		int ns = 0, nr = 0, odd = rank < 2 * rem && rank % 2, even = rank < 2 * rem && !odd;
 		size_t last_send = 0;

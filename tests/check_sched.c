@@ -84,6 +84,14 @@ static int ceil_log2(long long P)
 	return n;
 }
 
+/* PIPE with 16-byte segments: the small counts of these tests get several
+ * (up to PC_SEG_MAX), so the segment bookkeeping is what is tested. */
+#define TEST_SEG_BYTES 16
+static int build(pc_sched_t *s, int P, int rank, size_t count, size_t ds, int algo)
+{
+	return pc_sched_build(s, P, rank, count, ds, algo, TEST_SEG_BYTES);
+}
+
 static int pow2_floor(int P)
 {
 	int p = 1;
@@ -570,7 +578,8 @@ static void check_traffic(sim_t *sim)
 			 * block, then at most pof2 - 1 blocks of ceil(N/pof2)), plus N
 			 * for the result handed back to a folded-away partner. RD
 			 * would send log2(pof2) N. */
-			if (sim->rk[i].s.algo == PC_ALGO_RSAG) {
+			if (sim->rk[i].s.algo == PC_ALGO_RSAG ||
+			    sim->rk[i].s.algo == PC_ALGO_PIPE) {
 				int rem = P - pow2_floor(P);
 				size_t pof2 = (size_t)pow2_floor(P);
 				size_t lim = 2 * sim->data_bytes + pof2 * sim->ds;
@@ -606,7 +615,7 @@ static int expected_algo(int P, size_t count, size_t ds, int algo)
 		algo = count * ds <= PC_RD_MAX_BYTES ? PC_ALGO_RD
 		       : pof2 == P		     ? PC_ALGO_RSAG
 						     : PC_ALGO_RING;
-	if (algo == PC_ALGO_RSAG && (pof2 == 1 || count < (size_t)pof2))
+	if ((algo == PC_ALGO_RSAG || algo == PC_ALGO_PIPE) && (pof2 == 1 || count < (size_t)pof2))
 		algo = PC_ALGO_RD;
 	if (algo == PC_ALGO_RING && (P == 1 || count < (size_t)P))
 		algo = PC_ALGO_RD;
@@ -654,7 +663,7 @@ static void run_sim(int P, size_t count, int algo, int kind, int deliver_mode, u
 		sim_rank_t *p = &sim.rk[i];
 		p->sim = &sim;
 		p->rank = i;
-		int rc = pc_sched_build(&p->s, P, i, count, sim.ds, algo);
+		int rc = build(&p->s, P, i, count, sim.ds, algo);
 		REQUIRE(rc == 0, "%s: build rank %d: %d", sim.label, i, rc);
 		REQUIRE_EQ(p->s.P, P);
 		REQUIRE_EQ(p->s.rank, i);
@@ -812,7 +821,7 @@ static size_t counts_for(int P, size_t ds, size_t *c)
 	return n;
 }
 
-static const int algos[] = {PC_ALGO_RD, PC_ALGO_RSAG, PC_ALGO_RING, PC_ALGO_AUTO};
+static const int algos[] = {PC_ALGO_RD, PC_ALGO_RSAG, PC_ALGO_RING, PC_ALGO_PIPE, PC_ALGO_AUTO};
 
 static void run_matrix(int P, int kind, int deliver_mode)
 {
@@ -871,6 +880,48 @@ START_TEST(test_allreduce_many_orders)
 	for (uint64_t seed = 0; seed < 8; seed++) {
 		run_sim(P, (size_t)P + 1, PC_ALGO_RD, DATA_INT64, DELIVER_LAZY_FIFO, seed);
 		run_sim(P, (size_t)2 * P + 3, PC_ALGO_RSAG, DATA_INT64, DELIVER_LAZY_FIFO, seed);
+		run_sim(P, (size_t)40 * P + 3, PC_ALGO_PIPE, DATA_INT64, DELIVER_LAZY_RANDOM, seed);
+	}
+}
+END_TEST
+
+/* PIPE's point: the partner's sum of one segment is sent back before the
+ * next segment is reduced, so transfer and reduction overlap. Segments
+ * follow the size (PC_SEG_BYTES by default, at most PC_SEG_MAX). */
+START_TEST(test_pipe_segments)
+{
+	int P = _i, pof2 = pow2_floor(P);
+	if (pof2 == 1)
+		return;
+	for (int i = 0; i < P; i++) {
+		pc_sched_t s;
+		/* 8 segments of 64 KiB in the last step's block of 512 KiB */
+		size_t count = (size_t)pof2 * 512 * 1024 / 4;
+		REQUIRE_EQ(pc_sched_build(&s, P, i, count, 4, PC_ALGO_PIPE, 0), 0);
+		REQUIRE_EQ(s.algo, PC_ALGO_PIPE);
+		REQUIRE(s.nseg == 8, "P=%d rank %d: %u segments", P, i, s.nseg);
+		if (pc_sched_newrank(i, P - pof2) >= 0) {
+			size_t reduces = 0, sends_between = 0, seen = 0;
+			for (size_t k = 0; k < s.nops; k++)
+				reduces += s.ops[k].kind == PC_OP_REDUCE;
+			for (size_t k = 0; k < s.nops; k++) {
+				const pc_op_t *op = &s.ops[k];
+				seen += op->kind == PC_OP_REDUCE;
+				if (op->kind == PC_OP_SEND && op->dst_buf == PC_BUF_RES &&
+				    seen < reduces)
+					sends_between++;
+			}
+			REQUIRE(sends_between >= 7,
+				"P=%d rank %d: %zu allgather sends before the last reduction", P, i,
+				sends_between);
+		}
+		pc_sched_free(&s);
+		REQUIRE_EQ(pc_sched_build(&s, P, i, count, 4, PC_ALGO_PIPE, 1024), 0);
+		REQUIRE_EQ(s.nseg, PC_SEG_MAX);
+		pc_sched_free(&s);
+		REQUIRE_EQ(pc_sched_build(&s, P, i, count, 4, PC_ALGO_RSAG, 1024), 0);
+		REQUIRE_EQ(s.nseg, 1);
+		pc_sched_free(&s);
 	}
 }
 END_TEST
@@ -889,21 +940,21 @@ START_TEST(test_build_rejects)
 	for (size_t i = 0; i < NELEM(bad); i++)
 		for (size_t a = 0; a < NELEM(algos); a++) {
 			memset(&s, 0x7f, sizeof(s));
-			int rc = pc_sched_build(&s, bad[i].P, bad[i].rank, bad[i].count, bad[i].ds,
-						algos[a]);
+			int rc =
+			    build(&s, bad[i].P, bad[i].rank, bad[i].count, bad[i].ds, algos[a]);
 			REQUIRE(rc == PCOLL_ERR_INVAL, "case %zu algo %d: rc %d", i, algos[a], rc);
 			ck_assert_ptr_null(s.ops);
 			REQUIRE_EQ(s.nops, 0);
 			pc_sched_free(&s); /* harmless after a failed build */
 		}
 	/* And the edge cases that are valid. */
-	REQUIRE_EQ(pc_sched_build(&s, 1, 0, 1, 1, PC_ALGO_AUTO), 0);
+	REQUIRE_EQ(build(&s, 1, 0, 1, 1, PC_ALGO_AUTO), 0);
 	ck_assert_ptr_nonnull(s.ops);
 	pc_sched_free(&s);
 	ck_assert_ptr_null(s.ops);
 	REQUIRE_EQ(s.nops, 0);
 	pc_sched_free(&s);
-	REQUIRE_EQ(pc_sched_build(&s, 3, 2, 1, 8, PC_ALGO_RSAG), 0);
+	REQUIRE_EQ(build(&s, 3, 2, 1, 8, PC_ALGO_RSAG), 0);
 	REQUIRE_EQ(s.algo, PC_ALGO_RD);
 	pc_sched_free(&s);
 }
@@ -970,8 +1021,7 @@ START_TEST(test_rx_alignment)
 			for (size_t a = 0; a < 3; a++)
 				for (int i = 0; i < P; i++) {
 					pc_sched_t s;
-					REQUIRE_EQ(
-					    pc_sched_build(&s, P, i, cnts[c], dss[d], algos[a]), 0);
+					REQUIRE_EQ(build(&s, P, i, cnts[c], dss[d], algos[a]), 0);
 					for (size_t k = 0; k < s.nops; k++) {
 						const pc_op_t *op = &s.ops[k];
 						size_t at = (size_t)-1;
@@ -1009,7 +1059,7 @@ START_TEST(test_layout_assumptions)
 		for (size_t a = 0; a < NELEM(algos); a++)
 			for (int i = 0; i < P; i++) {
 				pc_sched_t s;
-				REQUIRE_EQ(pc_sched_build(&s, P, i, cnts[c], 4, algos[a]), 0);
+				REQUIRE_EQ(build(&s, P, i, cnts[c], 4, algos[a]), 0);
 				REQUIRE(s.nsends <= s.nslots,
 					"P=%d count=%zu rank %d: %zu sends, %u slots", P, cnts[c],
 					i, s.nsends, s.nslots);
@@ -1031,11 +1081,13 @@ START_TEST(test_layout_assumptions)
 				/* Receiving costs less than one buffer per round, shared by
 				 * all rounds, except with RD (small buffers) or a fold. */
 				int pof2 = pow2_floor(P);
-				if (s.algo == PC_ALGO_RING || (s.algo == PC_ALGO_RSAG && pof2 == P))
+				if (s.algo == PC_ALGO_RING ||
+				    ((s.algo == PC_ALGO_RSAG || s.algo == PC_ALGO_PIPE) &&
+				     pof2 == P))
 					REQUIRE(s.rx_areas == 1 &&
-						    s.rx_bytes <=
-							(size_t)(P - 1) * (PC_HDR_BYTES + 64) +
-							    cnts[c] * 4,
+						    s.rx_bytes <= (size_t)(P - 1 + s.nseg - 1) *
+									  (PC_HDR_BYTES + 64) +
+								      cnts[c] * 4,
 						"P=%d count=%zu %s: %d areas of %zu bytes", P,
 						cnts[c], pc_sched_algo_name(s.algo), s.rx_areas,
 						s.rx_bytes);
@@ -1069,11 +1121,10 @@ START_TEST(test_algo_selection)
 			for (size_t a = 0; a < NELEM(algos); a++) {
 				int want = expected_algo(P, cnts[c], dss[d], algos[a]);
 				pc_sched_t s0;
-				REQUIRE_EQ(pc_sched_build(&s0, P, 0, cnts[c], dss[d], algos[a]), 0);
+				REQUIRE_EQ(build(&s0, P, 0, cnts[c], dss[d], algos[a]), 0);
 				for (int i = 0; i < P; i++) {
 					pc_sched_t s;
-					REQUIRE_EQ(
-					    pc_sched_build(&s, P, i, cnts[c], dss[d], algos[a]), 0);
+					REQUIRE_EQ(build(&s, P, i, cnts[c], dss[d], algos[a]), 0);
 					REQUIRE(s.algo == want,
 						"P=%d count=%zu ds=%zu algo %d: got %d, "
 						"expected %d",
@@ -1094,6 +1145,7 @@ START_TEST(test_algo_selection)
 	ck_assert_str_eq(pc_sched_algo_name(PC_ALGO_RD), "recursive-doubling");
 	ck_assert_str_eq(pc_sched_algo_name(PC_ALGO_RSAG), "reduce-scatter-allgather");
 	ck_assert_str_eq(pc_sched_algo_name(PC_ALGO_RING), "ring");
+	ck_assert_str_eq(pc_sched_algo_name(PC_ALGO_PIPE), "pipelined-reduce-scatter-allgather");
 	ck_assert_str_eq(pc_sched_algo_name(PC_ALGO_AUTO), "auto");
 }
 END_TEST
@@ -1137,7 +1189,7 @@ START_TEST(test_exec_wrong_round)
 		rk[i].sim = &sim;
 		rk[i].rank = i;
 		rk[i].round = 3;
-		REQUIRE_EQ(pc_sched_build(&rk[i].s, 2, i, 4, 8, PC_ALGO_RD), 0);
+		REQUIRE_EQ(build(&rk[i].s, 2, i, 4, 8, PC_ALGO_RD), 0);
 		rk[i].rx_bytes = rk[i].s.rx_bytes;
 	}
 	sim_rank_t *me = &rk[0];
@@ -1368,6 +1420,7 @@ static Suite *sched_suite(void)
 	tcase_add_loop_test(tc, test_allreduce_f32_int_lazy, 1, MAXP + 1);
 	tcase_add_loop_test(tc, test_allreduce_f32_random_identical, 1, MAXP + 1);
 	tcase_add_loop_test(tc, test_allreduce_many_orders, 1, MAXP + 1);
+	tcase_add_loop_test(tc, test_pipe_segments, 1, MAXP + 1);
 	tcase_add_loop_test(tc, test_allreduce_completion_any_order, 1, MAXP + 1);
 	suite_add_tcase(s, tc);
 

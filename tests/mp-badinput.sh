@@ -32,6 +32,12 @@ launch_log "$log" 2 FI_PROVIDER=shm -- "$top_srcdir/tests/rank-env.sh" PCOLL_ALG
 	PCOLL_ALGORITHM=rsag "$top_builddir/tests/mp_invariants" -c 8192 -n 2
 n=$(grep -c 'disagree.*algorithm=recursive-doubling.*algorithm=reduce-scatter\|disagree.*algorithm=reduce-scatter.*algorithm=recursive-doubling' "$log")
 verdict $((n == 2)) "PCOLL_ALGORITHM rd on rank 0, rsag on rank 1: mismatch on both" "$log" "$n of 2"
+# The same schedule cut into different segments would write past each other.
+log=$(mktemp)
+launch_log "$log" 2 FI_PROVIDER=shm PCOLL_ALGORITHM=pipe -- "$top_srcdir/tests/rank-env.sh" \
+	PCOLL_SEGMENT_BYTES=1024 PCOLL_SEGMENT_BYTES=2048 "$top_builddir/tests/mp_invariants" -c 8192 -n 2
+n=$(grep -c 'disagree.*segments=32;.*segments=16)\|disagree.*segments=16;.*segments=32)' "$log")
+verdict $((n == 2)) "PCOLL_SEGMENT_BYTES 1024 on rank 0, 2048 on rank 1: mismatch on both" "$log" "$n of 2"
 
 # A bad variable on one process only: every process fails at init, at once
 # (the others used to wait in the fence until it timed out). Open MPI's

@@ -27,6 +27,14 @@ launch "invariants P=6 tcp/cqdata rd S=0" 6 FI_PROVIDER=tcp -- "$BIN" -c 100 -S 
 # Reduce-scatter + allgather with folding (odd P) and the ring at P = 4.
 launch "invariants P=5 shm/cntr rsag fold" 5 FI_PROVIDER=shm PCOLL_NOTIFY=cntr PCOLL_ALGORITHM=rsag -- "$BIN" -c 4096 -n 12
 launch "invariants P=4 tcp ring S=3" 4 FI_PROVIDER=tcp PCOLL_ALGORITHM=ring -- "$BIN" -c 8192 -S 3 -n 12
+# The pipelined schedule (never AUTO's choice here, README), segments of 1 KiB:
+# 8 per step at P = 4, 16 at P = 2, and with folding at P = 5, on each path.
+launch "invariants P=4 shm/cqdata pipe" 4 FI_PROVIDER=shm PCOLL_NOTIFY=cqdata PCOLL_ALGORITHM=pipe \
+	PCOLL_SEGMENT_BYTES=1024 -- "$BIN" -c 8192 -n 12 --eager
+launch "invariants P=2 tcp pipe" 2 FI_PROVIDER=tcp PCOLL_ALGORITHM=pipe PCOLL_SEGMENT_BYTES=1024 \
+	-- "$BIN" -c 8192 -n 12
+launch "invariants P=5 shm/cntr pipe fold" 5 FI_PROVIDER=shm PCOLL_NOTIFY=cntr PCOLL_ALGORITHM=pipe \
+	PCOLL_SEGMENT_BYTES=1024 -- "$BIN" -c 8192 -n 12
 # Teams: split with reversed keys (team ranks are not job ranks), every mode
 # on each team at once, with a solo collective over the whole context in
 # flight alongside (overlapping teams), on both notification paths.

@@ -422,12 +422,22 @@ static int env_cases(void)
 	MP_EXPECT(c == NULL, "a failed create left a handle");
 	expect_env_inval(rc, "PCOLL_ALGORITHM", val, "pcoll_allreduce_create");
 	/* The context still works, with each valid name. */
-	static const char *good[] = {"rd", "rsag", "ring", "auto"};
-	for (int i = 0; i < 3; i++) {
+	static const char *good[] = {"rd", "rsag", "ring", "pipe", "auto"};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		setenv("PCOLL_ALGORITHM", good[i], 1);
 		MP_OK(pcoll_allreduce_create(ctx, 1024, PCOLL_FLOAT32, NULL, &c));
 		MP_OK(pcoll_destroy(c));
 	}
+	/* PIPE's segment size, also read at create. */
+	static const char *bad_seg[] = {"1k", "12", "-4096", "4294967296"};
+	for (size_t i = 0; i < sizeof(bad_seg) / sizeof(bad_seg[0]); i++) {
+		setenv("PCOLL_SEGMENT_BYTES", bad_seg[i], 1);
+		c = (pcoll_coll_t *)0x1;
+		rc = pcoll_allreduce_create(ctx, 1024, PCOLL_FLOAT32, NULL, &c);
+		MP_EXPECT(c == NULL, "a failed create left a handle");
+		expect_env_inval(rc, "PCOLL_SEGMENT_BYTES", bad_seg[i], "pcoll_allreduce_create");
+	}
+	unsetenv("PCOLL_SEGMENT_BYTES");
 	MP_OK(pcoll_finalize(ctx));
 	if (mp_rank == 0)
 		printf("%d environment checks passed on every process\n", nchecks);
