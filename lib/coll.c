@@ -306,20 +306,12 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 			local = pc_error(
 			    PCOLL_ERR_INVAL,
 			    "PCOLL_ALGORITHM=%s: expected rd, rsag, ring, pipe or auto", a);
-		size_t seg = 0;
-		const char *sb = getenv("PCOLL_SEGMENT_BYTES");
-		if (!local && sb && *sb) {
-			char *end;
-			unsigned long long v = strtoull(sb, &end, 10);
-			if (*end || v < 64 || v > (1ULL << 30))
-				local = pc_error(
-				    PCOLL_ERR_INVAL,
-				    "PCOLL_SEGMENT_BYTES=%s: expected bytes, 64 to 2^30", sb);
-			seg = (size_t)v;
-		}
+		int seg = 0;
+		if (!local && pc_env_int("PCOLL_SEGMENT_BYTES", 64, 1L << 30, &seg) < 0)
+			local = pc_env_error("PCOLL_SEGMENT_BYTES", "bytes, 64 to 2^30");
 		if (!local)
-			local =
-			    pc_sched_build(&c->sched, c->P, c->rank, count, c->dtsize, algo, seg);
+			local = pc_sched_build(&c->sched, c->P, c->rank, count, c->dtsize, algo,
+					       (size_t)seg);
 		if (!local) {
 			mine.algo = c->sched.algo;
 			mine.nseg = c->sched.nseg;

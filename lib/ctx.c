@@ -36,29 +36,6 @@ void pcoll_config_init(pcoll_config_t *cfg)
 #define PC_ENV_TIMEOUT_MS_MAX	 2000000000L
 #define PC_ENV_IDLE_SLEEP_US_MAX 1000000L
 
-/* An integer PCOLL_* variable: 0 (and *val untouched) when it is unset or
- * empty, 1 when the whole value is a decimal integer in [lo, hi], -1 when it
- * is not (no atoi: "abc" or "5ms" is an error, not 0 or 5). strtol saturates
- * out of range values at LONG_MIN/LONG_MAX, which the bounds then refuse. */
-static int env_int(const char *name, long lo, long hi, int *val)
-{
-	const char *v = getenv(name);
-	if (!v || !*v)
-		return 0;
-	char *end;
-	long x = strtol(v, &end, 10);
-	if (end == v || *end || x < lo || x > hi)
-		return -1;
-	*val = (int)x;
-	return 1;
-}
-
-/* PCOLL_ERR_INVAL naming the variable, its value and what was expected. */
-static int env_error(const char *name, const char *expected)
-{
-	return pc_error(PCOLL_ERR_INVAL, "%s=%s: expected %s", name, getenv(name), expected);
-}
-
 static int resolve_config(pcoll_config_t *c, const pcoll_config_t *in, int *hugepages)
 {
 	if (in)
@@ -89,17 +66,17 @@ static int resolve_config(pcoll_config_t *c, const pcoll_config_t *in, int *huge
 	 * an idle sleep of 71 minutes). */
 	if (c->timeout_ms == 0) {
 		int t = 300000;
-		if (env_int("PCOLL_TIMEOUT_MS", -1, PC_ENV_TIMEOUT_MS_MAX, &t) < 0 || t == 0)
-			return env_error("PCOLL_TIMEOUT_MS",
-					 "an integer number of milliseconds (1 to 2000000000, "
-					 "or -1 for no timeout)");
+		if (pc_env_int("PCOLL_TIMEOUT_MS", -1, PC_ENV_TIMEOUT_MS_MAX, &t) < 0 || t == 0)
+			return pc_env_error("PCOLL_TIMEOUT_MS",
+					    "an integer number of milliseconds (1 to 2000000000, "
+					    "or -1 for no timeout)");
 		c->timeout_ms = t;
 	}
 	if (c->idle_sleep_max_us == 0) {
 		int us = 1000;
-		if (env_int("PCOLL_IDLE_SLEEP_US", 1, PC_ENV_IDLE_SLEEP_US_MAX, &us) < 0)
-			return env_error("PCOLL_IDLE_SLEEP_US",
-					 "an integer number of microseconds (1 to 1000000)");
+		if (pc_env_int("PCOLL_IDLE_SLEEP_US", 1, PC_ENV_IDLE_SLEEP_US_MAX, &us) < 0)
+			return pc_env_error("PCOLL_IDLE_SLEEP_US",
+					    "an integer number of microseconds (1 to 1000000)");
 		c->idle_sleep_max_us = (unsigned)us;
 	} else if (c->idle_sleep_max_us > PC_ENV_IDLE_SLEEP_US_MAX) {
 		return pc_error(PCOLL_ERR_INVAL,
@@ -107,10 +84,10 @@ static int resolve_config(pcoll_config_t *c, const pcoll_config_t *in, int *huge
 				"microseconds (0: PCOLL_IDLE_SLEEP_US or 1000)",
 				c->idle_sleep_max_us);
 	}
-	if (env_int("PCOLL_PROGRESS_THREAD", 0, 1, &c->progress_thread) < 0)
-		return env_error("PCOLL_PROGRESS_THREAD", "0 or 1");
-	if (env_int("PCOLL_HUGEPAGES", 0, 1, hugepages) < 0)
-		return env_error("PCOLL_HUGEPAGES", "0 or 1");
+	if (pc_env_int("PCOLL_PROGRESS_THREAD", 0, 1, &c->progress_thread) < 0)
+		return pc_env_error("PCOLL_PROGRESS_THREAD", "0 or 1");
+	if (pc_env_int("PCOLL_HUGEPAGES", 0, 1, hugepages) < 0)
+		return pc_env_error("PCOLL_HUGEPAGES", "0 or 1");
 	return pc_trace_check_env(); /* PCOLL_TRACE, PCOLL_TRACE_EVENTS */
 }
 

@@ -1,5 +1,6 @@
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #define PCOLL_NO_CTX
@@ -78,4 +79,27 @@ uint64_t pc_now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* An integer PCOLL_* variable: 0 (and *val untouched) when it is unset or
+ * empty, 1 when the whole value is a decimal integer in [lo, hi], -1 when it
+ * is not (no atoi: "abc" or "5ms" is an error, not 0 or 5). strtol saturates
+ * out of range values at LONG_MIN/LONG_MAX, which the bounds then refuse. */
+int pc_env_int(const char *name, long lo, long hi, int *val)
+{
+	const char *v = getenv(name);
+	if (!v || !*v)
+		return 0;
+	char *end;
+	long x = strtol(v, &end, 10);
+	if (end == v || *end || x < lo || x > hi)
+		return -1;
+	*val = (int)x;
+	return 1;
+}
+
+/* PCOLL_ERR_INVAL naming the variable, its value and what was expected. */
+int pc_env_error(const char *name, const char *expected)
+{
+	return pc_error(PCOLL_ERR_INVAL, "%s=%s: expected %s", name, getenv(name), expected);
 }

@@ -14,4 +14,10 @@ void pc_error_clear(void);
 
 uint64_t pc_now_ns(void);
 
+/* An integer PCOLL_* variable: 0 (*val untouched) when unset or empty, 1 when
+ * the whole value is a decimal integer in [lo, hi], -1 when it is not. */
+int pc_env_int(const char *name, long lo, long hi, int *val);
+/* PCOLL_ERR_INVAL naming the variable, its value and what was expected. */
+int pc_env_error(const char *name, const char *expected);
+
 #endif
