@@ -444,6 +444,11 @@ void bench_iters_for(const struct bench_opts *o, size_t size, int *iters, int *w
 		*warmup = o->warmup;
 }
 
+int bench_settle_barriers(const struct bench_opts *o)
+{
+	return o->quick ? BENCH_QUICK_SETTLE : BENCH_SETTLE_BARRIERS;
+}
+
 double bench_now_us(void)
 {
 	struct timespec ts;

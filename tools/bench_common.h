@@ -38,16 +38,17 @@ enum bench_kind {
 #define BENCH_ITERS_LARGE  100
 #define BENCH_WARMUP_LARGE 10
 #define BENCH_LARGE_SIZE   65536 /**< sizes above this (bytes) are "large" */
-/* Barriers before the first timed block (quick: 20). The processes come from
- * a wireup they slept through, and the first few ms after it ran slower on
- * this VM: with 100 warm-up iterations, the first mode measured at 4 KiB
- * took 1.5-2x the same mode measured second. Both benchmarks do the same. */
+/* Barriers before the first timed block (bench_settle_barriers). The
+ * processes come from a wireup they slept through, and the first few ms after
+ * it ran slower on this VM: with 100 warm-up iterations, the first mode
+ * measured at 4 KiB took 1.5-2x the same mode measured second. */
 #define BENCH_SETTLE_BARRIERS 2000
 
 /* Quick mode (for make check): small sizes, few iterations, short runs. */
 #define BENCH_QUICK_MAX_SIZE 4096
 #define BENCH_QUICK_ITERS    20
 #define BENCH_QUICK_WARMUP   5
+#define BENCH_QUICK_SETTLE   20
 #define BENCH_QUICK_STEPS    10
 #define BENCH_QUICK_BASE_MS  10.0
 #define BENCH_QUICK_IDLE_S   1.0
@@ -111,6 +112,8 @@ int bench_parse_double(const char *s, double lo, double hi, double *out);
 
 /** Iterations and warm-up for one message size, honouring -i/-x/-q. */
 void bench_iters_for(const struct bench_opts *o, size_t size, int *iters, int *warmup);
+/** Barriers both benchmarks run before their first timed block. */
+int bench_settle_barriers(const struct bench_opts *o);
 
 /** Monotonic time in microseconds. */
 double bench_now_us(void);

@@ -407,7 +407,7 @@ static void run_allreduce(const struct mode_sel *modes, int nmodes)
 	double *all = xcalloc((size_t)g_size, sizeof(double));
 	char title[256];
 
-	for (int i = 0; i < (O.quick ? 20 : BENCH_SETTLE_BARRIERS); i++)
+	for (int i = 0; i < bench_settle_barriers(&O); i++)
 		barrier();
 	for (int mi = 0; mi < nmodes; mi++) {
 		const struct mode_sel *m = &modes[mi];

@@ -179,7 +179,7 @@ int main(int argc, char **argv)
 		bench_print_latency_header(stdout, title, O.full ? info : NULL, O.full);
 	}
 
-	for (int i = 0; i < (O.quick ? 20 : BENCH_SETTLE_BARRIERS); i++)
+	for (int i = 0; i < bench_settle_barriers(&O); i++)
 		MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
 	for (size_t size = O.min_size; size <= O.max_size; size *= 2) {
 		int count = (int)(size / dts), iters, warmup;
