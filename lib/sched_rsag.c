@@ -137,8 +137,8 @@ int pc_sched_build_rsag(pc_sched_builder_t *b, size_t seg_bytes)
 	uint32_t nseg = 1;
 	if (s->algo == PC_ALGO_PIPE) {
 		size_t seg = seg_bytes ? seg_bytes : PC_SEG_BYTES;
-		size_t want = (maxblock * ds + seg - 1) / seg;
-		nseg = (uint32_t)(want < 1 ? 1 : want > PC_SEG_MAX ? PC_SEG_MAX : want);
+		size_t want = (maxblock * ds + seg - 1) / seg; /* >= 1: maxblock >= 1 */
+		nseg = (uint32_t)(want > PC_SEG_MAX ? PC_SEG_MAX : want);
 		if (nseg > maxblock / 2) /* keep every segment of both blocks non-empty */
 			nseg = maxblock / 2 ? (uint32_t)(maxblock / 2) : 1;
 	}
