@@ -49,6 +49,11 @@ typedef struct {
 	pc_tp_rkey_t rkey, vkey;
 } create_blob_t;
 
+/* The smallest reduction run outside the engine lock by default: 64 KiB is
+ * a few microseconds of summing, against some 50 ns for the unlock and
+ * relock. */
+#define UNLOCKED_REDUCE_BYTES (64 << 10)
+
 static int check_args(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt, const pcoll_attr_t *a)
 {
 	int P = a->team ? a->team->size : ctx->size; /* the team's ctx is checked by create */
@@ -309,6 +314,22 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 		int seg = 0;
 		if (!local && pc_env_int("PCOLL_SEGMENT_BYTES", 64, 1L << 30, &seg) < 0)
 			local = pc_env_error("PCOLL_SEGMENT_BYTES", "bytes, 64 to 2^30");
+		/* Reductions this large run outside the engine lock (engine.c),
+		 * where another thread may want it: the progress thread, or the
+		 * caller's others. A local choice: processes may differ. */
+		int split = UNLOCKED_REDUCE_BYTES;
+		if (!local && pc_env_int("PCOLL_UNLOCKED_REDUCE_BYTES", 0, 1L << 30, &split) < 0)
+			local =
+			    pc_env_error("PCOLL_UNLOCKED_REDUCE_BYTES", "bytes, 0 (never) to 2^30");
+		if (!ctx->thread_started && ctx->cfg.thread_level != PCOLL_THREAD_MULTIPLE)
+			split = 0;
+		c->env.split_bytes = (size_t)split;
+		/* Test hook: a reduction outside the lock takes this much longer,
+		 * so that tests meet the windows it opens. */
+		if (!local &&
+		    pc_env_int("PCOLL_FAULT_REDUCE_DELAY_US", 0, 1000000, &c->fault_delay_us) < 0)
+			local =
+			    pc_env_error("PCOLL_FAULT_REDUCE_DELAY_US", "microseconds, 0 to 10^6");
 		if (!local)
 			local = pc_sched_build(&c->sched, c->P, c->rank, count, c->dtsize, algo,
 					       (size_t)seg);
@@ -858,6 +879,7 @@ int pcoll_destroy(pcoll_coll_t *c)
 				      "pcoll_destroy: %llu contributions in rounds never taken "
 				      "with pcoll_next_round were discarded",
 				      (unsigned long long)lost);
+		pc_engine_quiesce(c); /* another thread may still be reducing it */
 		ctx->colls[c->id] = NULL;
 		pc_engine_forget(c);
 		pc_tp_forget(ctx->tp, &c->tx_done);

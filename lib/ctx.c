@@ -211,6 +211,7 @@ void pc_ctx_free(pcoll_ctx_t *ctx)
 	pc_topo_fini(&ctx->topo);
 	pthread_mutex_destroy(&ctx->lock);
 	pthread_cond_destroy(&ctx->cv);
+	pthread_cond_destroy(&ctx->busy_cv);
 	free(ctx->colls);
 	free(ctx->teams);
 	free(ctx->procs);
@@ -232,6 +233,7 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 		return pc_error(PCOLL_ERR_NOMEM, "pcoll_init: out of memory");
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_cond_init(&ctx->cv, NULL);
+	pthread_cond_init(&ctx->busy_cv, NULL);
 	/* A caller built against an older header passes a shorter struct: the
 	 * fields it did not know keep their defaults. */
 	pcoll_config_t full;
@@ -427,6 +429,7 @@ int pcoll_finalize(pcoll_ctx_t *ctx)
 	for (uint32_t i = 0; i < ctx->ncolls_cap; i++) {
 		pcoll_coll_t *c = ctx->colls[i];
 		if (c) {
+			pc_engine_quiesce(c);
 			pc_coll_release_fabric(c);
 			c->dead = 1;
 			pc_engine_forget(c);

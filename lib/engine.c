@@ -113,6 +113,12 @@ void pc_coll_notify(void *arg, uint64_t data)
 	/* Value slots were written in place; the entry only woke us up. */
 }
 
+static void sleep_us(unsigned us)
+{
+	struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000};
+	nanosleep(&ts, NULL);
+}
+
 static void fail(pcoll_coll_t *c, int rc)
 {
 	if (rc < 0 && !c->error) {
@@ -360,9 +366,59 @@ int pc_coll_join_now(pcoll_coll_t *c, const void *src)
 	return 1;
 }
 
+/*
+ * A large reduction runs outside the engine lock (c->env.split_bytes, set at
+ * create): the lock guards the transport and every collective of the
+ * context, so a thread reducing 8 MiB under it would stall every other
+ * collective's progress -- another thread's blocking step, a pcoll_test, the
+ * progress thread moving rounds of other collectives -- for the whole
+ * reduction. c->busy keeps c itself to this thread until it relocks: the
+ * engine skips it, and destroy and finalize wait (pc_engine_quiesce).
+ */
+static void reduce_unlocked(pcoll_coll_t *c)
+{
+	pcoll_ctx_t *ctx = c->ctx;
+	c->busy = 1;
+	pthread_mutex_unlock(&ctx->lock);
+	if (__builtin_expect(c->fault_delay_us != 0, 0))
+		sleep_us((unsigned)c->fault_delay_us);
+	pc_exec_reduce_split(&c->ex, &c->env);
+	pthread_mutex_lock(&ctx->lock);
+	c->busy = 0;
+	if (ctx->busy_waiters)
+		pthread_cond_broadcast(&ctx->busy_cv);
+}
+
+/* The collective a caller thread is blocked on (pc_engine_wait), if any. */
+static __thread const pcoll_coll_t *waiting_on;
+
+/* A large reduction of another collective whose own caller is blocked
+ * until this very round is done: leave it to that caller (it is looking, and
+ * has nothing else to do), so that this caller returns without summing
+ * another's megabytes first. A round after the one a step waits for is not
+ * left: its caller may return without it. */
+static int leave_to_owner(const pcoll_coll_t *c)
+{
+	if (!waiting_on || waiting_on == c)
+		return 0;
+	return (c->step_blocking && c->ex.round <= c->step_target) || c->flush_blocking;
+}
+
+void pc_engine_quiesce(pcoll_coll_t *c)
+{
+	pcoll_ctx_t *ctx = c->ctx;
+	while (c->busy) {
+		ctx->busy_waiters++;
+		pthread_cond_wait(&ctx->busy_cv, &ctx->lock);
+		ctx->busy_waiters--;
+	}
+}
+
 int pc_engine_coll(pcoll_coll_t *c)
 {
 	int moved = 0;
+	if (c->busy) /* another thread is reducing it, unlocked */
+		return 0;
 	c->woken = 0;
 	/* Fail together: once a member of its team is gone a collective never
 	 * moves again here, so no peer can complete rounds on our behalf. */
@@ -384,13 +440,25 @@ int pc_engine_coll(pcoll_coll_t *c)
 		pc_rs_triggered(&c->rs, self);
 	while (!c->error) {
 		if (c->rs.in_round) {
-			int rc = pc_exec_run(&c->ex, &c->env);
+			/* A reduction handed back and left to its owner: still due. */
+			int rc = c->ex.split ? PC_EXEC_REDUCE : pc_exec_run(&c->ex, &c->env);
 			if (rc < 0) {
 				fail(c, rc);
 				break;
 			}
 			if (rc == 0)
 				break;
+			if (rc == PC_EXEC_REDUCE) {
+				if (leave_to_owner(c))
+					break;
+				reduce_unlocked(c);
+				moved = 1;
+				/* Others ran meanwhile: a peer may be gone, the
+				 * context failed. */
+				if (c->team->error || c->ctx->error)
+					break;
+				continue;
+			}
 			const pc_hdr_t *h = c->env.res_hdr;
 			if (h->round != c->ex.round) {
 				fail(c, pc_error(PCOLL_ERR_INTERNAL,
@@ -450,12 +518,6 @@ int pc_engine_progress(pcoll_ctx_t *ctx)
 		c = next;
 	}
 	return ev;
-}
-
-static void sleep_us(unsigned us)
-{
-	struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000};
-	nanosleep(&ts, NULL);
 }
 
 /* Timer slack, in ns, while pcoll sleeps in short backoff steps. */
@@ -569,6 +631,15 @@ int pc_engine_wait_on(pcoll_ctx_t *ctx, const pc_wait_t *w)
 		uint64_t now = pc_now_ns();
 		if (ev > 0) {
 			last = now;
+			idle = 0;
+			continue;
+		}
+		/* Another thread reduces our collective outside the lock: wait
+		 * for exactly that (spinning would take its core, a poll() would
+		 * not wake when it is done), then drive the rest ourselves. */
+		if (w->coll && w->coll->busy) {
+			pc_engine_quiesce(w->coll);
+			last = pc_now_ns();
 			idle = 0;
 			continue;
 		}
@@ -690,8 +761,13 @@ int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *
 		       .arg = &cw,
 		       .failed = cw_failed,
 		       .timed_out = cw_timed_out,
-		       .wait_s = &c->wait_s};
-	return pc_engine_wait_on(ctx, &w);
+		       .wait_s = &c->wait_s,
+		       .coll = c};
+	const pcoll_coll_t *outer = waiting_on;
+	waiting_on = c;
+	int rc = pc_engine_wait_on(ctx, &w);
+	waiting_on = outer;
+	return rc;
 }
 
 /* How long the progress thread leaves the engine to a caller that just returned. */

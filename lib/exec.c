@@ -22,6 +22,7 @@ void pc_exec_start(pc_exec_t *x, const pc_sched_t *s, uint64_t round, const pc_h
 	x->acc = *mine;
 	x->acc.round = round;
 	x->mine = x->acc;
+	x->split = NULL;
 }
 
 static char *bufp(const pc_exec_env_t *env, int b, size_t elem_off, size_t ds)
@@ -29,10 +30,26 @@ static char *bufp(const pc_exec_env_t *env, int b, size_t elem_off, size_t ds)
 	return (char *)env->buf[b] + elem_off * ds;
 }
 
+static void reduce(const pc_exec_t *x, const pc_op_t *op, const pc_exec_env_t *env)
+{
+	size_t ds = x->s->dtsize;
+	const char *msg = (const char *)env->buf[PC_BUF_RX] + op->rx_off;
+	pc_reduce_sum(env->dt, bufp(env, op->dst_buf, op->off, ds),
+		      bufp(env, op->src_buf, op->a_off, ds), msg + PC_HDR_BYTES, op->cnt);
+}
+
+void pc_exec_reduce_split(pc_exec_t *x, const pc_exec_env_t *env)
+{
+	if (x->split)
+		reduce(x, x->split, env);
+	x->split = NULL;
+}
+
 int pc_exec_run(pc_exec_t *x, const pc_exec_env_t *env)
 {
 	const pc_sched_t *s = x->s;
 	size_t ds = s->dtsize;
+	pc_exec_reduce_split(x, env); /* normally done by the caller already */
 	while (x->pc < s->nops) {
 		const pc_op_t *op = &s->ops[x->pc];
 		switch (op->kind) {
@@ -73,9 +90,12 @@ int pc_exec_run(pc_exec_t *x, const pc_exec_env_t *env)
 				x->acc = x->mine;
 			if (op->hdr)
 				pc_hdr_merge(&x->acc, h);
-			pc_reduce_sum(env->dt, bufp(env, op->dst_buf, op->off, ds),
-				      bufp(env, op->src_buf, op->a_off, ds), msg + PC_HDR_BYTES,
-				      op->cnt);
+			if (env->split_bytes && op->cnt * ds >= env->split_bytes) {
+				x->split = op;
+				x->pc++;
+				return PC_EXEC_REDUCE;
+			}
+			reduce(x, op, env);
 			break;
 		}
 		case PC_OP_COPY:

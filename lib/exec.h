@@ -26,6 +26,9 @@ typedef struct pc_exec_env {
 	/* Sends of this round whose local completion has been seen. */
 	uint64_t (*tx_done)(void *arg);
 	void *arg;
+	/* Reductions of at least this many bytes are handed back to the caller
+	 * (PC_EXEC_REDUCE) to run outside its lock; 0: never. */
+	size_t split_bytes;
 } pc_exec_env_t;
 
 typedef struct pc_exec {
@@ -33,15 +36,28 @@ typedef struct pc_exec {
 	size_t pc;	/* next op */
 	uint64_t round; /* 0: idle */
 	size_t nsent;
-	pc_hdr_t acc;  /* header accumulated so far */
-	pc_hdr_t mine; /* this process's own (PC_HDR_FORWARD starts from it) */
+	pc_hdr_t acc;	      /* header accumulated so far */
+	pc_hdr_t mine;	      /* this process's own (PC_HDR_FORWARD starts from it) */
+	const pc_op_t *split; /* a reduction handed back, not yet done */
 } pc_exec_t;
+
+/* pc_exec_run's return: the next reduction is the caller's to run, with
+ * pc_exec_reduce_split(), before it calls pc_exec_run again. */
+#define PC_EXEC_REDUCE 2
 
 /** Begin round `round` with this process's own header (its contribution). */
 void pc_exec_start(pc_exec_t *x, const pc_sched_t *s, uint64_t round, const pc_hdr_t *mine);
 
-/** Run until blocked: 1 when the round is complete, 0 when blocked, <0 error. */
+/** Run until blocked: 1 when the round is complete, 0 when blocked,
+ * PC_EXEC_REDUCE when a reduction of at least env->split_bytes is next (its
+ * header is already checked and merged), <0 error. */
 int pc_exec_run(pc_exec_t *x, const pc_exec_env_t *env);
+
+/** The data part of the reduction that pc_exec_run handed back. It touches
+ * only the round's buffers, none of x's bookkeeping, so it may run while
+ * others hold the lock that guards everything else (not this collective's
+ * schedule, which nobody may run meanwhile). */
+void pc_exec_reduce_split(pc_exec_t *x, const pc_exec_env_t *env);
 
 /** Merge header b into a (SUM contributions and flushed, MAX staleness). */
 void pc_hdr_merge(pc_hdr_t *a, const pc_hdr_t *b);

@@ -37,6 +37,8 @@ struct pcoll_ctx {
 	pc_topo_t topo;
 	pthread_mutex_t lock; /* the engine lock: transport and every collective */
 	pthread_cond_t cv;
+	pthread_cond_t busy_cv; /* a collective's reduction outside the lock ended */
+	int busy_waiters;	/* threads waiting on busy_cv (under lock) */
 	pthread_t thread;
 	int thread_started;
 	atomic_int stop;
@@ -156,6 +158,10 @@ struct pcoll_coll {
 	pcoll_coll_t *active_next, *active_prev;
 	int active; /* in the queue */
 	int woken;  /* a peer's write named it since the engine last looked */
+	/* A thread runs this collective's reduction outside the lock (engine.c):
+	 * until it relocks, nobody else advances the collective or frees it. */
+	int busy;
+	int fault_delay_us; /* PCOLL_FAULT_REDUCE_DELAY_US: test hook */
 };
 
 /* A blocking wait on one object (a collective or a team exchange). */
@@ -167,7 +173,8 @@ typedef struct pc_wait {
 	int (*failed)(void *arg, const char **msg);
 	/* The timeout fired: record it (sticky) and return the error. */
 	int (*timed_out)(void *arg, int timeout_ms);
-	double *wait_s; /* time spent blocked is added here (may be NULL) */
+	double *wait_s;	    /* time spent blocked is added here (may be NULL) */
+	pcoll_coll_t *coll; /* the collective waited for, if one (may be NULL) */
 } pc_wait_t;
 
 /* engine.c */
@@ -183,6 +190,8 @@ void pc_coll_notify(void *arg, uint64_t data); /* transport callback for remote 
  * queue. It leaves the queue by itself when it has none. */
 void pc_engine_activate(pcoll_coll_t *c);
 void pc_engine_forget(pcoll_coll_t *c); /* under lock: c goes away: out of the queue */
+/* Under lock: wait until no thread runs c's reduction outside the lock. */
+void pc_engine_quiesce(pcoll_coll_t *c);
 void pc_coll_arrive_actions(pcoll_coll_t *c, int action);
 void pc_coll_send_flush(pcoll_coll_t *c);
 int pc_coll_join_now(pcoll_coll_t *c, const void *src);

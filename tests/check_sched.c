@@ -138,6 +138,7 @@ typedef struct sim_rank {
 	uint64_t round;	 /* current round, 0 before the first */
 	int draining;	 /* round done, its sends not all complete yet */
 	int finished;
+	int split; /* a reduction handed back (PC_EXEC_REDUCE), not yet run */
 } sim_rank_t;
 
 typedef struct sim {
@@ -145,6 +146,7 @@ typedef struct sim {
 	size_t count, ds, data_bytes, res_bytes;
 	pcoll_datatype_t dt;
 	int kind, deliver, algo;
+	int split; /* every reduction is handed back and run later */
 	uint64_t seed, rng;
 	sim_rank_t *rk;
 	pend_t *pend;
@@ -640,6 +642,10 @@ static void deadlock_report(sim_t *sim)
 }
 
 /* Run NROUNDS rounds of an allreduce of P ranks and check everything. */
+/* Set by the split tests: reductions run as the engine runs them outside its
+ * lock, the rank's schedule paused while the others go on. */
+static int g_split;
+
 static void run_sim(int P, size_t count, int algo, int kind, int deliver_mode, uint64_t seed)
 {
 	sim_t sim;
@@ -652,6 +658,7 @@ static void run_sim(int P, size_t count, int algo, int kind, int deliver_mode, u
 	sim.data_bytes = count * sim.ds;
 	sim.res_bytes = PC_HDR_BYTES + sim.data_bytes;
 	sim.deliver = deliver_mode;
+	sim.split = g_split;
 	sim.algo = algo;
 	sim.seed = seed;
 	sim.rng = seed ^ 0xabcdefULL;
@@ -697,6 +704,7 @@ static void run_sim(int P, size_t count, int algo, int kind, int deliver_mode, u
 		p->env.flag_ready = sim_flag_ready;
 		p->env.tx_done = sim_tx_done;
 		p->env.arg = p;
+		p->env.split_bytes = sim.split ? 1 : 0;
 	}
 	compute_expected(&sim);
 	for (int i = 0; i < P; i++)
@@ -736,10 +744,28 @@ static void run_sim(int P, size_t count, int algo, int kind, int deliver_mode, u
 				}
 				continue;
 			}
+			if (p->split) {
+				/* Reducing outside the lock: it takes a while, and
+				 * the others run meanwhile. */
+				progress = 1;
+				if (rng(&sim.rng) % 3 == 0) {
+					pc_exec_reduce_split(&p->x, &p->env);
+					p->split = 0;
+				}
+				continue;
+			}
 			size_t pc0 = p->x.pc;
 			int rc = pc_exec_run(&p->x, &p->env);
 			REQUIRE(rc >= 0, "%s: rank %d round %" PRIu64 ": exec error %d: %s",
 				sim.label, p->rank, p->round, rc, pcoll_last_error());
+			REQUIRE(rc != PC_EXEC_REDUCE || sim.split,
+				"%s: rank %d: a reduction handed back with split_bytes 0",
+				sim.label, p->rank);
+			if (rc == PC_EXEC_REDUCE) {
+				p->split = 1;
+				progress = 1;
+				continue;
+			}
 			if (p->x.pc != pc0)
 				progress = 1;
 			if (rc == 1) {
@@ -870,6 +896,19 @@ END_TEST
 START_TEST(test_allreduce_completion_any_order)
 {
 	run_matrix(_i, DATA_INT64, DELIVER_LAZY_RANDOM);
+}
+END_TEST
+
+/* Reductions handed back and run later, as the engine runs large ones
+ * outside its lock: the peers go on meanwhile (they may write the next
+ * messages), and the results must not change. */
+START_TEST(test_allreduce_split_reduce)
+{
+	if (_i > 17 && _i % 8) /* every P to 17, then every eighth */
+		return;
+	g_split = 1;
+	run_matrix(_i, DATA_INT64, DELIVER_LAZY_RANDOM);
+	g_split = 0;
 }
 END_TEST
 
@@ -1422,6 +1461,7 @@ static Suite *sched_suite(void)
 	tcase_add_loop_test(tc, test_allreduce_many_orders, 1, MAXP + 1);
 	tcase_add_loop_test(tc, test_pipe_segments, 1, MAXP + 1);
 	tcase_add_loop_test(tc, test_allreduce_completion_any_order, 1, MAXP + 1);
+	tcase_add_loop_test(tc, test_allreduce_split_reduce, 1, MAXP + 1);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("activation");

@@ -54,6 +54,12 @@ shrink_launch "kill -9 rank 1 of 4 in 256 KiB, shm, solo, shrink and go on with 
 	FI_PROVIDER=shm -- -S -k 20 -m solo -c 65536 -b 131072
 shrink_launch "kill -9 rank 2 of 5 in 256 KiB, shm, sync, shrink and go on with 1 MiB" 5 2 \
 	FI_PROVIDER=shm -- -S -k 12 -c 65536 -b 131072
+# The same with every reduction of 64 KiB or more made 2 ms longer
+# (PCOLL_FAULT_REDUCE_DELAY_US): they run outside the engine lock, so the
+# death is met there -- by the progress thread reducing while the caller
+# fails, shrinks and destroys the collective, which waits for it.
+shrink_launch "kill -9 rank 1 of 4 in 256 KiB, shm, solo, slow reductions outside the lock" 4 1 \
+	FI_PROVIDER=shm PCOLL_FAULT_REDUCE_DELAY_US=2000 -- -S -k 20 -m solo -c 65536 -b 131072
 shrink_launch "kill -9 rank 0 of 5, tcp, sync, shrink and go on" 5 0 FI_PROVIDER=tcp -- -S -k 12
 shrink_launch "kill -9 rank 3 of 4 in 256 KiB, tcp, solo, shrink and go on with 1 MiB" 4 3 \
 	FI_PROVIDER=tcp -- -S -k 15 -m solo -c 65536 -b 131072

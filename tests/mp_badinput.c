@@ -438,6 +438,20 @@ static int env_cases(void)
 		expect_env_inval(rc, "PCOLL_SEGMENT_BYTES", bad_seg[i], "pcoll_allreduce_create");
 	}
 	unsetenv("PCOLL_SEGMENT_BYTES");
+	/* The unlocked-reduction threshold and its test hook, read at create. */
+	static const char *bad_split[][2] = {{"PCOLL_UNLOCKED_REDUCE_BYTES", "64k"},
+					     {"PCOLL_UNLOCKED_REDUCE_BYTES", "-1"},
+					     {"PCOLL_UNLOCKED_REDUCE_BYTES", "2147483648"},
+					     {"PCOLL_FAULT_REDUCE_DELAY_US", "1ms"},
+					     {"PCOLL_FAULT_REDUCE_DELAY_US", "1000001"}};
+	for (size_t i = 0; i < sizeof(bad_split) / sizeof(bad_split[0]); i++) {
+		setenv(bad_split[i][0], bad_split[i][1], 1);
+		c = (pcoll_coll_t *)0x1;
+		rc = pcoll_allreduce_create(ctx, 1024, PCOLL_FLOAT32, NULL, &c);
+		MP_EXPECT(c == NULL, "a failed create left a handle");
+		expect_env_inval(rc, bad_split[i][0], bad_split[i][1], "pcoll_allreduce_create");
+		unsetenv(bad_split[i][0]);
+	}
 	MP_OK(pcoll_finalize(ctx));
 	if (mp_rank == 0)
 		printf("%d environment checks passed on every process\n", nchecks);

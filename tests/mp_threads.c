@@ -7,12 +7,17 @@
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mp_common.h"
 
-#define COUNT 512
 #define STEPS 200
+
+/* Elements per collective (--count N): 512 by default; large ones have
+ * reductions that run outside the engine lock (PCOLL_UNLOCKED_REDUCE_BYTES)
+ * while the other thread drives the other collective. */
+static size_t count = 512;
 
 typedef struct {
 	pcoll_coll_t *coll;
@@ -24,28 +29,48 @@ static void drain(job_t *j)
 {
 	pcoll_round_t r;
 	int rc;
-	while ((rc = pcoll_next_round(j->coll, &r)) == 1)
-		j->total += ((const double *)r.data)[0];
+	while ((rc = pcoll_next_round(j->coll, &r)) == 1) {
+		const double *d = r.data;
+		/* Every element got the same contributions: a reduction left
+		 * half done, or run over the wrong round, shows here. */
+		for (size_t e = 1; e < count; e++)
+			MP_EXPECT(d[e] == d[0],
+				  "collective %d round %llu: element %zu is %.0f, "
+				  "element 0 %.0f",
+				  j->which, (unsigned long long)r.index, e, d[e], d[0]);
+		j->total += d[0];
+	}
 	MP_OK(rc);
 }
 
 static void *drive(void *arg)
 {
 	job_t *j = arg;
-	double g[COUNT];
+	double *g = malloc(count * sizeof(*g));
+	MP_EXPECT(g != NULL, "out of memory");
 	for (int s = 0; s < STEPS + j->me; s++) {
-		for (int e = 0; e < COUNT; e++)
+		for (size_t e = 0; e < count; e++)
 			g[e] = (double)((j->me + 1) * (s + 1) * (j->which + 1));
 		MP_OK(pcoll_step(j->coll, g));
 		drain(j);
 	}
 	MP_FLUSH_TAKING(j->coll, drain(j));
+	free(g);
 	return NULL;
 }
 
 int main(int argc, char **argv)
 {
-	int on_team = argc > 1 && !strcmp(argv[1], "--team");
+	int on_team = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--team"))
+			on_team = 1;
+		else if (!strcmp(argv[i], "--count") && i + 1 < argc)
+			count = strtoul(argv[++i], NULL, 10);
+		else
+			MP_EXPECT(0, "usage: mp_threads [--team] [--count N]");
+	}
+	MP_EXPECT(count > 0, "--count: at least 1");
 	pcoll_config_t cfg;
 	pcoll_config_init(&cfg);
 	cfg.thread_level = PCOLL_THREAD_MULTIPLE;
@@ -64,7 +89,7 @@ int main(int argc, char **argv)
 		a.team = k ? team : NULL;
 		/* On the team, rank and P are the team's (reversed ranks). */
 		jobs[k] = (job_t){.P = P, .me = a.team ? pcoll_team_rank(team) : me, .which = k};
-		MP_OK(pcoll_allreduce_create(ctx, COUNT, PCOLL_FLOAT64, &a, &jobs[k].coll));
+		MP_OK(pcoll_allreduce_create(ctx, count, PCOLL_FLOAT64, &a, &jobs[k].coll));
 	}
 	pthread_t t[2];
 	for (int k = 0; k < 2; k++)
@@ -84,8 +109,8 @@ int main(int argc, char **argv)
 		MP_OK(pcoll_team_destroy(team));
 	MP_OK(pcoll_finalize(ctx));
 	if (me == 0)
-		printf("ok   threads: 2 threads, 2 collectives (solo S=1, majority S=4%s), P=%d, "
-		       "conservation holds on both\n",
-		       team ? " on a reversed team" : "", P);
+		printf("ok   threads: 2 threads, 2 collectives of %zu doubles (solo S=1, majority "
+		       "S=4%s), P=%d, conservation holds on both\n",
+		       count, team ? " on a reversed team" : "", P);
 	return 0;
 }
