@@ -1,7 +1,8 @@
 #!/bin/bash
 # Reproduce the README's Results section: every number side by side in one
 # run, on this machine, written to results/*.csv and results/*.png.
-#   results/run.sh [latency] [imbalance] [idle] [demo] [model] [pipe] [targets]
+#   results/run.sh [latency] [imbalance] [idle] [demo] [model] [pipe] [background]
+#   [targets]
 #   (default: all)
 # Run from a built tree (./configure && make). Takes about 25 minutes
 # (model: 10-13; MODEL_FIT_RUNS and MODEL_RUNS set its numbers of runs, 6 and 3).
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 out=results
 run=tools/pcoll-run
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(latency imbalance idle demo model pipe targets)
+[ ${#parts[@]} -gt 0 ] || parts=(latency imbalance idle demo model pipe background targets)
 has() { [[ " ${parts[*]} " == *" $1 "* ]]; }
 plot() { gnuplot -e "csv='$1'; out='$2'" tools/plot_bench.gp; }
 
@@ -140,6 +141,23 @@ if has pipe; then
 		done
 	done
 	/usr/bin/python3 results/pipe_summary.py "$out" "$out"/pipe_*_r*.csv
+fi
+
+if has background; then
+	# Reductions outside the engine lock (pcoll_bench allreduce --background):
+	# P = 2, a 4 KiB and a 256 KiB sync allreduce on the main thread while a
+	# second thread steps a 16 MiB solo collective, its reductions under the
+	# lock or outside it, 10 interleaved pairs of blocks; BG_RUNS runs (3).
+	for r in $(seq 1 "${BG_RUNS:-3}"); do
+		for prov in shm tcp; do
+			for m in 4096 262144; do
+				$run -n 2 --timeout 900 -- tools/pcoll_bench allreduce -p "$prov" -M sync \
+					-m $m:$m --background 16M -n 10 -i 200 -x 20 \
+					-c "$out/background_${prov}_${m}_r$r.csv"
+			done
+		done
+	done
+	/usr/bin/python3 results/background_summary.py "$out" "$out"/background_*_r*.csv
 fi
 
 if has targets; then

@@ -131,6 +131,19 @@ if run "pcoll_bench allreduce --idle-colls" "$RUN" -n $NP --timeout $TIMEOUT \
 	done
 fi
 
+# The engine lock: a second thread steps a 1 MiB collective meanwhile, its
+# reductions under the lock and outside it, interleaved.
+if run "pcoll_bench allreduce --background" "$RUN" -n $NP --timeout $TIMEOUT \
+	"$BENCH" allreduce -q -M sync,solo -m 4096:4096 --background 1M -c "$tmp/background.csv"; then
+	for m in sync solo; do
+		for where in under outside; do
+			grep -q "^allreduce_background,pcoll,$m,.*,$NP,4096,osu,1048576,$where,1," \
+				"$tmp/background.csv" ||
+				fail "allreduce --background CSV has no $where row for mode $m"
+		done
+	done
+fi
+
 if run "pcoll_bench imbalance" "$RUN" -n $NP --timeout $TIMEOUT \
 	"$BENCH" imbalance -q -c "$tmp/imbalance.csv"; then
 	rows=$(grep -c '^imbalance,pcoll,' "$tmp/imbalance.csv")

@@ -106,7 +106,7 @@ void bench_usage(FILE *f, const char *prog, unsigned allowed)
 		    "  -k K           quorum size (default ceil(P/2))\n"
 		    "  -b MS          imbalance: base compute time per step (default 20 ms)\n"
 		    "  -n N           imbalance: rounds per run (default 100; quick 10);\n"
-		    "                 allreduce --idle-colls: pairs of blocks\n"
+		    "                 allreduce --idle-colls, --background: pairs of blocks\n"
 		    "  --patterns L   imbalance: patterns to run, comma-separated (default all):\n"
 		    "                 paper-1x2,paper-1x5,paper-1x10,paper-2x2,paper-2x5,\n"
 		    "                 paper-2x10,slow-1x2,pareto\n"
@@ -115,6 +115,11 @@ void bench_usage(FILE *f, const char *prog, unsigned allowed)
 		    "                 open (of the same mode, one step each, then left alone),\n"
 		    "                 in -n pairs of blocks (default 10; quick 2), ordered\n"
 		    "                 0,N then N,0; prints medians and the ratio N/0 (range)\n"
+		    "  --background SIZE  allreduce: a second thread steps a solo collective of\n"
+		    "                 SIZE bytes back to back meanwhile; in -n pairs of blocks\n"
+		    "                 its reductions run under the engine lock, then outside it\n"
+		    "                 (PCOLL_UNLOCKED_REDUCE_BYTES); prints medians and the\n"
+		    "                 ratio outside/under (range)\n"
 		    "  -T SEC         idle: seconds to sleep with the collective open (default "
 		    "10)\n");
 	else
@@ -209,7 +214,7 @@ static int parse_modes(const char *list, struct bench_opts *o)
 	return o->nmodes > 0 ? 0 : -1;
 }
 
-enum { OPT_PLOT = 1000, OPT_PATTERNS, OPT_IDLE_COLLS };
+enum { OPT_PLOT = 1000, OPT_PATTERNS, OPT_IDLE_COLLS, OPT_BACKGROUND };
 
 int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, unsigned allowed,
 		const char *default_modes)
@@ -223,6 +228,7 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 	    {"plot", required_argument, NULL, OPT_PLOT},
 	    {"patterns", required_argument, NULL, OPT_PATTERNS},
 	    {"idle-colls", required_argument, NULL, OPT_IDLE_COLLS},
+	    {"background", required_argument, NULL, OPT_BACKGROUND},
 	    {"csv", required_argument, NULL, 'c'},
 	    {"provider", required_argument, NULL, 'p'},
 	    {"modes", required_argument, NULL, 'M'},
@@ -326,6 +332,13 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 			}
 			o->idle_colls = (int)l;
 			break;
+		case OPT_BACKGROUND:
+			if (!(allowed & BENCH_KIND_MASK(BENCH_IMBALANCE)) ||
+			    bench_parse_size(optarg, &o->background) || o->background == 0) {
+				complain(prog, "--background %s: expected a size in bytes", optarg);
+				return -1;
+			}
+			break;
 		case 'f':
 			o->full = 1;
 			break;
@@ -400,6 +413,14 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 		complain(prog, "--idle-colls is an option of allreduce");
 		return -1;
 	}
+	if (o->background && (o->kind != BENCH_ALLREDUCE || o->idle_colls)) {
+		complain(prog, "--background is an option of allreduce, without --idle-colls");
+		return -1;
+	}
+	if (o->background && o->plot) {
+		complain(prog, "--background: --plot draws only the plain allreduce rows");
+		return -1;
+	}
 	if (o->idle_colls && o->plot) {
 		complain(prog, "--idle-colls: --plot draws only the plain allreduce rows");
 		return -1;
@@ -426,7 +447,7 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 		if (!T_set)
 			o->idle_s = BENCH_QUICK_IDLE_S;
 	}
-	if (o->idle_colls && !n_set)
+	if ((o->idle_colls || o->background) && !n_set)
 		o->steps = o->quick ? 2 : 10;
 	if (o->min_size > o->max_size)
 		o->min_size = o->max_size;

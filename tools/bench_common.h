@@ -77,6 +77,9 @@ struct bench_opts {
 	const char *patterns; /**< --patterns LIST (imbalance); NULL: all */
 	int idle_colls;	      /**< --idle-colls N (allreduce): 0 and N idle, interleaved;
 				   -n is then the number of alternations */
+	size_t background;    /**< --background SIZE (allreduce): a second thread steps a
+				   collective of SIZE bytes meanwhile, its reductions
+				   under and outside the engine lock, interleaved */
 };
 
 /**

@@ -32,7 +32,9 @@
 #include <pcoll.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -502,22 +504,129 @@ static void idle_close(pcoll_coll_t **cs, int n)
 	free(cs);
 }
 
+/* ----------------------------------------------- allreduce --background */
+
+#define BACKGROUND_CSV_HEADER                                                                      \
+	"bench,impl,mode,provider,P,size,shape,background,reduce,block,avg_us,bg_steps_per_s,"     \
+	"iters,ratio"
+
+#define BACKGROUND_WARM 3 /* its steps before the block is timed */
+
+/* A collective that a second thread steps back to back while the timed one
+ * runs: solo, so that the ranks may stop after different step counts. */
+struct background {
+	pcoll_coll_t *c;
+	const void *buf;
+	struct tally t;
+	pthread_t thread;
+	atomic_int stop, going; /* going: steps done, up to BACKGROUND_WARM */
+	uint64_t steps, total;	/* in this block; over all blocks */
+	double rate;		/* steps per second in this block */
+};
+
+/* outside: its reductions run outside the engine lock (the library's default,
+ * or PCOLL_UNLOCKED_REDUCE_BYTES as set); otherwise all under it. */
+static void background_create(struct background *b, int outside, const void *buf)
+{
+	size_t count = O.background / pcoll_datatype_size(g_dt);
+	const char *env = getenv("PCOLL_UNLOCKED_REDUCE_BYTES");
+	char *keep = env ? strdup(env) : NULL;
+	pcoll_attr_t attr;
+	pcoll_attr_init(&attr);
+	attr.mode = PCOLL_SOLO;
+	memset(b, 0, sizeof(*b));
+	if (!outside)
+		setenv("PCOLL_UNLOCKED_REDUCE_BYTES", "0", 1);
+	CHECK(pcoll_allreduce_create(g_ctx, count, g_dt, &attr, &b->c));
+	if (keep)
+		setenv("PCOLL_UNLOCKED_REDUCE_BYTES", keep, 1);
+	else
+		unsetenv("PCOLL_UNLOCKED_REDUCE_BYTES");
+	free(keep);
+	tally_init(&b->t, b->c, count, outside ? "background (outside)" : "background (under)");
+	b->buf = buf;
+}
+
+static void *background_main(void *arg)
+{
+	struct background *b = arg;
+	double t0 = bench_now_us();
+	while (!atomic_load(&b->stop)) {
+		step_and_drain(b->c, b->buf, PCOLL_SOLO, &b->t);
+		if (++b->steps <= BACKGROUND_WARM)
+			atomic_store(&b->going, (int)b->steps);
+	}
+	b->rate = b->steps / ((bench_now_us() - t0) * 1e-6);
+	flush_drain(b->c, &b->t);
+	return NULL;
+}
+
+static void background_start(struct background *b)
+{
+	b->steps = 0;
+	atomic_store(&b->stop, 0);
+	atomic_store(&b->going, 0);
+	if (pthread_create(&b->thread, NULL, background_main, b))
+		die("cannot start the background thread");
+	/* Time nothing before it runs: starting a thread and its first rounds
+	 * take longer than a block of small steps. */
+	while (atomic_load(&b->going) < BACKGROUND_WARM)
+		bench_sleep_us(100);
+}
+
+static void background_stop(struct background *b)
+{
+	atomic_store(&b->stop, 1);
+	pthread_join(b->thread, NULL);
+	b->total += b->steps;
+}
+
+static void background_destroy(struct background *b)
+{
+	double mine = (double)b->total, *all = xcalloc((size_t)g_size, sizeof(double)), sum = 0;
+	gather(&mine, 1, all);
+	for (int p = 0; p < g_size; p++)
+		sum += all[p];
+	free(all);
+	check_conservation(&b->t, (uint64_t)sum);
+	CHECK(pcoll_destroy(b->c));
+}
+
 /*
- * Scale of the engine: the busy collective's latency with 0 and with N idle
- * collectives open, in -n pairs of blocks (0,N then N,0, so a
- * drift of the machine's load weighs on both alike). The ratio of each
- * pair compares its two adjacent blocks; its median and range are printed.
+ * Two variants of one comparison, in -n pairs of blocks (A,B then B,A, so a
+ * drift of the machine's load weighs on both alike); the ratio of each pair
+ * compares its two adjacent blocks, and its median and range are printed.
+ *   --idle-colls N  the scale of the engine: the busy collective's latency
+ *                   with 0 (A) and with N (B) idle collectives open;
+ *   --background S  the engine lock: the latency while another thread steps
+ *                   an S-byte collective whose reductions run under the
+ *                   lock (A) or outside it (B).
  */
-static void run_allreduce_idle(const struct mode_sel *modes, int nmodes)
+static void run_allreduce_pairs(const struct mode_sel *modes, int nmodes)
 {
 	size_t dts = pcoll_datatype_size(g_dt);
-	int N = O.idle_colls, R = O.steps;
-	void *buf = ones_buffer();
-	double *all = xcalloc((size_t)g_size, sizeof(double));
+	int N = O.idle_colls, R = O.steps, bg = O.background != 0;
+	void *buf = ones_buffer(), *bgbuf = NULL;
+	double *all = xcalloc((size_t)g_size * 2, sizeof(double)),
+	       *col = xcalloc((size_t)g_size * 2, sizeof(double));
 	double *lat0 = xcalloc((size_t)R, sizeof(double)),
 	       *latn = xcalloc((size_t)R, sizeof(double));
+	double *rate0 = xcalloc((size_t)R, sizeof(double)),
+	       *raten = xcalloc((size_t)R, sizeof(double));
 	double *ratio = xcalloc((size_t)R, sizeof(double));
+	char a_name[32], b_name[32];
 
+	if (bg) {
+		bgbuf = malloc(O.background);
+		if (!bgbuf)
+			die("out of memory");
+		fill_ones(bgbuf, O.background / dts, g_dt);
+		snprintf(a_name, sizeof(a_name), "under");
+		snprintf(b_name, sizeof(b_name), "outside");
+	} else {
+		snprintf(a_name, sizeof(a_name), "0 idle");
+		snprintf(b_name, sizeof(b_name), "%d idle", N);
+	}
 	for (int mi = 0; mi < nmodes; mi++) {
 		const struct mode_sel *m = &modes[mi];
 		pcoll_attr_t attr;
@@ -525,22 +634,35 @@ static void run_allreduce_idle(const struct mode_sel *modes, int nmodes)
 		if (g_rank == 0) {
 			if (mi > 0)
 				printf("\n");
-			printf("# pcoll Allreduce Latency with Idle Collectives (mode=%s, "
-			       "provider=%s, "
-			       "P=%d%s)\n",
-			       m->label, g_provider, g_size, O.b2b ? ", back-to-back" : "");
-			printf(
-			    "# datatype=%s staleness=%d notify=%s wait=%s; %d idle collectives of "
-			    "the same mode (at most %d elements), %d pairs of blocks (0,%d then "
-			    "%d,0)\n",
-			    pcoll_datatype_name(g_dt), m->mode == PCOLL_SYNC ? 0 : attr.staleness,
-			    g_info.notify == PCOLL_NOTIFY_CNTR ? "cntr" : "cqdata", g_info.wait, N,
-			    IDLE_COUNT_MAX, R, N, N);
+			printf("# pcoll Allreduce Latency with %s (mode=%s, provider=%s, P=%d%s)\n",
+			       bg ? "a Background Collective" : "Idle Collectives", m->label,
+			       g_provider, g_size, O.b2b ? ", back-to-back" : "");
+			printf("# datatype=%s staleness=%d notify=%s wait=%s; ",
+			       pcoll_datatype_name(g_dt),
+			       m->mode == PCOLL_SYNC ? 0 : attr.staleness,
+			       g_info.notify == PCOLL_NOTIFY_CNTR ? "cntr" : "cqdata", g_info.wait);
+			if (bg)
+				printf(
+				    "a second thread steps a solo collective of %zu bytes back to "
+				    "back, its reductions under the engine lock or outside it; ",
+				    O.background);
+			else
+				printf(
+				    "%d idle collectives of the same mode (at most %d elements), ",
+				    N, IDLE_COUNT_MAX);
+			printf("%d pairs of blocks (%s,%s then %s,%s)\n", R, a_name, b_name, b_name,
+			       a_name);
 			printf("# Latency: median over the pairs of the average over ranks; "
-			       "Ratio: latency with %d idle / without, per pair\n",
-			       N);
-			printf("%-10s%16s%16s%12s%12s%12s\n", "# Size", "Lat 0 idle(us)",
-			       "Lat N idle(us)", "Ratio", "Ratio min", "Ratio max");
+			       "Ratio: %s / %s, per pair%s\n",
+			       b_name, a_name,
+			       bg ? "; Bg: the background collective's steps/s, averaged" : "");
+			if (bg)
+				printf("%-10s%16s%16s%12s%12s%12s%12s%12s\n", "# Size",
+				       "Lat under(us)", "Lat outside(us)", "Ratio", "Ratio min",
+				       "Ratio max", "Bg under", "Bg outside");
+			else
+				printf("%-10s%16s%16s%12s%12s%12s\n", "# Size", "Lat 0 idle(us)",
+				       "Lat N idle(us)", "Ratio", "Ratio min", "Ratio max");
 		}
 		for (size_t size = O.min_size; size <= O.max_size; size *= 2) {
 			size_t count = size / dts,
@@ -548,6 +670,7 @@ static void run_allreduce_idle(const struct mode_sel *modes, int nmodes)
 			int iters, warmup;
 			pcoll_coll_t *c = NULL;
 			struct tally t;
+			struct background bgs[2];
 			char what[96];
 
 			if (count == 0)
@@ -557,21 +680,49 @@ static void run_allreduce_idle(const struct mode_sel *modes, int nmodes)
 				 size);
 			CHECK(pcoll_allreduce_create(g_ctx, count, g_dt, &attr, &c));
 			tally_init(&t, c, count, what);
+			for (int k = 0; bg && k < 2; k++)
+				background_create(&bgs[k], k, bgbuf);
 			for (int rep = 0; rep < R; rep++) {
 				for (int k = 0; k < 2; k++) {
 					int with = (rep & 1) ? !k : k;
-					pcoll_coll_t **idle =
-					    with ? idle_open(N, &attr, icount, buf, m) : NULL;
-					double mine = time_block(c, buf, m, &t, iters, warmup), lo,
-					       hi, avg;
+					pcoll_coll_t **idle = NULL;
+					if (bg)
+						background_start(&bgs[with]);
+					else if (with)
+						idle = idle_open(N, &attr, icount, buf, m);
+					double mine[2] = {time_block(c, buf, m, &t, iters, warmup),
+							  0},
+					       lo, hi, avg, rlo, rhi, ravg = 0;
+					if (bg) {
+						background_stop(&bgs[with]);
+						mine[1] = bgs[with].rate;
+					}
 					if (idle)
 						idle_close(idle, N);
-					gather(&mine, 1, all);
+					gather(mine, 2, all);
 					if (g_rank != 0)
 						continue;
-					bench_minmaxavg(all, g_size, &lo, &hi, &avg);
+					for (int p = 0; p < g_size; p++) /* two columns */
+						col[p] = all[2 * p],
+						col[g_size + p] = all[2 * p + 1];
+					bench_minmaxavg(col, g_size, &lo, &hi, &avg);
+					bench_minmaxavg(col + g_size, g_size, &rlo, &rhi, &ravg);
 					(with ? latn : lat0)[rep] = avg;
-					if (g_csv && k == 1) {
+					(with ? raten : rate0)[rep] = ravg;
+					if (g_csv && k == 1 && bg) {
+						for (int w = 0; w < 2; w++)
+							fprintf(
+							    g_csv,
+							    "allreduce_background,pcoll,%s,%s,%d,%"
+							    "zu,%s,%zu,%s,%d,%.3f,%.1f,%d,%.4f\n",
+							    m->label, g_provider, g_size, size,
+							    bench_shape(&O), O.background,
+							    w ? b_name : a_name, rep,
+							    w ? latn[rep] : lat0[rep],
+							    w ? raten[rep] : rate0[rep], iters,
+							    w ? latn[rep] / lat0[rep] : 1.0);
+						fflush(g_csv);
+					} else if (g_csv && k == 1) {
 						/* Both blocks of the pair, 0 first. */
 						fprintf(g_csv,
 							"allreduce_idle,pcoll,%s,%s,%d,%zu,%s,0,%d,"
@@ -589,6 +740,8 @@ static void run_allreduce_idle(const struct mode_sel *modes, int nmodes)
 					}
 				}
 			}
+			for (int k = 0; bg && k < 2; k++)
+				background_destroy(&bgs[k]);
 			CHECK(pcoll_destroy(c));
 			check_conservation(&t, (uint64_t)g_size * 2 * (uint64_t)R *
 						   (uint64_t)(warmup + iters));
@@ -598,15 +751,22 @@ static void run_allreduce_idle(const struct mode_sel *modes, int nmodes)
 				ratio[rep] = latn[rep] / lat0[rep];
 			double rlo, rhi, ravg;
 			bench_minmaxavg(ratio, R, &rlo, &rhi, &ravg);
-			printf("%-10zu%16.2f%16.2f%12.3f%12.3f%12.3f\n", size, median(lat0, R),
+			printf("%-10zu%16.2f%16.2f%12.3f%12.3f%12.3f", size, median(lat0, R),
 			       median(latn, R), median(ratio, R), rlo, rhi);
+			if (bg)
+				printf("%12.1f%12.1f", median(rate0, R), median(raten, R));
+			printf("\n");
 			fflush(stdout);
 		}
 	}
 	free(ratio);
+	free(raten);
+	free(rate0);
 	free(latn);
 	free(lat0);
+	free(col);
 	free(all);
+	free(bgbuf);
 	free(buf);
 }
 
@@ -1041,6 +1201,8 @@ int main(int argc, char **argv)
 	pcoll_config_init(&cfg);
 	if (O.provider)
 		cfg.provider = O.provider;
+	if (O.background) /* two threads drive two collectives */
+		cfg.thread_level = PCOLL_THREAD_MULTIPLE;
 	CHECK(pcoll_init(&cfg, &g_ctx));
 	g_rank = pcoll_rank(g_ctx);
 	g_size = pcoll_size(g_ctx);
@@ -1059,10 +1221,11 @@ int main(int argc, char **argv)
 				     &g_gather));
 	g_gbuf = xcalloc((size_t)g_size * GATHER_SLOTS, sizeof(double));
 
-	if (g_rank == 0 && O.csv && O.idle_colls) {
+	if (g_rank == 0 && O.csv && (O.idle_colls || O.background)) {
 		g_csv = fopen(O.csv, "w");
 		if (g_csv)
-			fprintf(g_csv, "%s\n", IDLE_COLLS_CSV_HEADER);
+			fprintf(g_csv, "%s\n",
+				O.background ? BACKGROUND_CSV_HEADER : IDLE_COLLS_CSV_HEADER);
 	} else if (g_rank == 0 && O.csv) {
 		g_csv = bench_csv_open(O.csv, O.kind);
 		if (!g_csv)
@@ -1085,8 +1248,8 @@ int main(int argc, char **argv)
 
 	switch (O.kind) {
 	case BENCH_ALLREDUCE:
-		if (O.idle_colls)
-			run_allreduce_idle(modes, O.nmodes);
+		if (O.idle_colls || O.background)
+			run_allreduce_pairs(modes, O.nmodes);
 		else
 			run_allreduce(modes, O.nmodes);
 		break;

@@ -1,0 +1,88 @@
+#!/usr/bin/python3
+"""Summarize results/run.sh background: a small allreduce's latency while a
+second thread steps a large collective whose reductions run under the engine
+lock or outside it (pcoll_bench allreduce --background).
+
+    background_summary.py OUTDIR results/background_<prov>_<size>_r<N>.csv ...
+
+background.csv: one row per pair of blocks (run, provider, mode, size), with
+both latencies, their ratio outside / under and the background collective's
+steps/s in each. background.png: the median ratio per provider and size, with
+the range over every pair, for the latency and for the background's steps/s.
+"""
+import csv
+import os
+import re
+import statistics
+import sys
+from collections import defaultdict
+
+NAME = re.compile(r"background_(?P<prov>[a-z]+)_(?P<size>\d+)_r(?P<run>\d+)\.csv$")
+
+
+def main():
+    out, files = sys.argv[1], sys.argv[2:]
+    blocks = {}  # (prov, mode, size, run, pair, where) -> (avg_us, bg_steps_per_s)
+    for f in files:
+        m = NAME.search(os.path.basename(f))
+        if not m:
+            sys.exit(f"background_summary: unexpected file name {f}")
+        with open(f) as fh:
+            for row in csv.DictReader(fh):
+                key = (m["prov"], row["mode"], int(row["size"]), int(m["run"]),
+                       int(row["block"]), row["reduce"])
+                blocks[key] = (float(row["avg_us"]), float(row["bg_steps_per_s"]))
+    rows = []
+    lat, bg = defaultdict(list), defaultdict(list)
+    for (prov, mode, size, run, pair, where), (us, rate) in sorted(blocks.items()):
+        if where != "under":
+            continue
+        other = blocks.get((prov, mode, size, run, pair, "outside"))
+        if other is None:
+            continue
+        rows.append((run, prov, mode, size, pair, us, other[0], other[0] / us, rate, other[1],
+                     other[1] / rate))
+        lat[(prov, mode, size)].append(other[0] / us)
+        bg[(prov, mode, size)].append(other[1] / rate)
+    with open(os.path.join(out, "background.csv"), "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["run", "provider", "mode", "size", "pair", "under_us", "outside_us",
+                    "latency_ratio", "bg_under_steps_per_s", "bg_outside_steps_per_s",
+                    "bg_ratio"])
+        for r in rows:
+            w.writerow(list(r[:5]) + [f"{r[5]:.2f}", f"{r[6]:.2f}", f"{r[7]:.3f}",
+                                      f"{r[8]:.1f}", f"{r[9]:.1f}", f"{r[10]:.3f}"])
+    for key in sorted(lat):
+        v, b = lat[key], bg[key]
+        print(f"{key[0]:4} {key[1]:5} {key[2]:>8}: latency outside/under median "
+              f"{statistics.median(v):.3f} ({min(v):.3f}-{max(v):.3f}, {len(v)} pairs); "
+              f"background steps/s outside/under {statistics.median(b):.3f} "
+              f"({min(b):.3f}-{max(b):.3f})")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.5))
+    keys = sorted(lat)
+    labels = [f"{p} {m}\n{s // 1024} KiB" for p, m, s in keys]
+    for ax, data, title in ((axes[0], lat, "small allreduce's latency, outside / under"),
+                            (axes[1], bg, "background's steps/s, outside / under")):
+        med = [statistics.median(data[k]) for k in keys]
+        lo = [m - min(data[k]) for m, k in zip(med, keys)]
+        hi = [max(data[k]) - m for m, k in zip(med, keys)]
+        ax.bar(range(len(keys)), med, yerr=[lo, hi], capsize=4, color="tab:blue")
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_xticks(range(len(keys)))
+        ax.set_xticklabels(labels)
+        ax.set_title(title)
+        ax.set_ylabel("median over the pairs (bars: range)")
+        ax.grid(True, axis="y", alpha=0.3)
+    fig.suptitle("Reductions of a 16 MiB collective outside the engine lock, P = 2 "
+                 "(left, below 1: the other thread waits less)")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "background.png"), dpi=110)
+
+
+if __name__ == "__main__":
+    main()
