@@ -17,21 +17,18 @@ import statistics
 import sys
 from collections import defaultdict
 
+from summary_common import named_rows
+
 NAME = re.compile(r"background_(?P<prov>[a-z]+)_(?P<size>\d+)_r(?P<run>\d+)\.csv$")
 
 
 def main():
     out, files = sys.argv[1], sys.argv[2:]
     blocks = {}  # (prov, mode, size, run, pair, where) -> (avg_us, bg_steps_per_s)
-    for f in files:
-        m = NAME.search(os.path.basename(f))
-        if not m:
-            sys.exit(f"background_summary: unexpected file name {f}")
-        with open(f) as fh:
-            for row in csv.DictReader(fh):
-                key = (m["prov"], row["mode"], int(row["size"]), int(m["run"]),
-                       int(row["block"]), row["reduce"])
-                blocks[key] = (float(row["avg_us"]), float(row["bg_steps_per_s"]))
+    for m, row in named_rows(NAME, files, "background_summary"):
+        key = (m["prov"], row["mode"], int(row["size"]), int(m["run"]), int(row["block"]),
+               row["reduce"])
+        blocks[key] = (float(row["avg_us"]), float(row["bg_steps_per_s"]))
     rows = []
     lat, bg = defaultdict(list), defaultdict(list)
     for (prov, mode, size, run, pair, where), (us, rate) in sorted(blocks.items()):

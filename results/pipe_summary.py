@@ -12,20 +12,17 @@ import statistics
 import sys
 from collections import defaultdict
 
+from summary_common import named_rows
+
 NAME = re.compile(r"pipe_(?P<prov>[a-z]+)(?:_b2b)?_(?P<cfg>rsag|pipe\d+)_r(?P<run>\d+)\.csv$")
 
 
 def main():
     out, files = sys.argv[1], sys.argv[2:]
     lat = {}  # (prov, shape, cfg, size, run) -> avg us
-    for f in files:
-        m = NAME.search(os.path.basename(f))
-        if not m:
-            sys.exit(f"pipe_summary: unexpected file name {f}")
-        with open(f) as fh:
-            for row in csv.DictReader(fh):
-                key = (m["prov"], row["shape"], m["cfg"], int(row["size"]), int(m["run"]))
-                lat[key] = float(row["avg_us"])
+    for m, row in named_rows(NAME, files, "pipe_summary"):
+        key = (m["prov"], row["shape"], m["cfg"], int(row["size"]), int(m["run"]))
+        lat[key] = float(row["avg_us"])
     rows, ratios = [], defaultdict(list)
     for (prov, shape, cfg, size, run), us in sorted(lat.items()):
         base = lat.get((prov, shape, "rsag", size, run))
