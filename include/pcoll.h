@@ -25,7 +25,9 @@
  * Threading: cfg.thread_level chooses. PCOLL_THREAD_SERIALIZED (the default):
  * calls on one context and its collectives come from one thread at a time.
  * PCOLL_THREAD_MULTIPLE: different threads may drive different collectives
- * of one context at once. pcoll runs one progress thread per context, which
+ * of one context at once; a large reduction of one (64 KiB or more,
+ * PCOLL_UNLOCKED_REDUCE_BYTES) runs outside the context's lock, so it does
+ * not hold up the others. pcoll runs one progress thread per context, which
  * moves the rounds other processes trigger while the caller computes.
  */
 #ifndef PCOLL_H
