@@ -42,10 +42,11 @@ void pcoll_attr_init(pcoll_attr_t *attr)
 typedef struct {
 	uint64_t count, seed;
 	int32_t dt, mode, quorum, staleness;
-	int32_t algo;  /* the schedule chosen: PCOLL_ALGORITHM may differ by process */
-	uint32_t nseg; /* and its segments (PCOLL_SEGMENT_BYTES likewise) */
-	int32_t err;   /* nonzero: this process rejected its own arguments */
-	uint32_t id;   /* its id of the collective: the CQ data of writes to it */
+	int32_t algo;	/* the schedule chosen: PCOLL_ALGORITHM may differ by process */
+	uint32_t nseg;	/* and its segments (PCOLL_SEGMENT_BYTES likewise) */
+	int32_t err;	/* nonzero: this process rejected its own arguments */
+	uint32_t id;	/* its id of the collective: the CQ data of writes to it */
+	uint32_t bells; /* it wants its doorbell rung (engine.c, PC_BELLS) */
 	pc_tp_rkey_t rkey, vkey;
 } create_blob_t;
 
@@ -210,6 +211,7 @@ void pc_coll_free(pcoll_coll_t *c)
 	free(c->rkeys);
 	free(c->vkeys);
 	free(c->peer_ids);
+	free(c->peer_bells);
 	free(c->act_seen);
 	free(c->mem);
 	free(c->vmem);
@@ -324,6 +326,16 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 		if (!ctx->thread_started && ctx->cfg.thread_level != PCOLL_THREAD_MULTIPLE)
 			split = 0;
 		c->env.split_bytes = (size_t)split;
+		/* Doorbells (counter path, every mode but sync): an idle collective
+		 * leaves the active queue, and the peers ring it awake, at one more
+		 * small write per round it learns of without an activation. Off, it
+		 * stays in the queue while it waits (a visit per progress pass). A
+		 * local choice: each process tells the others at this exchange. */
+		int bells = 1;
+		if (!local && pc_env_int("PCOLL_DOORBELLS", 0, 1, &bells) < 0)
+			local = pc_env_error("PCOLL_DOORBELLS", "0 or 1");
+		c->bells = bells && ctx->notify_cntr && attr.mode != PCOLL_SYNC;
+		mine.bells = (uint32_t)c->bells;
 		/* Test hook: a reduction outside the lock takes this much longer,
 		 * so that tests meet the windows it opens. */
 		if (!local &&
@@ -388,12 +400,14 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 		c->rkeys = calloc((size_t)P, sizeof(pc_tp_rkey_t));
 		c->vkeys = calloc((size_t)P, sizeof(pc_tp_rkey_t));
 		c->peer_ids = calloc((size_t)P, sizeof(uint32_t));
-		if (!c->rkeys || !c->vkeys || !c->peer_ids)
+		c->peer_bells = calloc((size_t)P, 1);
+		if (!c->rkeys || !c->vkeys || !c->peer_ids || !c->peer_bells)
 			rc = pc_error(PCOLL_ERR_NOMEM, "out of memory");
 		for (int r = 0; !rc && r < P; r++) {
 			c->rkeys[r] = all[r].rkey;
 			c->vkeys[r] = all[r].vkey;
 			c->peer_ids[r] = all[r].id;
+			c->peer_bells[r] = all[r].bells != 0;
 		}
 	}
 	free(all);
@@ -437,9 +451,16 @@ static int send_cb(void *arg, const pc_op_t *op, const struct iovec *iov, int n,
 			   : c->res_off + (round % c->nslots_res) * c->res_stride + op->dst_off;
 	uint64_t idx = par * c->sched.nslots + op->flag;
 	c->tx_posted++;
-	return pc_tp_put(c->ctx->tp, c->team->members[op->peer], iov, n, c->mr, &c->rkeys[op->peer],
-			 off, c->flags_off + idx * 8, (round + 1) / 2,
-			 pc_cq_encode(c->peer_ids[op->peer], PC_CQ_KIND_COUNT, idx), &c->tx_done);
+	int rc = pc_tp_put(c->ctx->tp, c->team->members[op->peer], iov, n, c->mr,
+			   &c->rkeys[op->peer], off, c->flags_off + idx * 8, (round + 1) / 2,
+			   pc_cq_encode(c->peer_ids[op->peer], PC_CQ_KIND_COUNT, idx), &c->tx_done);
+	/* The first data of a round we initiated told this peer of it instead
+	 * of an activation: on the counter path that needs its doorbell too. */
+	if (!rc && op->peer == c->bell_peer && round <= c->bell_upto && round > c->bell_rung) {
+		c->bell_rung = round;
+		rc = pc_engine_ring(c, op->peer);
+	}
+	return rc;
 }
 
 /* Every round of one parity writes each receive slot exactly once, so the

@@ -24,7 +24,8 @@
  * visits only the collectives that have work, so a context with many idle
  * collectives costs the busy ones nothing. A collective enters the queue when
  * it gets work -- create finished, a step or flush posted, a peer's write
- * naming it (remote CQ data) -- and leaves it once it has none (has_work).
+ * naming it (remote CQ data, or its doorbell on the counter path) -- and
+ * leaves it once it has none (has_work).
  */
 static void enqueue(pcoll_coll_t *c)
 {
@@ -69,13 +70,10 @@ void pc_engine_activate(pcoll_coll_t *c)
  * user call or a write that names it. A step or a flush posted, a round in
  * flight or triggered and not yet joined (held too: the hold is lifted by a
  * user call that does not come through the engine), sends not yet complete
- * (their completions name no collective). With remote CQ data every write of
- * a peer names the collective (pc_coll_notify), so an idle one -- nothing
- * posted, triggered or in flight -- leaves the queue. On the counter path a
- * write names nothing: a collective that a peer's write may move (a round
- * triggered by another process, in every mode but sync, unless the
- * staleness bound would hold it anyway; the quorum root, which counts the
- * others' arrivals) stays in the queue while it waits.
+ * (their completions name no collective). A peer's write that may move an
+ * idle collective names it -- by its remote CQ data (pc_coll_notify), or on
+ * the counter path by its doorbell (scan_bells) -- so an idle one, nothing
+ * posted, triggered or in flight, leaves the queue.
  */
 static int has_work(const pcoll_coll_t *c)
 {
@@ -84,10 +82,61 @@ static int has_work(const pcoll_coll_t *c)
 	if (c->woken || c->step_posted || c->flush_posted || c->rs.flushed || c->rs.in_round ||
 	    c->tx_done != c->tx_posted || c->rs.triggered > c->rs.completed)
 		return 1;
-	if (!c->ctx->notify_cntr || c->rs.mode == PCOLL_SYNC)
+	if (!c->ctx->notify_cntr || c->rs.mode == PCOLL_SYNC || c->bells)
 		return 0;
+	/* The counter path without a doorbell (PCOLL_DOORBELLS=0): a write
+	 * names nothing, so a collective that a peer's write may move (a round
+	 * triggered by another process, unless the staleness bound would hold
+	 * it anyway; the quorum root, which counts the others' arrivals) stays
+	 * in the queue while it waits. */
 	return (c->rs.mode == PCOLL_QUORUM && c->rank == 0) ||
 	       !pc_rs_holds(&c->rs, c->rs.completed + 1);
+}
+
+/*
+ * ---- doorbells: the counter path's way of naming a collective (team.h,
+ * PC_BELLS). Rung after each write that may move an idle collective, at each
+ * peer that relies on its bell (create told us: c->peer_bells), so that
+ * FI_ORDER_RMA_WAW, which the counter path asks for, makes that write
+ * visible first. Sync needs none: a peer's write never moves a sync
+ * collective that its own process has not stepped or flushed.
+ */
+int pc_engine_ring(pcoll_coll_t *c, int peer)
+{
+	pcoll_ctx_t *ctx = c->ctx;
+	if (!c->peer_bells[peer]) /* CQ data, sync, or that peer's choice */
+		return 0;
+	pcoll_team_t *w = ctx->world;
+	int job = c->team->members[peer];
+	/* Unique to this ringing: a new value, whoever rang the bell last. */
+	uint64_t v = ((uint64_t)(ctx->rank + 1) << 40) | (++ctx->bell_seq & ((1ULL << 40) - 1));
+	size_t off = pc_team_bell_off(w) + (size_t)(c->peer_ids[peer] % PC_BELLS) * 8;
+	return pc_tp_put_value(ctx->tp, job, &v, sizeof(v), &w->xkeys[job], off, 0);
+}
+
+/* The collectives whose doorbell changed get a visit. Only once the remote
+ * counter has moved (whoever read it: a team exchange may have): it counts a
+ * bell's write once the bell holds its value. Bells that share a word
+ * (ids PC_BELLS apart) wake each other: a visit too many, never too few. */
+static void scan_bells(pcoll_ctx_t *ctx)
+{
+	pcoll_team_t *w = ctx->world;
+	uint64_t cntr = pc_tp_rcntr(ctx->tp);
+	if (!ctx->notify_cntr || !w || cntr == ctx->bell_cntr)
+		return;
+	ctx->bell_cntr = cntr;
+	uint32_t n = ctx->ncolls_cap < PC_BELLS ? ctx->ncolls_cap : PC_BELLS;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t b = pc_remote_load(&w->bells[i]);
+		if (b == ctx->bell_seen[i])
+			continue;
+		ctx->bell_seen[i] = b;
+		for (uint32_t j = i; j < ctx->ncolls_cap; j += PC_BELLS)
+			if (ctx->colls[j]) {
+				ctx->colls[j]->woken = 1;
+				enqueue(ctx->colls[j]);
+			}
+	}
 }
 
 /* ---- remote CQ data: a flag update from a peer's write */
@@ -131,8 +180,11 @@ static void fail(pcoll_coll_t *c, int rc)
  * names the collective by the peer's own id of it. */
 static int put_value(pcoll_coll_t *c, int peer, const void *v, size_t len, size_t off)
 {
-	return pc_tp_put_value(c->ctx->tp, c->team->members[peer], v, len, &c->vkeys[peer], off,
-			       pc_cq_encode(c->peer_ids[peer], PC_CQ_KIND_VALUE, 0));
+	int rc = pc_tp_put_value(c->ctx->tp, c->team->members[peer], v, len, &c->vkeys[peer], off,
+				 pc_cq_encode(c->peer_ids[peer], PC_CQ_KIND_VALUE, 0));
+	/* Every value write may move an idle collective: an activation, a quorum
+	 * arrival, a flush, the fold partner's poke. */
+	return rc ? rc : pc_engine_ring(c, peer);
 }
 
 /* The peer of this rank's first send in a round (-1: none). */
@@ -168,8 +220,11 @@ static void activate(pcoll_coll_t *c, uint64_t r, int initiator)
 		PC_TRACE(c->ctx, pc_trace_initiate(c, r));
 	for (int i = 0; i < n && !c->error; i++) {
 		if (peers[i] == skip &&
-		    is_leaf(c->P, ((peers[i] - initiator) % c->P + c->P) % c->P))
+		    is_leaf(c->P, ((peers[i] - initiator) % c->P + c->P) % c->P)) {
+			c->bell_peer = peers[i]; /* the data write rings instead */
+			c->bell_upto = r;
 			continue;
+		}
 		fail(c, put_value(c, peers[i], v, sizeof(v), c->act_off + (size_t)slots[i] * 16));
 	}
 }
@@ -493,6 +548,7 @@ int pc_engine_progress(pcoll_ctx_t *ctx)
 	if (ctx->finalized)
 		return 0;
 	int ev = pc_tp_progress(ctx->tp);
+	scan_bells(ctx);
 	/* Tell the others of a peer we found gone, at once (here, outside the
 	 * transport's callbacks: announcing sends). */
 	if (ctx->nannounce)

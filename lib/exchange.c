@@ -37,8 +37,8 @@ static const char *tag_name(uint32_t tag)
 /*
  * The region of a team of n: flags [4][n] (exchange parities 0 and 1, shrink
  * parities 0 and 1), slots [4][n], then our two send slots (exchange,
- * shrink), then the failure notices [n]. Every member computes peers'
- * offsets with the same n.
+ * shrink), then the failure notices [n], then the doorbells [PC_BELLS].
+ * Every member computes peers' offsets with the same n.
  */
 size_t pc_team_slot_off(const pcoll_team_t *t, int area, int sender)
 {
@@ -53,14 +53,20 @@ static size_t slot_off(const pcoll_team_t *t, uint64_t par, int sender)
 
 size_t pc_team_xlen(int size)
 {
-	size_t n = PC_ALIGN64(PC_X_AREAS * (size_t)size * 8) +
-		   (PC_X_AREAS * (size_t)size + 2) * PC_XCHG_SLOT + (size_t)size * 8;
+	size_t n = PC_ALIGN64(PC_ALIGN64(PC_X_AREAS * (size_t)size * 8) +
+			      (PC_X_AREAS * (size_t)size + 2) * PC_XCHG_SLOT + (size_t)size * 8) +
+		   PC_BELLS * 8;
 	return (n + 4095) & ~(size_t)4095;
 }
 
 size_t pc_team_notice_off(const pcoll_team_t *t)
 {
 	return pc_team_slot_off(t, PC_X_AREAS, 2); /* after the two send slots */
+}
+
+size_t pc_team_bell_off(const pcoll_team_t *t)
+{
+	return PC_ALIGN64(pc_team_notice_off(t) + (size_t)t->size * 8);
 }
 
 static char *tx_slot(pcoll_team_t *t)

@@ -67,6 +67,11 @@ struct pcoll_ctx {
 	 * only ones pc_engine_progress visits. */
 	pcoll_coll_t *active_head, *active_tail;
 	int notify_cntr; /* counter path: a remote write names no collective */
+	/* Doorbells (team.h, PC_BELLS), the counter path's: the values this
+	 * process rang with, the remote counter at the last look at ours, and
+	 * what each of ours held then. */
+	uint64_t bell_seq, bell_cntr;
+	uint64_t bell_seen[PC_BELLS];
 	uint32_t ncolls_cap;
 	int live_colls;
 	pcoll_team_t *world;  /* the whole context */
@@ -90,7 +95,9 @@ struct pcoll_coll {
 	pcoll_ctx_t *ctx;
 	pcoll_team_t *team; /* P and rank are the team's; peers are its members */
 	uint32_t id;
-	uint32_t *peer_ids; /* [P] each member's id of this collective (CQ data) */
+	uint32_t *peer_ids;  /* [P] each member's id of this collective (CQ data) */
+	int bells;	     /* we rely on our doorbell (PCOLL_DOORBELLS, engine.c) */
+	uint8_t *peer_bells; /* [P] which members rely on theirs: we ring those */
 	size_t count, dtsize, nbytes;
 	pcoll_datatype_t dt;
 	pcoll_attr_t attr;
@@ -118,6 +125,11 @@ struct pcoll_coll {
 	volatile uint64_t *flushslot; /* [P] flush epochs announced (root) */
 	uint64_t *act_seen;	      /* last round read per activation slot */
 	uint64_t act_fwd;	      /* last round whose activation we sent on */
+	/* The counter path: our first send of a round we initiated to team rank
+	 * bell_peer stands for the activation left out, so it rings that peer's
+	 * doorbell. Rounds up to bell_upto left it out; bell_rung has rung. */
+	uint64_t bell_upto, bell_rung;
+	int bell_peer;
 
 	int pend_cur; /* pending accumulator the user adds to */
 	uint64_t tx_posted, tx_done, tx_round_base;
@@ -190,6 +202,8 @@ void pc_coll_notify(void *arg, uint64_t data); /* transport callback for remote 
  * queue. It leaves the queue by itself when it has none. */
 void pc_engine_activate(pcoll_coll_t *c);
 void pc_engine_forget(pcoll_coll_t *c); /* under lock: c goes away: out of the queue */
+/* Under lock, counter path: ring c's doorbell at team rank peer (engine.c). */
+int pc_engine_ring(pcoll_coll_t *c, int peer);
 /* Under lock: wait until no thread runs c's reduction outside the lock. */
 void pc_engine_quiesce(pcoll_coll_t *c);
 void pc_coll_arrive_actions(pcoll_coll_t *c, int action);

@@ -65,6 +65,7 @@ void pc_team_layout(pcoll_team_t *t)
 {
 	t->xflags = (volatile uint64_t *)t->xmem;
 	t->notices = (volatile uint64_t *)(t->xmem + pc_team_notice_off(t));
+	t->bells = (volatile uint64_t *)(t->xmem + pc_team_bell_off(t));
 }
 
 void pc_team_release_fabric(pcoll_team_t *t)

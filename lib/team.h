@@ -56,6 +56,7 @@ struct pcoll_team {
 	volatile uint64_t *xflags;
 	volatile uint64_t *notices; /* [size]: the job rank + 1 each member last
 				       reported gone (failure notices) */
+	volatile uint64_t *bells;   /* [PC_BELLS] doorbells (see PC_BELLS) */
 	uint64_t xseq;		    /* exchanges completed */
 	uint64_t tx_posted, tx_done;
 	int ncolls; /* open collectives on the team */
@@ -121,6 +122,17 @@ int pc_team_failed(const pcoll_team_t *t, const char **msg);
 int pc_team_find(const pcoll_team_t *t, int r);
 /* Free the value regions retired before `upto` was the head (see coll.c). */
 void pc_team_reap(pcoll_team_t *t, pc_retired_t *upto);
+
+/* Doorbells (the counter path, where a write names no collective): words
+ * after the notices of the context's team region, one per collective id
+ * modulo PC_BELLS. A peer that writes what may start a round on an idle
+ * collective here (an activation, a quorum arrival, a flush, the data that
+ * stands for a skipped activation) then writes a new value into that
+ * collective's bell, so that the engine visits only the collectives whose
+ * bell changed. Every team region has the area; only the context's is used. */
+#define PC_BELLS 256
+/* Offset of the doorbells in a team's exchange region. */
+size_t pc_team_bell_off(const pcoll_team_t *t);
 
 /* CQ data ids of team exchange regions: collective ids stay below this. */
 #define PC_TEAM_ID_BIT (1u << 23)

@@ -1082,6 +1082,11 @@ int pc_tp_put_value(pc_tp_t *tp, int peer, const void *value, size_t len, const 
 	return rc ? FI_ERR(rc, "fi_writemsg(inject value)") : 0;
 }
 
+uint64_t pc_tp_rcntr(const pc_tp_t *tp)
+{
+	return tp->rcntr_seen;
+}
+
 int pc_tp_trywait(pc_tp_t *tp)
 {
 	if (!tp->info.wait_fd || tp->spurious >= SPURIOUS_MAX)

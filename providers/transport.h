@@ -109,6 +109,9 @@ int pc_tp_put_value(pc_tp_t *tp, int peer, const void *value, size_t len, const 
 void pc_tp_peer_lost(pc_tp_t *tp, int peer);
 /* Sends still in flight stop counting into *tx_done (its owner is going away). */
 void pc_tp_forget(pc_tp_t *tp, const uint64_t *tx_done);
+/* The remote-write counter as pc_tp_progress last read it (0 without one):
+ * a write it counts is visible once the value has moved past it. */
+uint64_t pc_tp_rcntr(const pc_tp_t *tp);
 /* Drive progress: read completions, deliver notifications. >0 if anything happened. */
 int pc_tp_progress(pc_tp_t *tp);
 /* Under the engine lock: 1 when the caller may block in pc_tp_poll (nothing

@@ -51,12 +51,18 @@ for cfg in "2 shm cqdata 262144" "2 shm cntr 262144" "3 shm cqdata 40000" "4 tcp
 		-- "$BIN" --balanced -c "$4" -n 60
 done
 # Collectives open and idle alongside (the engine's active queue), then each
-# woken by one process only, on every notification path.
+# woken by one process only, on every notification path: on the counter
+# path by doorbells (the default), and with rank 0 keeping its collectives
+# in the queue instead (PCOLL_DOORBELLS=0: the others must not ring it, and
+# must still ring each other).
 for cfg in "shm cntr" "shm cqdata" "tcp cqdata"; do
 	set -- $cfg
 	launch "invariants P=3 $1/$2 with 30 idle collectives" 3 FI_PROVIDER="$1" PCOLL_NOTIFY="$2" \
 		-- "$BIN" -c 1000 -n 12 -m solo,quorum --eager --idle 30
 done
+launch "invariants P=4 shm/cntr 30 idle, rank 0 without doorbells" 4 FI_PROVIDER=shm \
+	PCOLL_NOTIFY=cntr -- "$top_srcdir/tests/rank-env.sh" PCOLL_DOORBELLS=0 PCOLL_DOORBELLS=1 \
+	"$BIN" -c 1000 -n 12 -m solo,majority,quorum --eager --idle 30
 # The CQ-data path on a provider that does not order writes (as if: shm and
 # tcp with PCOLL_TEST_UNORDERED=1): no injected payload ahead of its header,
 # and a write waits for an earlier one to the same words to be delivered.

@@ -438,8 +438,11 @@ static int env_cases(void)
 		expect_env_inval(rc, "PCOLL_SEGMENT_BYTES", bad_seg[i], "pcoll_allreduce_create");
 	}
 	unsetenv("PCOLL_SEGMENT_BYTES");
-	/* The unlocked-reduction threshold and its test hook, read at create. */
-	static const char *bad_split[][2] = {{"PCOLL_UNLOCKED_REDUCE_BYTES", "64k"},
+	/* The unlocked-reduction threshold and its test hook, and the doorbells'
+	 * switch, read at create. */
+	static const char *bad_split[][2] = {{"PCOLL_DOORBELLS", "2"},
+					     {"PCOLL_DOORBELLS", "yes"},
+					     {"PCOLL_UNLOCKED_REDUCE_BYTES", "64k"},
 					     {"PCOLL_UNLOCKED_REDUCE_BYTES", "-1"},
 					     {"PCOLL_UNLOCKED_REDUCE_BYTES", "2147483648"},
 					     {"PCOLL_FAULT_REDUCE_DELAY_US", "1ms"},
