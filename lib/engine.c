@@ -666,6 +666,13 @@ int pc_engine_wait_on(pcoll_ctx_t *ctx, const pc_wait_t *w)
 	unsigned idle = 0;
 	int rc = 0, slack = -1;
 	pthread_mutex_lock(&ctx->lock);
+	/* A process stopped outside pcoll and resumed into this call: the
+	 * progress thread, which wakes often, may not have run since. Measure
+	 * the first wake-up from its last one, or the call could complete (a
+	 * create whose peers all wrote before giving up on us) before the
+	 * thread notices. Without a thread, time outside pcoll is the caller's. */
+	if (ctx->thread_started && ctx->progress_woke && ctx->progress_woke < woke)
+		woke = ctx->progress_woke;
 	ctx->callers++;
 	ctx->caller_enters++;
 	for (;;) {
@@ -852,11 +859,14 @@ static void *progress_main(void *arg)
 	pthread_mutex_lock(&ctx->lock);
 	snprintf(ctx->progress_cpuset, sizeof(ctx->progress_cpuset), "%s", where);
 	unsigned idle = 0, maxs = ctx->cfg.idle_sleep_max_us;
-	uint64_t woke = pc_now_ns();
+	/* From the thread's creation: a process stopped before the thread first
+	 * ran must be found stalled too. */
+	uint64_t woke = ctx->progress_woke;
 	while (!atomic_load(&ctx->stop)) {
 		uint64_t prev = woke;
 		woke = pc_now_ns();
 		self_stalled(ctx, prev, woke); /* then the engine moves nothing */
+		ctx->progress_woke = woke;
 		/* A caller blocked in step drives progress itself: stay out of its
 		 * way, and for a moment after it returns too -- it is most likely
 		 * about to call again (or compute, when nothing is due for a while).
@@ -885,6 +895,10 @@ static void *progress_main(void *arg)
 			ts.tv_nsec %= 1000000000L;
 			pthread_cond_timedwait(&ctx->cv, &ctx->lock, &ts);
 			ctx->progress_parked = 0;
+			prev = woke;
+			woke = pc_now_ns();
+			self_stalled(ctx, prev, woke);
+			ctx->progress_woke = woke;
 			idle = 10;
 		}
 		if (atomic_load(&ctx->stop))
@@ -921,6 +935,7 @@ static void *progress_main(void *arg)
 int pc_engine_start_thread(pcoll_ctx_t *ctx)
 {
 	atomic_store(&ctx->stop, 0);
+	ctx->progress_woke = pc_now_ns();
 	if (pthread_create(&ctx->thread, NULL, progress_main, ctx))
 		return pc_error(PCOLL_ERR_NOMEM, "cannot start the progress thread");
 	ctx->thread_started = 1;

@@ -49,6 +49,7 @@ struct pcoll_ctx {
 	uint64_t caller_exit_ns; /* when the last one returned */
 	uint64_t caller_enters;	 /* blocking calls entered, ever (under lock) */
 	int progress_parked;	 /* the progress thread sleeps out a long wait: wake it on exit */
+	uint64_t progress_woke;	 /* its last wake-up, after its stall check (self_stalled) */
 	int finalized;
 	/* Sticky error of the whole context (an unattributed fabric error, this
 	 * process stalled past the timeout, pcoll_abort), reported by the next

@@ -277,7 +277,8 @@ int main(int argc, char **argv)
 	if (stop_s > 0 && kill_step < 0) {
 		/* Stopped before the first create: no connection to it can be
 		 * set up, so the others' create fails with the timeout, naming
-		 * it; on resuming its own create fails too. */
+		 * it; on resuming its own create fails too, though every peer's
+		 * part of the exchange is there. */
 		double t0 = mp_now();
 		if (me == victim)
 			stop_self(stop_s);
@@ -293,8 +294,17 @@ int main(int argc, char **argv)
 			MP_EXPECT(rc == PCOLL_ERR_TIMEOUT, "expected PCOLL_ERR_TIMEOUT, got %d",
 				  rc);
 			MP_EXPECT(strstr(msg, want), "the message does not name %s: %s", want, msg);
+		} else {
+			/* Found by itself, at once: not by waiting out a timeout. */
+			MP_EXPECT(rc == PCOLL_ERR_TIMEOUT && strstr(msg, "did not run for"),
+				  "the stopped process did not find itself stalled: %s", msg);
 		}
 		MP_EXPECT(t_err < 4.0, "failed after %.3f s (timeout 1.5 s)", t_err);
+		/* Stay alive, our create slots written into the victim's region,
+		 * until it has resumed: it must fail on its own (it did not run for
+		 * longer than the timeout), not because we are gone. */
+		if (me != victim)
+			mp_sleep_ms(stop_s * 1e3);
 		pcoll_finalize(ctx);
 		free(g);
 		printf("ok   rank %d: stop before create: %s after %.3f s\n", me,
