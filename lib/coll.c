@@ -285,6 +285,8 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 		c = calloc(1, sizeof(*c));
 		if (!c)
 			local = pc_error(PCOLL_ERR_NOMEM, "out of memory");
+		else
+			c->lazy_peer = -1; /* no ring waiting */
 	}
 	if (!local) {
 		c->ctx = ctx;
@@ -456,10 +458,8 @@ static int send_cb(void *arg, const pc_op_t *op, const struct iovec *iov, int n,
 			   pc_cq_encode(c->peer_ids[op->peer], PC_CQ_KIND_COUNT, idx), &c->tx_done);
 	/* The first data of a round we initiated told this peer of it instead
 	 * of an activation: on the counter path that needs its doorbell too. */
-	if (!rc && op->peer == c->bell_peer && round <= c->bell_upto && round > c->bell_rung) {
-		c->bell_rung = round;
-		rc = pc_engine_ring(c, op->peer);
-	}
+	if (!rc && op->peer == c->bell_peer && round <= c->bell_upto && round > c->bell_rung)
+		rc = pc_engine_ring_data(c, op->peer, round);
 	return rc;
 }
 

@@ -80,7 +80,7 @@ static int has_work(const pcoll_coll_t *c)
 	if (c->error || c->team->error || c->dead || !c->ready)
 		return 0; /* never moves again (or not yet: create activates it) */
 	if (c->woken || c->step_posted || c->flush_posted || c->rs.flushed || c->rs.in_round ||
-	    c->tx_done != c->tx_posted || c->rs.triggered > c->rs.completed)
+	    c->tx_done != c->tx_posted || c->rs.triggered > c->rs.completed || c->lazy_peer >= 0)
 		return 1;
 	if (!c->ctx->notify_cntr || c->rs.mode == PCOLL_SYNC || c->bells)
 		return 0;
@@ -112,6 +112,78 @@ int pc_engine_ring(pcoll_coll_t *c, int peer)
 	uint64_t v = ((uint64_t)(ctx->rank + 1) << 40) | (++ctx->bell_seq & ((1ULL << 40) - 1));
 	size_t off = pc_team_bell_off(w) + (size_t)(c->peer_ids[peer] % PC_BELLS) * 8;
 	return pc_tp_put_value(ctx->tp, job, &v, sizeof(v), &w->xkeys[job], off, 0);
+}
+
+/* Whether peer needs its bell rung for round r (0: no round named): not once
+ * its own data of r has landed here -- it has joined r, and its engine keeps
+ * visiting the collective until r completes, which needs our data. */
+static int ring_needed(const pcoll_coll_t *c, int peer, uint64_t r)
+{
+	if (!r || !c->peer_bells[peer])
+		return c->peer_bells[peer];
+	for (size_t i = 0; i < c->sched.nops; i++) {
+		const pc_op_t *op = &c->sched.ops[i];
+		if (op->kind == PC_OP_WAIT && op->peer == peer)
+			return !c->env.flag_ready(c->env.arg, op->flag, r);
+	}
+	return 1;
+}
+
+/*
+ * A bell that a busy peer does not need costs a write (a fifth of an 8-byte
+ * round on shm): most rings wait RING_LATER_NS for the peer's answer -- its
+ * data of the round, or for a quorum arrival the root's round -- and are
+ * dropped when it comes. One waits per collective; an earlier one is rung at
+ * once. The collective stays in the queue meanwhile (has_work), so the ring
+ * goes out as soon as the engine runs after the delay.
+ */
+#define RING_LATER_NS 20000ULL
+
+static int ring_answered(const pcoll_coll_t *c)
+{
+	return c->lazy_arrival ? c->rs.triggered >= c->lazy_round
+			       : !ring_needed(c, c->lazy_peer, c->lazy_round);
+}
+
+static int ring_fire(pcoll_coll_t *c)
+{
+	int peer = c->lazy_peer;
+	c->lazy_peer = -1;
+	return pc_engine_ring(c, peer);
+}
+
+static int ring_later(pcoll_coll_t *c, int peer, uint64_t r, int arrival)
+{
+	if (!c->peer_bells[peer])
+		return 0;
+	int rc = c->lazy_peer >= 0 ? ring_fire(c) : 0;
+	c->lazy_peer = peer;
+	c->lazy_round = r;
+	c->lazy_arrival = arrival;
+	c->lazy_ns = pc_now_ns();
+	c->lazy_visits = 0;
+	return rc;
+}
+
+/* At every visit of c while a ring waits. The clock only every 8th: a
+ * blocked caller visits every 50-100 ns, and a clock read per visit cost a
+ * solo 8-byte round 12%; the progress thread's first 8 visits after an event
+ * take some 30 us. */
+static int ring_due(pcoll_coll_t *c)
+{
+	if (ring_answered(c)) {
+		c->lazy_peer = -1;
+		return 0;
+	}
+	if (++c->lazy_visits & 7)
+		return 0;
+	return pc_now_ns() - c->lazy_ns < RING_LATER_NS ? 0 : ring_fire(c);
+}
+
+int pc_engine_ring_data(pcoll_coll_t *c, int peer, uint64_t r)
+{
+	c->bell_rung = r;
+	return ring_needed(c, peer, r) ? ring_later(c, peer, r, 0) : 0;
 }
 
 /* The collectives whose doorbell changed get a visit. Only once the remote
@@ -178,13 +250,20 @@ static void fail(pcoll_coll_t *c, int rc)
 
 /* peer is a team rank; the transport knows job ranks, and the CQ data
  * names the collective by the peer's own id of it. */
-static int put_value(pcoll_coll_t *c, int peer, const void *v, size_t len, size_t off)
+static int put_value(pcoll_coll_t *c, int peer, const void *v, size_t len, size_t off, uint64_t r,
+		     uint64_t arrival)
 {
 	int rc = pc_tp_put_value(c->ctx->tp, c->team->members[peer], v, len, &c->vkeys[peer], off,
 				 pc_cq_encode(c->peer_ids[peer], PC_CQ_KIND_VALUE, 0));
-	/* Every value write may move an idle collective: an activation, a quorum
-	 * arrival, a flush, the fold partner's poke. */
-	return rc ? rc : pc_engine_ring(c, peer);
+	/* Every value write may move an idle collective: an activation or the
+	 * fold partner's poke of round r (rung later: the peer's data of r
+	 * answers it), a quorum arrival (later: the root's round answers it), a
+	 * flush (at once). */
+	if (rc || !ring_needed(c, peer, r))
+		return rc;
+	if (r)
+		return ring_later(c, peer, r, 0);
+	return arrival ? ring_later(c, peer, arrival, 1) : pc_engine_ring(c, peer);
 }
 
 /* The peer of this rank's first send in a round (-1: none). */
@@ -225,7 +304,8 @@ static void activate(pcoll_coll_t *c, uint64_t r, int initiator)
 			c->bell_upto = r;
 			continue;
 		}
-		fail(c, put_value(c, peers[i], v, sizeof(v), c->act_off + (size_t)slots[i] * 16));
+		fail(c, put_value(c, peers[i], v, sizeof(v), c->act_off + (size_t)slots[i] * 16, r,
+				  0));
 	}
 }
 
@@ -248,7 +328,8 @@ void pc_coll_arrive_actions(pcoll_coll_t *c, int action)
 		if (c->rank == 0)
 			c->arrival[0] = next;
 		else
-			fail(c, put_value(c, 0, &next, 8, c->arrival_off + (size_t)c->rank * 8));
+			fail(c, put_value(c, 0, &next, 8, c->arrival_off + (size_t)c->rank * 8, 0,
+					  next));
 		break;
 	default:
 		break;
@@ -263,7 +344,7 @@ void pc_coll_send_flush(pcoll_coll_t *c)
 	if (c->rank == 0)
 		c->flushslot[0] = e;
 	else
-		fail(c, put_value(c, 0, &e, 8, c->flushslot_off + (size_t)c->rank * 8));
+		fail(c, put_value(c, 0, &e, 8, c->flushslot_off + (size_t)c->rank * 8, 0, 0));
 }
 
 /* Learn of triggered rounds from activation slots; forward along the tree. */
@@ -384,7 +465,7 @@ static void join(pcoll_coll_t *c, uint64_t r, const void *src)
 	if (c->rs.mode != PCOLL_SYNC && c->rank < 2 * rem && (c->rank & 1)) {
 		uint64_t v[2] = {r, (uint64_t)-1};
 		int L = pc_act_nslots(c->P);
-		fail(c, put_value(c, c->rank - 1, v, sizeof(v), c->act_off + (size_t)L * 16));
+		fail(c, put_value(c, c->rank - 1, v, sizeof(v), c->act_off + (size_t)L * 16, r, 0));
 	}
 }
 
@@ -479,6 +560,8 @@ int pc_engine_coll(pcoll_coll_t *c)
 	 * moves again here, so no peer can complete rounds on our behalf. */
 	if (c->error || c->team->error || c->dead || !c->ready)
 		return 0;
+	if (c->lazy_peer >= 0)
+		fail(c, ring_due(c));
 	if (c->rs.mode != PCOLL_SYNC)
 		scan_activations(c);
 	if (c->rank == 0) {

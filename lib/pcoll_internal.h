@@ -131,6 +131,12 @@ struct pcoll_coll {
 	 * doorbell. Rounds up to bell_upto left it out; bell_rung has rung. */
 	uint64_t bell_upto, bell_rung;
 	int bell_peer;
+	/* A ring that waits for the peer's answer (engine.c, RING_LATER_NS):
+	 * to team rank lazy_peer (-1: none), about round lazy_round, a quorum
+	 * arrival's if lazy_arrival, since lazy_ns. */
+	int lazy_peer, lazy_arrival;
+	unsigned lazy_visits;
+	uint64_t lazy_round, lazy_ns;
 
 	int pend_cur; /* pending accumulator the user adds to */
 	uint64_t tx_posted, tx_done, tx_round_base;
@@ -203,8 +209,11 @@ void pc_coll_notify(void *arg, uint64_t data); /* transport callback for remote 
  * queue. It leaves the queue by itself when it has none. */
 void pc_engine_activate(pcoll_coll_t *c);
 void pc_engine_forget(pcoll_coll_t *c); /* under lock: c goes away: out of the queue */
-/* Under lock, counter path: ring c's doorbell at team rank peer (engine.c). */
+/* Under lock, counter path: ring c's doorbell at team rank peer (engine.c);
+ * after the first data of round r sent in place of an activation, unless the
+ * peer has joined r already. */
 int pc_engine_ring(pcoll_coll_t *c, int peer);
+int pc_engine_ring_data(pcoll_coll_t *c, int peer, uint64_t r);
 /* Under lock: wait until no thread runs c's reduction outside the lock. */
 void pc_engine_quiesce(pcoll_coll_t *c);
 void pc_coll_arrive_actions(pcoll_coll_t *c, int action);

@@ -2,8 +2,8 @@
 # Reproduce the README's Results section: every number side by side in one
 # run, on this machine, written to results/*.csv and results/*.png.
 #   results/run.sh [latency] [imbalance] [idle] [demo] [model] [pipe] [background]
-#   [targets]
-#   (default: all)
+#   [targets] [doorbells] [torch]
+#   (default: all but torch, which needs python3-torch)
 # Run from a built tree (./configure && make). Takes about 25 minutes
 # (model: 10-13; MODEL_FIT_RUNS and MODEL_RUNS set its numbers of runs, 6 and 3).
 set -euo pipefail
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 out=results
 run=tools/pcoll-run
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(latency imbalance idle demo model pipe background targets)
+[ ${#parts[@]} -gt 0 ] || parts=(latency imbalance idle demo model pipe background targets doorbells)
 has() { [[ " ${parts[*]} " == *" $1 "* ]]; }
 plot() { gnuplot -e "csv='$1'; out='$2'" tools/plot_bench.gp; }
 
@@ -158,6 +158,44 @@ if has background; then
 		done
 	done
 	/usr/bin/python3 results/background_summary.py "$out" "$out"/background_*_r*.csv
+fi
+
+if has doorbells; then
+	# The engine's scale on the counter path: the busy collective with 0 and
+	# with 100 idle collectives open (--idle-colls), with doorbells and without
+	# (PCOLL_DOORBELLS), launched one after the other; and what doorbells cost
+	# a lone collective (--doorbells: without and with in one launch). shm,
+	# P = 2, DB_RUNS runs (4).
+	for r in $(seq 1 "${DB_RUNS:-4}"); do
+		for m in 8 4096; do
+			for db in 0 1; do
+				PCOLL_NOTIFY=cntr PCOLL_DOORBELLS=$db $run -n 2 --timeout 600 -- \
+					tools/pcoll_bench allreduce -p shm -M sync,solo,majority,quorum \
+					-m $m:$m --idle-colls 100 -n 10 \
+					-c "$out/doorbells_db${db}_${m}_r$r.csv"
+			done
+			PCOLL_NOTIFY=cntr $run -n 2 --timeout 600 -- tools/pcoll_bench allreduce \
+				-p shm -M sync,solo,majority,quorum -m $m:$m --doorbells -n 10 \
+				-c "$out/doorbells_cost_${m}_r$r.csv"
+		done
+	done
+	/usr/bin/python3 results/doorbell_summary.py "$out" "$out"/doorbells_db*_r*.csv \
+		"$out"/doorbells_cost_*_r*.csv
+fi
+
+if has torch; then
+	# make demo-torch (examples/torch_digits.py, P = 4, one process of four
+	# delayed 20 ms per step) in sync and majority, once per seed (TORCH_SEEDS:
+	# 10, seeds 0-9): issue 8's target over seeds, since one run's final accuracy is
+	# measured on 360 test images. Each seed's own output goes to torch_runs/
+	# (not kept); torch_seeds.csv and .png sum them up.
+	rm -rf "$out/torch_runs"
+	for s in $(seq 0 $((${TORCH_SEEDS:-10} - 1))); do
+		SEED=$s MODES="sync majority" PYTHONPATH="$PWD/python" PCOLL_BUILDDIR="$PWD" \
+			$run -n 4 --timeout 300 -- /usr/bin/python3 examples/torch_digits.py \
+			"$out/torch_runs/s$s"
+	done
+	/usr/bin/python3 results/torch_summary.py "$out" "$out"/torch_runs/s*/torch_digits_summary.csv
 fi
 
 if has targets; then

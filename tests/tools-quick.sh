@@ -144,6 +144,19 @@ if run "pcoll_bench allreduce --background" "$RUN" -n $NP --timeout $TIMEOUT \
 	done
 fi
 
+# The counter path's doorbells: a collective without and with them, interleaved.
+if run "pcoll_bench allreduce --doorbells" env PCOLL_NOTIFY=cntr FI_PROVIDER=shm \
+	"$RUN" -n $NP --timeout $TIMEOUT \
+	"$BENCH" allreduce -q -M sync,solo -m 64:64 --doorbells -c "$tmp/doorbells.csv"; then
+	for m in sync solo; do
+		for db in 0 1; do
+			grep -q "^allreduce_doorbells,pcoll,$m,.*,$NP,64,osu,$db,1," \
+				"$tmp/doorbells.csv" ||
+				fail "allreduce --doorbells CSV has no doorbells=$db row for mode $m"
+		done
+	done
+fi
+
 if run "pcoll_bench imbalance" "$RUN" -n $NP --timeout $TIMEOUT \
 	"$BENCH" imbalance -q -c "$tmp/imbalance.csv"; then
 	rows=$(grep -c '^imbalance,pcoll,' "$tmp/imbalance.csv")

@@ -106,7 +106,8 @@ void bench_usage(FILE *f, const char *prog, unsigned allowed)
 		    "  -k K           quorum size (default ceil(P/2))\n"
 		    "  -b MS          imbalance: base compute time per step (default 20 ms)\n"
 		    "  -n N           imbalance: rounds per run (default 100; quick 10);\n"
-		    "                 allreduce --idle-colls, --background: pairs of blocks\n"
+		    "                 allreduce --idle-colls, --background, --doorbells:\n"
+		    "                 pairs of blocks\n"
 		    "  --patterns L   imbalance: patterns to run, comma-separated (default all):\n"
 		    "                 paper-1x2,paper-1x5,paper-1x10,paper-2x2,paper-2x5,\n"
 		    "                 paper-2x10,slow-1x2,pareto\n"
@@ -120,6 +121,10 @@ void bench_usage(FILE *f, const char *prog, unsigned allowed)
 		    "                 its reductions run under the engine lock, then outside it\n"
 		    "                 (PCOLL_UNLOCKED_REDUCE_BYTES); prints medians and the\n"
 		    "                 ratio outside/under (range)\n"
+		    "  --doorbells    allreduce: the latency of a collective created without\n"
+		    "                 doorbells (PCOLL_DOORBELLS=0), then of one with them (a\n"
+		    "                 new collective per block), in -n pairs of blocks;\n"
+		    "                 prints medians and the ratio with/without (range)\n"
 		    "  -T SEC         idle: seconds to sleep with the collective open (default "
 		    "10)\n");
 	else
@@ -214,7 +219,7 @@ static int parse_modes(const char *list, struct bench_opts *o)
 	return o->nmodes > 0 ? 0 : -1;
 }
 
-enum { OPT_PLOT = 1000, OPT_PATTERNS, OPT_IDLE_COLLS, OPT_BACKGROUND };
+enum { OPT_PLOT = 1000, OPT_PATTERNS, OPT_IDLE_COLLS, OPT_BACKGROUND, OPT_DOORBELLS };
 
 int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, unsigned allowed,
 		const char *default_modes)
@@ -229,6 +234,7 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 	    {"patterns", required_argument, NULL, OPT_PATTERNS},
 	    {"idle-colls", required_argument, NULL, OPT_IDLE_COLLS},
 	    {"background", required_argument, NULL, OPT_BACKGROUND},
+	    {"doorbells", no_argument, NULL, OPT_DOORBELLS},
 	    {"csv", required_argument, NULL, 'c'},
 	    {"provider", required_argument, NULL, 'p'},
 	    {"modes", required_argument, NULL, 'M'},
@@ -339,6 +345,13 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 				return -1;
 			}
 			break;
+		case OPT_DOORBELLS:
+			if (!(allowed & BENCH_KIND_MASK(BENCH_IMBALANCE))) {
+				complain(prog, "--doorbells is an option of pcoll_bench allreduce");
+				return -1;
+			}
+			o->doorbells = 1;
+			break;
 		case 'f':
 			o->full = 1;
 			break;
@@ -421,6 +434,12 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 		complain(prog, "--background: --plot draws only the plain allreduce rows");
 		return -1;
 	}
+	if (o->doorbells &&
+	    (o->kind != BENCH_ALLREDUCE || o->idle_colls || o->background || o->plot)) {
+		complain(prog, "--doorbells is an option of allreduce, without --idle-colls, "
+			       "--background or --plot");
+		return -1;
+	}
 	if (o->idle_colls && o->plot) {
 		complain(prog, "--idle-colls: --plot draws only the plain allreduce rows");
 		return -1;
@@ -447,7 +466,7 @@ int bench_parse(int argc, char **argv, struct bench_opts *o, const char *prog, u
 		if (!T_set)
 			o->idle_s = BENCH_QUICK_IDLE_S;
 	}
-	if ((o->idle_colls || o->background) && !n_set)
+	if ((o->idle_colls || o->background || o->doorbells) && !n_set)
 		o->steps = o->quick ? 2 : 10;
 	if (o->min_size > o->max_size)
 		o->min_size = o->max_size;

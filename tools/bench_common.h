@@ -80,6 +80,8 @@ struct bench_opts {
 	size_t background;    /**< --background SIZE (allreduce): a second thread steps a
 				   collective of SIZE bytes meanwhile, its reductions
 				   under and outside the engine lock, interleaved */
+	int doorbells;	      /**< --doorbells (allreduce): the collective created without
+				   and with doorbells (PCOLL_DOORBELLS), interleaved */
 };
 
 /**

@@ -470,6 +470,9 @@ static void run_allreduce(const struct mode_sel *modes, int nmodes)
 #define IDLE_COLLS_CSV_HEADER                                                                      \
 	"bench,impl,mode,provider,P,size,shape,idle_colls,block,avg_us,min_us,max_us,iters,"       \
 	"ratio"
+#define DOORBELLS_CSV_HEADER                                                                       \
+	"bench,impl,mode,provider,P,size,shape,doorbells,block,avg_us,min_us,max_us,iters,"        \
+	"ratio"
 #define IDLE_COUNT_MAX 1024 /* elements of an idle collective: its size barely matters */
 
 static double median(const double *v, int n)
@@ -592,6 +595,25 @@ static void background_destroy(struct background *b)
 	CHECK(pcoll_destroy(b->c));
 }
 
+/* --doorbells: a collective created with PCOLL_DOORBELLS=with (the rest of
+ * the environment as set), its tally started afresh. */
+static pcoll_coll_t *doorbells_create(int with, size_t count, const pcoll_attr_t *attr,
+				      struct tally *t, const char *what)
+{
+	const char *env = getenv("PCOLL_DOORBELLS");
+	char *keep = env ? strdup(env) : NULL;
+	pcoll_coll_t *c;
+	setenv("PCOLL_DOORBELLS", with ? "1" : "0", 1);
+	CHECK(pcoll_allreduce_create(g_ctx, count, g_dt, attr, &c));
+	if (keep)
+		setenv("PCOLL_DOORBELLS", keep, 1);
+	else
+		unsetenv("PCOLL_DOORBELLS");
+	free(keep);
+	tally_init(t, c, count, what);
+	return c;
+}
+
 /*
  * Two variants of one comparison, in -n pairs of blocks (A,B then B,A, so a
  * drift of the machine's load weighs on both alike); the ratio of each pair
@@ -600,12 +622,15 @@ static void background_destroy(struct background *b)
  *                   with 0 (A) and with N (B) idle collectives open;
  *   --background S  the engine lock: the latency while another thread steps
  *                   an S-byte collective whose reductions run under the
- *                   lock (A) or outside it (B).
+ *                   lock (A) or outside it (B);
+ *   --doorbells     the counter path's doorbells: the latency of a collective
+ *                   created with PCOLL_DOORBELLS=0 (A) or 1 (B), a new one for
+ *                   each block, so that only one is open at a time.
  */
 static void run_allreduce_pairs(const struct mode_sel *modes, int nmodes)
 {
 	size_t dts = pcoll_datatype_size(g_dt);
-	int N = O.idle_colls, R = O.steps, bg = O.background != 0;
+	int N = O.idle_colls, R = O.steps, bg = O.background != 0, db = O.doorbells;
 	void *buf = ones_buffer(), *bgbuf = NULL;
 	double *all = xcalloc((size_t)g_size * 2, sizeof(double)),
 	       *col = xcalloc((size_t)g_size * 2, sizeof(double));
@@ -623,6 +648,9 @@ static void run_allreduce_pairs(const struct mode_sel *modes, int nmodes)
 		fill_ones(bgbuf, O.background / dts, g_dt);
 		snprintf(a_name, sizeof(a_name), "under");
 		snprintf(b_name, sizeof(b_name), "outside");
+	} else if (db) {
+		snprintf(a_name, sizeof(a_name), "without");
+		snprintf(b_name, sizeof(b_name), "with");
 	} else {
 		snprintf(a_name, sizeof(a_name), "0 idle");
 		snprintf(b_name, sizeof(b_name), "%d idle", N);
@@ -635,8 +663,10 @@ static void run_allreduce_pairs(const struct mode_sel *modes, int nmodes)
 			if (mi > 0)
 				printf("\n");
 			printf("# pcoll Allreduce Latency with %s (mode=%s, provider=%s, P=%d%s)\n",
-			       bg ? "a Background Collective" : "Idle Collectives", m->label,
-			       g_provider, g_size, O.b2b ? ", back-to-back" : "");
+			       bg   ? "a Background Collective"
+			       : db ? "and without Doorbells"
+				    : "Idle Collectives",
+			       m->label, g_provider, g_size, O.b2b ? ", back-to-back" : "");
 			printf("# datatype=%s staleness=%d notify=%s wait=%s; ",
 			       pcoll_datatype_name(g_dt),
 			       m->mode == PCOLL_SYNC ? 0 : attr.staleness,
@@ -646,6 +676,9 @@ static void run_allreduce_pairs(const struct mode_sel *modes, int nmodes)
 				    "a second thread steps a solo collective of %zu bytes back to "
 				    "back, its reductions under the engine lock or outside it; ",
 				    O.background);
+			else if (db)
+				printf("a new collective per block, created with PCOLL_DOORBELLS=0 "
+				       "or 1; ");
 			else
 				printf(
 				    "%d idle collectives of the same mode (at most %d elements), ",
@@ -660,6 +693,9 @@ static void run_allreduce_pairs(const struct mode_sel *modes, int nmodes)
 				printf("%-10s%16s%16s%12s%12s%12s%12s%12s\n", "# Size",
 				       "Lat under(us)", "Lat outside(us)", "Ratio", "Ratio min",
 				       "Ratio max", "Bg under", "Bg outside");
+			else if (db)
+				printf("%-10s%16s%16s%12s%12s%12s\n", "# Size", "Lat without(us)",
+				       "Lat with(us)", "Ratio", "Ratio min", "Ratio max");
 			else
 				printf("%-10s%16s%16s%12s%12s%12s\n", "# Size", "Lat 0 idle(us)",
 				       "Lat N idle(us)", "Ratio", "Ratio min", "Ratio max");
@@ -678,8 +714,10 @@ static void run_allreduce_pairs(const struct mode_sel *modes, int nmodes)
 			bench_iters_for(&O, size, &iters, &warmup);
 			snprintf(what, sizeof(what), "allreduce mode=%s size=%zu (busy)", m->label,
 				 size);
-			CHECK(pcoll_allreduce_create(g_ctx, count, g_dt, &attr, &c));
-			tally_init(&t, c, count, what);
+			if (!db) {
+				CHECK(pcoll_allreduce_create(g_ctx, count, g_dt, &attr, &c));
+				tally_init(&t, c, count, what);
+			}
 			for (int k = 0; bg && k < 2; k++)
 				background_create(&bgs[k], k, bgbuf);
 			for (int rep = 0; rep < R; rep++) {
@@ -688,6 +726,8 @@ static void run_allreduce_pairs(const struct mode_sel *modes, int nmodes)
 					pcoll_coll_t **idle = NULL;
 					if (bg)
 						background_start(&bgs[with]);
+					else if (db)
+						c = doorbells_create(with, count, &attr, &t, what);
 					else if (with)
 						idle = idle_open(N, &attr, icount, buf, m);
 					double mine[2] = {time_block(c, buf, m, &t, iters, warmup),
@@ -699,6 +739,12 @@ static void run_allreduce_pairs(const struct mode_sel *modes, int nmodes)
 					}
 					if (idle)
 						idle_close(idle, N);
+					if (db) {
+						CHECK(pcoll_destroy(c));
+						check_conservation(&t,
+								   (uint64_t)g_size *
+								       (uint64_t)(warmup + iters));
+					}
 					gather(mine, 2, all);
 					if (g_rank != 0)
 						continue;
@@ -722,6 +768,17 @@ static void run_allreduce_pairs(const struct mode_sel *modes, int nmodes)
 							    w ? raten[rep] : rate0[rep], iters,
 							    w ? latn[rep] / lat0[rep] : 1.0);
 						fflush(g_csv);
+					} else if (g_csv && k == 1 && db) {
+						for (int w = 0; w < 2; w++)
+							fprintf(g_csv,
+								"allreduce_doorbells,pcoll,%s,%s,%"
+								"d,%zu,"
+								"%s,%d,%d,%.3f,,,%d,%.4f\n",
+								m->label, g_provider, g_size, size,
+								bench_shape(&O), w, rep,
+								w ? latn[rep] : lat0[rep], iters,
+								w ? latn[rep] / lat0[rep] : 1.0);
+						fflush(g_csv);
 					} else if (g_csv && k == 1) {
 						/* Both blocks of the pair, 0 first. */
 						fprintf(g_csv,
@@ -742,9 +799,11 @@ static void run_allreduce_pairs(const struct mode_sel *modes, int nmodes)
 			}
 			for (int k = 0; bg && k < 2; k++)
 				background_destroy(&bgs[k]);
-			CHECK(pcoll_destroy(c));
-			check_conservation(&t, (uint64_t)g_size * 2 * (uint64_t)R *
-						   (uint64_t)(warmup + iters));
+			if (!db) {
+				CHECK(pcoll_destroy(c));
+				check_conservation(&t, (uint64_t)g_size * 2 * (uint64_t)R *
+							   (uint64_t)(warmup + iters));
+			}
 			if (g_rank != 0)
 				continue;
 			for (int rep = 0; rep < R; rep++)
@@ -1221,11 +1280,13 @@ int main(int argc, char **argv)
 				     &g_gather));
 	g_gbuf = xcalloc((size_t)g_size * GATHER_SLOTS, sizeof(double));
 
-	if (g_rank == 0 && O.csv && (O.idle_colls || O.background)) {
+	if (g_rank == 0 && O.csv && (O.idle_colls || O.background || O.doorbells)) {
 		g_csv = fopen(O.csv, "w");
 		if (g_csv)
 			fprintf(g_csv, "%s\n",
-				O.background ? BACKGROUND_CSV_HEADER : IDLE_COLLS_CSV_HEADER);
+				O.background  ? BACKGROUND_CSV_HEADER
+				: O.doorbells ? DOORBELLS_CSV_HEADER
+					      : IDLE_COLLS_CSV_HEADER);
 	} else if (g_rank == 0 && O.csv) {
 		g_csv = bench_csv_open(O.csv, O.kind);
 		if (!g_csv)
@@ -1248,7 +1309,7 @@ int main(int argc, char **argv)
 
 	switch (O.kind) {
 	case BENCH_ALLREDUCE:
-		if (O.idle_colls || O.background)
+		if (O.idle_colls || O.background || O.doorbells)
 			run_allreduce_pairs(modes, O.nmodes);
 		else
 			run_allreduce(modes, O.nmodes);
