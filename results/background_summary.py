@@ -17,7 +17,7 @@ import statistics
 import sys
 from collections import defaultdict
 
-from summary_common import named_rows
+from summary_common import named_rows, ratio_bars, save_figure
 
 NAME = re.compile(r"background_(?P<prov>[a-z]+)_(?P<size>\d+)_r(?P<run>\d+)\.csv$")
 
@@ -85,20 +85,10 @@ def main():
     ax.set_title("small allreduce beside a 16 MiB collective")
     ax.legend()
     ax.grid(True, axis="y", which="both", alpha=0.3)
-    ax = axes[1]
-    med = [statistics.median(bg[k]) for k in keys]
-    lo = [m - min(bg[k]) for m, k in zip(med, keys)]
-    hi = [max(bg[k]) - m for m, k in zip(med, keys)]
-    ax.bar(range(len(keys)), med, yerr=[lo, hi], capsize=4, color="tab:gray")
-    ax.axhline(1.0, color="black", linewidth=0.8)
-    ax.set_xticks(range(len(keys)))
-    ax.set_xticklabels(labels)
-    ax.set_title("background's steps/s, outside / under")
-    ax.set_ylabel("median over the pairs (bars: range)")
-    ax.grid(True, axis="y", alpha=0.3)
-    fig.suptitle("Reductions of a 16 MiB collective under or outside the engine lock, P = 2")
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "background.png"), dpi=110)
+    ratio_bars(axes[1], labels, [bg[k] for k in keys], "background's steps/s, outside / under",
+               "median over the pairs (bars: range)")
+    save_figure(fig, "Reductions of a 16 MiB collective under or outside the engine lock, P = 2",
+                os.path.join(out, "background.png"))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import statistics
 import sys
 from collections import defaultdict
 
-from summary_common import named_rows
+from summary_common import named_rows, ratio_bars, save_figure
 
 NAME = re.compile(r"doorbells_(?:db(?P<db>[01])|cost)_(?P<size>\d+)_r(?P<run>\d+)\.csv$")
 
@@ -99,21 +99,11 @@ def main():
     ax.set_title("the engine's scale on the counter path")
     ax.legend()
     ax.grid(True, axis="y", alpha=0.3)
-    ax = axes[1]
-    v = [cost[k] for k in keys]
-    med = [statistics.median(x) if x else 0 for x in v]
-    ax.bar(range(len(keys)), med, color="tab:gray",
-           yerr=[[m - min(x) if x else 0 for m, x in zip(med, v)],
-                 [max(x) - m if x else 0 for m, x in zip(med, v)]], capsize=4)
-    ax.axhline(1.0, color="black", linewidth=0.8)
-    ax.set_xticks(range(len(keys)))
-    ax.set_xticklabels(labels)
-    ax.set_ylabel("latency with / without doorbells (median over runs, bars: range)")
-    ax.set_title("what the doorbells cost a lone collective")
-    ax.grid(True, axis="y", alpha=0.3)
-    fig.suptitle("Counter path (PCOLL_NOTIFY=cntr), shm, P = 2, OSU shape")
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "doorbells.png"), dpi=110)
+    ratio_bars(axes[1], labels, [cost[k] for k in keys],
+               "what the doorbells cost a lone collective",
+               "latency with / without doorbells (median over runs, bars: range)")
+    save_figure(fig, "Counter path (PCOLL_NOTIFY=cntr), shm, P = 2, OSU shape",
+                os.path.join(out, "doorbells.png"))
 
 
 if __name__ == "__main__":

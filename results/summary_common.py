@@ -1,6 +1,7 @@
 """Shared by the results/*_summary.py scripts."""
 import csv
 import os
+import statistics
 import sys
 
 
@@ -15,3 +16,25 @@ def named_rows(pattern, files, prog):
         with open(f) as fh:
             for row in csv.DictReader(fh):
                 yield m, row
+
+
+def ratio_bars(ax, labels, groups, title, ylabel):
+    """One grey bar per label: the median of its group of ratios, with the
+    group's range as error bars, and a line at 1 (no change)."""
+    med = [statistics.median(g) if g else 0 for g in groups]
+    lo = [m - min(g) if g else 0 for m, g in zip(med, groups)]
+    hi = [max(g) - m if g else 0 for m, g in zip(med, groups)]
+    ax.bar(range(len(labels)), med, yerr=[lo, hi], capsize=4, color="tab:gray")
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, axis="y", alpha=0.3)
+
+
+def save_figure(fig, title, path):
+    """Title the figure, lay it out and write it as a PNG."""
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
