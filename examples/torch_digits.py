@@ -28,7 +28,9 @@ Rank 0 keeps a copy of its replica (all replicas apply the same rounds) every
 EVAL_EVERY steps with the wall time; the copies are evaluated on the test set
 after training, outside the timed loop, the same way for every mode. "t->sync
 acc" is the wall time of the first such evaluation reaching sync's final test
-accuracy (the accuracy after flush).
+accuracy (the accuracy after flush). OUT/torch_digits.csv has every evaluation,
+OUT/torch_digits_summary.csv one row per mode (what results/run.sh torch sums
+up over seeds).
 Environment overrides (defaults in brackets): EPOCHS [50], LR [0.05], WD
 [2e-3], WARMUP [0.1], DELAY [0.02 s], SEED [0], STALENESS [4], TEST [0.2, the
 fraction of the data set held out for testing], MODES ["sync solo majority";
@@ -158,6 +160,18 @@ if ctx.rank == 0:
                   x["wall"], t, x["final"], x["rounds"], x["stale"], x["contrib"], x["same"]))
             for t_, n, a in x["curve"]:
                 w.writerow([x["mode"], "%.4f" % t_, n, "%.2f" % a])
+    # One row per mode, for sweeps over seeds (results/run.sh torch).
+    with open(os.path.join(OUT, "torch_digits_summary.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["seed", "test_fraction", "staleness", "mode", "steps", "steps_per_s", "wall_s",
+                    "t_sync_acc_s", "final_acc", "rounds", "staleness_mean", "contributions_mean",
+                    "identical", "load1"])
+        load1 = os.getloadavg()[0]
+        for x in res:
+            w.writerow([SEED, TEST, STALENESS, x["mode"], x["steps"], "%.2f" % x["steps_s"],
+                        "%.3f" % x["wall"], "%.3f" % x["t_target"], "%.2f" % x["final"],
+                        x["rounds"], "%.3f" % x["stale"], "%.3f" % x["contrib"], x["same"],
+                        "%.2f" % load1])
     print("majority: %.2fx sooner to sync's final accuracy, final accuracy %+.2f points against sync's"
           % (res[0]["t_target"] / res[-1]["t_target"], res[-1]["final"] - res[0]["final"]))
     import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
