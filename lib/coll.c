@@ -285,8 +285,6 @@ int pcoll_allreduce_create(pcoll_ctx_t *ctx, size_t count, pcoll_datatype_t dt,
 		c = calloc(1, sizeof(*c));
 		if (!c)
 			local = pc_error(PCOLL_ERR_NOMEM, "out of memory");
-		else
-			c->lazy_peer = -1; /* no ring waiting */
 	}
 	if (!local) {
 		c->ctx = ctx;

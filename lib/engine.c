@@ -80,7 +80,7 @@ static int has_work(const pcoll_coll_t *c)
 	if (c->error || c->team->error || c->dead || !c->ready)
 		return 0; /* never moves again (or not yet: create activates it) */
 	if (c->woken || c->step_posted || c->flush_posted || c->rs.flushed || c->rs.in_round ||
-	    c->tx_done != c->tx_posted || c->rs.triggered > c->rs.completed || c->lazy_peer >= 0)
+	    c->tx_done != c->tx_posted || c->rs.triggered > c->rs.completed || c->nlazy)
 		return 1;
 	if (!c->ctx->notify_cntr || c->rs.mode == PCOLL_SYNC || c->bells)
 		return 0;
@@ -132,52 +132,76 @@ static int ring_needed(const pcoll_coll_t *c, int peer, uint64_t r)
 /*
  * A bell that a busy peer does not need costs a write (a fifth of an 8-byte
  * round on shm): most rings wait RING_LATER_NS for the peer's answer -- its
- * data of the round, or for a quorum arrival the root's round -- and are
- * dropped when it comes. One waits per collective; an earlier one is rung at
- * once. The collective stays in the queue meanwhile (has_work), so the ring
- * goes out as soon as the engine runs after the delay.
+ * data of the round or the round's completion, or for a quorum arrival the
+ * root's round -- and are dropped when it comes. Up to PC_LAZY_MAX wait per
+ * collective (an initiator's activations of one round, its data ring); one
+ * more rings the oldest at once. The collective stays in the queue meanwhile
+ * (has_work), so a ring goes out as soon as the engine runs after the delay.
  */
 #define RING_LATER_NS 20000ULL
 
-static int ring_answered(const pcoll_coll_t *c)
+/* The answer: for a quorum arrival, the root's round; otherwise the peer's
+ * data of the round, or the round complete here, which takes every member's
+ * part (a tree child that is no schedule partner of ours). */
+static int ring_answered(const pcoll_coll_t *c, const pc_lazy_t *l)
 {
-	return c->lazy_arrival ? c->rs.triggered >= c->lazy_round
-			       : !ring_needed(c, c->lazy_peer, c->lazy_round);
+	if (l->arrival)
+		return c->rs.triggered >= l->round;
+	return c->rs.completed >= l->round || !ring_needed(c, l->peer, l->round);
 }
 
-static int ring_fire(pcoll_coll_t *c)
+/* Ring or drop waiting ring i (fire: ring it), keeping the rest in order. */
+static int ring_take(pcoll_coll_t *c, int i, int fire)
 {
-	int peer = c->lazy_peer;
-	c->lazy_peer = -1;
-	return pc_engine_ring(c, peer);
+	int peer = c->lazy[i].peer;
+	memmove(&c->lazy[i], &c->lazy[i + 1], (size_t)(c->nlazy - i - 1) * sizeof(c->lazy[0]));
+	c->nlazy--;
+	return fire ? pc_engine_ring(c, peer) : 0;
 }
 
 static int ring_later(pcoll_coll_t *c, int peer, uint64_t r, int arrival)
 {
 	if (!c->peer_bells[peer])
 		return 0;
-	int rc = c->lazy_peer >= 0 ? ring_fire(c) : 0;
-	c->lazy_peer = peer;
-	c->lazy_round = r;
-	c->lazy_arrival = arrival;
-	c->lazy_ns = pc_now_ns();
-	c->lazy_visits = 0;
+	int rc = 0;
+	for (int i = 0; i < c->nlazy; i++)
+		if (c->lazy[i].peer == peer && c->lazy[i].arrival == arrival) {
+			/* The newer round's answer answers the older: one ring, by
+			 * the older one's deadline. */
+			if (r > c->lazy[i].round)
+				c->lazy[i].round = r;
+			return 0;
+		}
+	if (c->nlazy == PC_LAZY_MAX)
+		rc = ring_take(c, 0, 1);
+	pc_lazy_t *l = &c->lazy[c->nlazy++];
+	l->peer = peer;
+	l->arrival = arrival;
+	l->round = r;
+	l->ns = pc_now_ns();
+	if (c->nlazy == 1)
+		c->lazy_visits = 0;
 	return rc;
 }
 
-/* At every visit of c while a ring waits. The clock only every 8th: a
- * blocked caller visits every 50-100 ns, and a clock read per visit cost a
- * solo 8-byte round 12%; the progress thread's first 8 visits after an event
- * take some 30 us. */
+/* At every visit of c while rings wait. The clock only every 8th: a blocked
+ * caller visits every 50-100 ns, and a clock read per visit cost a solo
+ * 8-byte round 12%; the progress thread's first 8 visits after an event take
+ * some 30 us. */
 static int ring_due(pcoll_coll_t *c)
 {
-	if (ring_answered(c)) {
-		c->lazy_peer = -1;
+	for (int i = 0; i < c->nlazy;)
+		if (ring_answered(c, &c->lazy[i]))
+			ring_take(c, i, 0);
+		else
+			i++;
+	if (!c->nlazy || ++c->lazy_visits & 7)
 		return 0;
-	}
-	if (++c->lazy_visits & 7)
-		return 0;
-	return pc_now_ns() - c->lazy_ns < RING_LATER_NS ? 0 : ring_fire(c);
+	uint64_t now = pc_now_ns();
+	int rc = 0;
+	while (c->nlazy && !rc && now - c->lazy[0].ns >= RING_LATER_NS)
+		rc = ring_take(c, 0, 1); /* oldest first */
+	return rc;
 }
 
 int pc_engine_ring_data(pcoll_coll_t *c, int peer, uint64_t r)
@@ -560,7 +584,7 @@ int pc_engine_coll(pcoll_coll_t *c)
 	 * moves again here, so no peer can complete rounds on our behalf. */
 	if (c->error || c->team->error || c->dead || !c->ready)
 		return 0;
-	if (c->lazy_peer >= 0)
+	if (c->nlazy)
 		fail(c, ring_due(c));
 	if (c->rs.mode != PCOLL_SYNC)
 		scan_activations(c);

@@ -85,6 +85,14 @@ struct pcoll_ctx {
 	struct pc_trace *trace; /* PCOLL_TRACE (trace.h): NULL when off */
 };
 
+/* A doorbell ring that waits for the peer's answer (engine.c): to team rank
+ * peer, about round, a quorum arrival's if arrival, since ns. */
+#define PC_LAZY_MAX 8
+typedef struct pc_lazy {
+	int peer, arrival;
+	uint64_t round, ns;
+} pc_lazy_t;
+
 /* A completed round that had to leave the ring (only while flushed). */
 typedef struct pc_spill {
 	struct pc_spill *next;
@@ -131,12 +139,11 @@ struct pcoll_coll {
 	 * doorbell. Rounds up to bell_upto left it out; bell_rung has rung. */
 	uint64_t bell_upto, bell_rung;
 	int bell_peer;
-	/* A ring that waits for the peer's answer (engine.c, RING_LATER_NS):
-	 * to team rank lazy_peer (-1: none), about round lazy_round, a quorum
-	 * arrival's if lazy_arrival, since lazy_ns. */
-	int lazy_peer, lazy_arrival;
+	/* Rings that wait for the peer's answer (engine.c, RING_LATER_NS),
+	 * oldest first. */
+	pc_lazy_t lazy[PC_LAZY_MAX];
+	int nlazy;
 	unsigned lazy_visits;
-	uint64_t lazy_round, lazy_ns;
 
 	int pend_cur; /* pending accumulator the user adds to */
 	uint64_t tx_posted, tx_done, tx_round_base;
