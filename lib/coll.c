@@ -454,11 +454,7 @@ static int send_cb(void *arg, const pc_op_t *op, const struct iovec *iov, int n,
 	int rc = pc_tp_put(c->ctx->tp, c->team->members[op->peer], iov, n, c->mr,
 			   &c->rkeys[op->peer], off, c->flags_off + idx * 8, (round + 1) / 2,
 			   pc_cq_encode(c->peer_ids[op->peer], PC_CQ_KIND_COUNT, idx), &c->tx_done);
-	/* The first data of a round we initiated told this peer of it instead
-	 * of an activation: on the counter path that needs its doorbell too. */
-	if (!rc && op->peer == c->bell_peer && round <= c->bell_upto && round > c->bell_rung)
-		rc = pc_engine_ring_data(c, op->peer, round);
-	return rc;
+	return rc ? rc : pc_engine_sent(c, op->peer, round);
 }
 
 /* Every round of one parity writes each receive slot exactly once, so the

@@ -114,19 +114,24 @@ int pc_engine_ring(pcoll_coll_t *c, int peer)
 	return pc_tp_put_value(ctx->tp, job, &v, sizeof(v), &w->xkeys[job], off, 0);
 }
 
-/* Whether peer needs its bell rung for round r (0: no round named): not once
- * its own data of r has landed here -- it has joined r, and its engine keeps
- * visiting the collective until r completes, which needs our data. */
-static int ring_needed(const pcoll_coll_t *c, int peer, uint64_t r)
+/* The flag slot of peer's first message to us in a round (-1: it sends us
+ * none). */
+static int first_wait_slot(const pcoll_coll_t *c, int peer)
 {
-	if (!r || !c->peer_bells[peer])
-		return c->peer_bells[peer];
 	for (size_t i = 0; i < c->sched.nops; i++) {
 		const pc_op_t *op = &c->sched.ops[i];
 		if (op->kind == PC_OP_WAIT && op->peer == peer)
-			return !c->env.flag_ready(c->env.arg, op->flag, r);
+			return (int)op->flag;
 	}
-	return 1;
+	return -1;
+}
+
+/* Whether peer's data of round r has landed in slot (its first message to
+ * us): it has joined r, and its engine keeps visiting the collective until r
+ * completes, which needs our data. */
+static int joined(const pcoll_coll_t *c, int slot, uint64_t r)
+{
+	return slot >= 0 && c->env.flag_ready(c->env.arg, (uint32_t)slot, r);
 }
 
 /*
@@ -147,7 +152,7 @@ static int ring_answered(const pcoll_coll_t *c, const pc_lazy_t *l)
 {
 	if (l->arrival)
 		return c->rs.triggered >= l->round;
-	return c->rs.completed >= l->round || !ring_needed(c, l->peer, l->round);
+	return c->rs.completed >= l->round || joined(c, l->slot, l->round);
 }
 
 /* Ring or drop waiting ring i (fire: ring it), keeping the rest in order. */
@@ -159,9 +164,12 @@ static int ring_take(pcoll_coll_t *c, int i, int fire)
 	return fire ? pc_engine_ring(c, peer) : 0;
 }
 
+/* Ring peer about round r (a quorum arrival's if arrival), unless its
+ * answer comes first. Not at all when peer has joined r already. */
 static int ring_later(pcoll_coll_t *c, int peer, uint64_t r, int arrival)
 {
-	if (!c->peer_bells[peer])
+	int slot = arrival ? -1 : first_wait_slot(c, peer);
+	if (!c->peer_bells[peer] || joined(c, slot, r))
 		return 0;
 	int rc = 0;
 	for (int i = 0; i < c->nlazy; i++)
@@ -177,6 +185,7 @@ static int ring_later(pcoll_coll_t *c, int peer, uint64_t r, int arrival)
 	pc_lazy_t *l = &c->lazy[c->nlazy++];
 	l->peer = peer;
 	l->arrival = arrival;
+	l->slot = slot;
 	l->round = r;
 	l->ns = pc_now_ns();
 	if (c->nlazy == 1)
@@ -204,10 +213,14 @@ static int ring_due(pcoll_coll_t *c)
 	return rc;
 }
 
-int pc_engine_ring_data(pcoll_coll_t *c, int peer, uint64_t r)
+int pc_engine_sent(pcoll_coll_t *c, int peer, uint64_t r)
 {
+	/* The first data of a round we initiated told this peer of it instead
+	 * of an activation: it needs its doorbell too. */
+	if (peer != c->bell_peer || r > c->bell_upto || r <= c->bell_rung)
+		return 0;
 	c->bell_rung = r;
-	return ring_needed(c, peer, r) ? ring_later(c, peer, r, 0) : 0;
+	return ring_later(c, peer, r, 0);
 }
 
 /* The collectives whose doorbell changed get a visit. Only once the remote
@@ -283,7 +296,7 @@ static int put_value(pcoll_coll_t *c, int peer, const void *v, size_t len, size_
 	 * fold partner's poke of round r (rung later: the peer's data of r
 	 * answers it), a quorum arrival (later: the root's round answers it), a
 	 * flush (at once). */
-	if (rc || !ring_needed(c, peer, r))
+	if (rc)
 		return rc;
 	if (r)
 		return ring_later(c, peer, r, 0);
@@ -953,6 +966,17 @@ int pc_engine_wait(pcoll_ctx_t *ctx, pcoll_coll_t *c, int (*done)(pcoll_coll_t *
 #define PARK_NS	    500000ULL
 #define PARK_MAX_NS 50000000ULL
 
+/* Under lock, each time the progress thread wakes: the stall check against
+ * its last wake-up -- from its creation on, so that a process stopped before
+ * the thread first ran is found stalled too -- and the new one published for
+ * blocking calls (pc_engine_wait_on). */
+static void progress_wake(pcoll_ctx_t *ctx)
+{
+	uint64_t now = pc_now_ns();
+	self_stalled(ctx, ctx->progress_woke, now);
+	ctx->progress_woke = now;
+}
+
 static void *progress_main(void *arg)
 {
 	pcoll_ctx_t *ctx = arg;
@@ -966,14 +990,8 @@ static void *progress_main(void *arg)
 	pthread_mutex_lock(&ctx->lock);
 	snprintf(ctx->progress_cpuset, sizeof(ctx->progress_cpuset), "%s", where);
 	unsigned idle = 0, maxs = ctx->cfg.idle_sleep_max_us;
-	/* From the thread's creation: a process stopped before the thread first
-	 * ran must be found stalled too. */
-	uint64_t woke = ctx->progress_woke;
 	while (!atomic_load(&ctx->stop)) {
-		uint64_t prev = woke;
-		woke = pc_now_ns();
-		self_stalled(ctx, prev, woke); /* then the engine moves nothing */
-		ctx->progress_woke = woke;
+		progress_wake(ctx); /* stalled: then the engine moves nothing */
 		/* A caller blocked in step drives progress itself: stay out of its
 		 * way, and for a moment after it returns too -- it is most likely
 		 * about to call again (or compute, when nothing is due for a while).
@@ -1002,10 +1020,7 @@ static void *progress_main(void *arg)
 			ts.tv_nsec %= 1000000000L;
 			pthread_cond_timedwait(&ctx->cv, &ctx->lock, &ts);
 			ctx->progress_parked = 0;
-			prev = woke;
-			woke = pc_now_ns();
-			self_stalled(ctx, prev, woke);
-			ctx->progress_woke = woke;
+			progress_wake(ctx);
 			idle = 10;
 		}
 		if (atomic_load(&ctx->stop))

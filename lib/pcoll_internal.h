@@ -90,6 +90,7 @@ struct pcoll_ctx {
 #define PC_LAZY_MAX 8
 typedef struct pc_lazy {
 	int peer, arrival;
+	int slot; /* the flag slot of peer's first message to us (-1: none) */
 	uint64_t round, ns;
 } pc_lazy_t;
 
@@ -217,10 +218,10 @@ void pc_coll_notify(void *arg, uint64_t data); /* transport callback for remote 
 void pc_engine_activate(pcoll_coll_t *c);
 void pc_engine_forget(pcoll_coll_t *c); /* under lock: c goes away: out of the queue */
 /* Under lock, counter path: ring c's doorbell at team rank peer (engine.c);
- * after the first data of round r sent in place of an activation, unless the
- * peer has joined r already. */
+ * pc_engine_sent, after a data write of round r to peer: rings when that
+ * write stood for an activation left out, unless the peer has joined r. */
 int pc_engine_ring(pcoll_coll_t *c, int peer);
-int pc_engine_ring_data(pcoll_coll_t *c, int peer, uint64_t r);
+int pc_engine_sent(pcoll_coll_t *c, int peer, uint64_t r);
 /* Under lock: wait until no thread runs c's reduction outside the lock. */
 void pc_engine_quiesce(pcoll_coll_t *c);
 void pc_coll_arrive_actions(pcoll_coll_t *c, int action);
