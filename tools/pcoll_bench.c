@@ -527,25 +527,36 @@ struct background {
 	double rate;		/* steps per second in this block */
 };
 
+/* A collective created with var=value in the environment (value NULL: as
+ * set), the environment restored after: choices the library reads at create
+ * and that have no attribute. */
+static pcoll_coll_t *create_with_env(const char *var, const char *value, size_t count,
+				     const pcoll_attr_t *attr)
+{
+	const char *env = getenv(var);
+	char *keep = env ? strdup(env) : NULL;
+	pcoll_coll_t *c;
+	if (value)
+		setenv(var, value, 1);
+	CHECK(pcoll_allreduce_create(g_ctx, count, g_dt, attr, &c));
+	if (keep)
+		setenv(var, keep, 1);
+	else
+		unsetenv(var);
+	free(keep);
+	return c;
+}
+
 /* outside: its reductions run outside the engine lock (the library's default,
  * or PCOLL_UNLOCKED_REDUCE_BYTES as set); otherwise all under it. */
 static void background_create(struct background *b, int outside, const void *buf)
 {
 	size_t count = O.background / pcoll_datatype_size(g_dt);
-	const char *env = getenv("PCOLL_UNLOCKED_REDUCE_BYTES");
-	char *keep = env ? strdup(env) : NULL;
 	pcoll_attr_t attr;
 	pcoll_attr_init(&attr);
 	attr.mode = PCOLL_SOLO;
 	memset(b, 0, sizeof(*b));
-	if (!outside)
-		setenv("PCOLL_UNLOCKED_REDUCE_BYTES", "0", 1);
-	CHECK(pcoll_allreduce_create(g_ctx, count, g_dt, &attr, &b->c));
-	if (keep)
-		setenv("PCOLL_UNLOCKED_REDUCE_BYTES", keep, 1);
-	else
-		unsetenv("PCOLL_UNLOCKED_REDUCE_BYTES");
-	free(keep);
+	b->c = create_with_env("PCOLL_UNLOCKED_REDUCE_BYTES", outside ? NULL : "0", count, &attr);
 	tally_init(&b->t, b->c, count, outside ? "background (outside)" : "background (under)");
 	b->buf = buf;
 }
@@ -600,16 +611,7 @@ static void background_destroy(struct background *b)
 static pcoll_coll_t *doorbells_create(int with, size_t count, const pcoll_attr_t *attr,
 				      struct tally *t, const char *what)
 {
-	const char *env = getenv("PCOLL_DOORBELLS");
-	char *keep = env ? strdup(env) : NULL;
-	pcoll_coll_t *c;
-	setenv("PCOLL_DOORBELLS", with ? "1" : "0", 1);
-	CHECK(pcoll_allreduce_create(g_ctx, count, g_dt, attr, &c));
-	if (keep)
-		setenv("PCOLL_DOORBELLS", keep, 1);
-	else
-		unsetenv("PCOLL_DOORBELLS");
-	free(keep);
+	pcoll_coll_t *c = create_with_env("PCOLL_DOORBELLS", with ? "1" : "0", count, attr);
 	tally_init(t, c, count, what);
 	return c;
 }
