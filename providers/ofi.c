@@ -766,7 +766,7 @@ static int cq_error(pc_tp_t *tp)
 		ctx_put(tp, c);
 	}
 	if (peer >= 0 && tp->cfg.lost_fn) {
-		tp->cfg.lost_fn(tp->cfg.notify_arg, peer, why);
+		tp->cfg.lost_fn(tp->cfg.notify_arg, peer, e.err != FI_EIO, why);
 		return 1;
 	}
 	/* Not one of our operations: a peer's write into our memory failed
@@ -813,7 +813,7 @@ int pc_tp_progress(pc_tp_t *tp)
 				if (peer == tp->fault_eio && tp->cfg.lost_fn &&
 				    (tp->fault_eio_nth ? !--tp->fault_eio_nth : tp->nlost > 0)) {
 					tp->fault_eio = -1;
-					tp->cfg.lost_fn(tp->cfg.notify_arg, peer,
+					tp->cfg.lost_fn(tp->cfg.notify_arg, peer, 0,
 							"a write to it failed: Input/output error "
 							"(PCOLL_FAULT_WRITE_EIO)");
 				}
