@@ -129,22 +129,18 @@ void pc_ctx_peer_told(pcoll_ctx_t *ctx, int r, const char *why)
 }
 
 /* The transport's write to a peer failed. A refused or reset connection
- * (certain) means the peer is gone, and so does any error from one we cannot
- * see -- unless the peer provably still runs on this node: libfabric 1.17's
- * shm fails a large write to a live peer with EIO now and then right after
- * another peer's death (about once in 170 kill tests under load), and its
- * tcp a write with ENOTCONN (broken pipe) during a shrink that another death
- * interrupts (about once in 25 launches of mp-kill's "rank 3 of 5 killed in
- * the shrink", tcp). Taking that for a death shut a live process out of the
- * shrink: the survivors split into teams of one. Then, with a death known
+ * means the peer is gone. An EIO (certain = 0) does not, when the peer
+ * provably still runs on this node: libfabric 1.17's shm fails a large write
+ * to a live peer with EIO now and then right after another peer's death
+ * (about once in 170 kill tests under load), and taking that for a death
+ * would shut a live process out of the shrink. Then, with a death known
  * (after looking now), the write was a casualty of it, and the teams it
- * could belong to have failed already (a shrink resends its state); with
- * none, the teams with that peer fail, and it stays a member. */
+ * could belong to have failed already; with none, the teams with that peer
+ * fail, and it stays a member. */
 static void ctx_write_failed(void *arg, int rank, int certain, const char *why)
 {
 	pcoll_ctx_t *ctx = arg;
-	(void)certain; /* what the error says: no proof against a live pid */
-	if (rank < 0 || rank >= ctx->size || !ctx->procs ||
+	if (certain || rank < 0 || rank >= ctx->size || !ctx->procs ||
 	    !pc_liveness_alive(&ctx->procs[rank], &ctx->procs[ctx->rank])) {
 		pc_ctx_peer_gone(ctx, rank, why);
 		return;
