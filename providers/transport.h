@@ -28,10 +28,11 @@ typedef struct pc_tp_rkey {
 } pc_tp_rkey_t;
 
 typedef void (*pc_tp_notify_fn)(void *arg, uint64_t data);
-/* A write to peer failed (error completion). certain: the error says the
- * peer is lost (connection refused or reset); 0 when it may still be alive
- * (shm's EIO, which can follow another peer's death): look first. Called
- * from pc_tp_progress. */
+/* A write to peer failed (error completion). certain: the connection was
+ * refused or reset, as a dying peer's is; 0 for an error that a live peer
+ * also causes (shm's EIO, which can follow another peer's death). The
+ * receiver decides with what it can see of the peer. Called from
+ * pc_tp_progress. */
 typedef void (*pc_tp_lost_fn)(void *arg, int peer, int certain, const char *why);
 /* Nonzero when peer is known to be gone: a send that cannot be queued for
  * it gives up instead of retrying until the timeout. */
