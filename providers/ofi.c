@@ -69,8 +69,9 @@ struct pc_tp {
 	int nlost;
 	int renew_on_loss;	/* shm: a large write to a lost peer stalls the endpoint */
 	int stale;		/* it may have: send from a fresh endpoint from now on */
-	int fault_eio;		/* test hook: PCOLL_FAULT_WRITE_EIO (a job rank), or -1 */
+	int fault_eio;		/* test hook: PCOLL_FAULT_WRITE_{EIO,RESET} (a job rank), or -1 */
 	uint64_t fault_eio_nth; /* its :N, 0 for "after a loss" */
+	int fault_reset;	/* 1: the hook fails the write as a reset connection */
 	uint64_t rcntr_seen;
 	int fds[2], nfds;
 	pc_opctx_t *free_ctx;
@@ -459,11 +460,18 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 	tp->tx_av = tp->av;
 	tp->renew_on_loss =
 	    !strcmp(fi->fabric_attr->prov_name, "shm") && !(tp->mr_mode & FI_MR_ENDPOINT);
-	/* Test hook, PCOLL_FAULT_WRITE_EIO=R[:N]: the first write to job rank R
+	/* Test hooks, PCOLL_FAULT_WRITE_EIO=R[:N]: the first write to job rank R
 	 * that completes after a peer was lost (or the Nth write to R) is
 	 * reported as failed with EIO, as libfabric 1.17's shm now and then does
-	 * with a write to a live peer right after another peer's death. */
+	 * with a write to a live peer right after another peer's death;
+	 * PCOLL_FAULT_WRITE_RESET=R[:N] the same as a reset connection, as its
+	 * tcp now and then does during a shrink that a death interrupts. */
 	const char *eio = getenv("PCOLL_FAULT_WRITE_EIO");
+	const char *reset = getenv("PCOLL_FAULT_WRITE_RESET");
+	if (reset && *reset) {
+		eio = reset;
+		tp->fault_reset = 1;
+	}
 	if (eio && *eio) {
 		const char *n = strchr(eio, ':');
 		tp->fault_eio = atoi(eio);
@@ -813,9 +821,13 @@ int pc_tp_progress(pc_tp_t *tp)
 				if (peer == tp->fault_eio && tp->cfg.lost_fn &&
 				    (tp->fault_eio_nth ? !--tp->fault_eio_nth : tp->nlost > 0)) {
 					tp->fault_eio = -1;
-					tp->cfg.lost_fn(tp->cfg.notify_arg, peer, 0,
-							"a write to it failed: Input/output error "
-							"(PCOLL_FAULT_WRITE_EIO)");
+					tp->cfg.lost_fn(
+					    tp->cfg.notify_arg, peer, tp->fault_reset,
+					    tp->fault_reset
+						? "a write to it failed: Transport endpoint is "
+						  "not connected (PCOLL_FAULT_WRITE_RESET)"
+						: "a write to it failed: Input/output error "
+						  "(PCOLL_FAULT_WRITE_EIO)");
 				}
 			}
 		}

@@ -85,25 +85,33 @@ NSURV=3 shrink_launch "rank 3 of 5 killed in the shrink after its first message,
 
 # A write to a live peer that fails. libfabric 1.17's shm now and then fails
 # a large write to a live peer with EIO right after another peer's death
-# (about once in 170 launches of the 256 KiB shrink above, under load); the
-# library's hook PCOLL_FAULT_WRITE_EIO=R[:N] makes such a failure happen
-# every time. After a death: the live peer stays in the shrunk team. With
-# nobody dead: the writers fail with PCOLL_ERR_FABRIC naming R as still
-# running, and everyone (R too) fails within 2 s, not at the timeout.
+# (about once in 170 launches of the 256 KiB shrink above, under load), and
+# its tcp breaks a connection to a live peer (ENOTCONN) now and then during a
+# shrink (about once in 25 launches of "rank 3 of 5 killed in the shrink").
+# The library's hooks PCOLL_FAULT_WRITE_EIO=R[:N] and _RESET=R[:N] make such
+# a failure happen every time. After a death: the live peer stays in the
+# shrunk team. With nobody dead: the writers fail with PCOLL_ERR_FABRIC
+# naming R as still running, and everyone (R too) fails within 2 s, not at
+# the timeout. (A reset from a pid that looks alive is looked at again for
+# 100 ms first: a killed process resets its connections before /proc shows
+# it gone, which the tcp kill launches above meet.)
 shrink_launch "kill -9 rank 1 of 4, shm, a write to live rank 2 then fails (EIO): shrink keeps it" \
 	4 1 FI_PROVIDER=shm PCOLL_FAULT_WRITE_EIO=2 -- -S -k 20 -m solo
-unreachable_launch() {
+shrink_launch "kill -9 rank 1 of 4, tcp, a connection to live rank 2 then resets: shrink keeps it" \
+	4 1 FI_PROVIDER=tcp PCOLL_FAULT_WRITE_RESET=2 -- -S -k 20 -m solo
+unreachable_launch() { # PROVIDER HOOK WHAT
 	local log nok nfab
 	log=$(mktemp)
-	launch_log "$log" 4 PCOLL_TIMEOUT_MS=30000 FI_PROVIDER=shm PCOLL_FAULT_WRITE_EIO=1:200 -- \
+	launch_log "$log" 4 PCOLL_TIMEOUT_MS=30000 FI_PROVIDER="$1" "PCOLL_FAULT_WRITE_$2=1:200" -- \
 		"${keep[@]}" -- "$top_builddir/tests/mp_kill" -r -1 -U 1
 	nok=$(grep -c '^ok   rank ' "$log")
 	nfab=$(grep -c '^ok   rank .*PCOLL_ERR_FABRIC naming job rank 1 as still running' "$log")
 	[ "$nok" -eq 4 ] && [ "$nfab" -ge 1 ] && ! grep -q 'FAIL' "$log"
-	verdict $((! $?)) "a write to live rank 1 of 4 fails (EIO), nobody dead, shm" "$log" \
+	verdict $((! $?)) "a write to live rank 1 of 4 $3, nobody dead, $1" "$log" \
 		"$nok of 4 failed in time as expected, $nfab with PCOLL_ERR_FABRIC"
 }
-unreachable_launch
+unreachable_launch shm EIO "fails (EIO)"
+unreachable_launch tcp RESET "is reset"
 
 # SIGSTOP past the timeout, then SIGCONT: the others fail with the timeout;
 # the stopped process must fail too on resuming, with no step completed alone.
