@@ -188,12 +188,15 @@ if has torch; then
 	# delayed 20 ms per step) in sync and majority, once per seed (TORCH_SEEDS
 	# seeds from TORCH_FIRST: 10 from 0): issue 8's target over seeds, since one
 	# run's final accuracy is measured on 360 test images. The demo's own
-	# environment (STALENESS, TEST, ...) applies. Each seed's output goes to
-	# torch_runs/ (not kept); torch_seeds.csv and .png sum them up.
+	# environment (STALENESS, TEST, ...) applies. TORCH_REPEAT=1 runs majority
+	# twice per launch: the run-to-run noise of its final accuracy. Each seed's
+	# output goes to torch_runs/ (not kept); torch_seeds.csv and .png sum them up.
 	rm -rf "$out/torch_runs"
 	first=${TORCH_FIRST:-0}
+	modes="sync majority"
+	[ "${TORCH_REPEAT:-0}" = 1 ] && modes="sync majority majority"
 	for s in $(seq "$first" $((first + ${TORCH_SEEDS:-10} - 1))); do
-		SEED=$s MODES="sync majority" PYTHONPATH="$PWD/python" PCOLL_BUILDDIR="$PWD" \
+		SEED=$s MODES="$modes" PYTHONPATH="$PWD/python" PCOLL_BUILDDIR="$PWD" \
 			$run -n 4 --timeout 300 -- /usr/bin/python3 examples/torch_digits.py \
 			"$out/torch_runs/s$s"
 	done
