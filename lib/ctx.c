@@ -151,8 +151,12 @@ static int still_alive(pcoll_ctx_t *ctx, int rank, int certain)
 	const pc_proc_id_t *peer = &ctx->procs[rank], *me = &ctx->procs[ctx->rank];
 	if (!pc_liveness_alive(peer, me))
 		return 0;
-	/* Under the lock, but rare: only a write error to a live-looking pid. */
-	for (int ms = 0; certain && ms < LOOK_AGAIN_MS; ms += 5) {
+	/* Under the lock, but rare: once per live-looking peer, not per failed
+	 * write (a broken connection fails every write queued on it). */
+	if (!certain || ctx->relooked[rank])
+		return 1;
+	ctx->relooked[rank] = 1;
+	for (int ms = 0; ms < LOOK_AGAIN_MS; ms += 5) {
 		struct timespec ts = {0, 5000000};
 		nanosleep(&ts, NULL);
 		if (!pc_liveness_alive(peer, me))
@@ -240,6 +244,7 @@ void pc_ctx_free(pcoll_ctx_t *ctx)
 	free(ctx->procs);
 	free(ctx->gone);
 	free(ctx->announce);
+	free(ctx->relooked);
 	pc_trace_close(ctx->trace, 0); /* a failed init; finalize wrote it */
 	free(ctx);
 }
@@ -394,8 +399,10 @@ int pcoll_init(const pcoll_config_t *cfg, pcoll_ctx_t **out)
 	ctx->procs = calloc((size_t)ctx->size, sizeof(*ctx->procs));
 	ctx->gone = calloc((size_t)ctx->size, 1);
 	ctx->announce = calloc((size_t)ctx->size, 1);
-	char *addrs =
-	    ctx->procs && ctx->gone && ctx->announce ? malloc((size_t)ctx->size * ADDR_MAX) : NULL;
+	ctx->relooked = calloc((size_t)ctx->size, 1);
+	char *addrs = ctx->procs && ctx->gone && ctx->announce && ctx->relooked
+			  ? malloc((size_t)ctx->size * ADDR_MAX)
+			  : NULL;
 	if (!addrs) {
 		rc = pc_error(PCOLL_ERR_NOMEM, "pcoll_init: out of memory");
 		goto fail;

@@ -61,6 +61,7 @@ struct pcoll_ctx {
 	int ngone;
 	int nunreachable;  /* writes to live peers that failed (their teams failed) */
 	uint8_t *announce; /* [size]: found gone here, not yet told to the others */
+	uint8_t *relooked; /* [size]: a reset from this live peer was looked at again */
 	int nannounce;
 	uint64_t send_live_ns; /* last liveness look from a blocked send */
 	pcoll_coll_t **colls;  /* by collective id */
