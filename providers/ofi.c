@@ -67,11 +67,11 @@ struct pc_tp {
 	size_t addrlen;
 	uint8_t *lost; /* [npeers]: gone (pc_tp_peer_lost): never written to again */
 	int nlost;
-	int renew_on_loss;	/* shm: a large write to a lost peer stalls the endpoint */
-	int stale;		/* it may have: send from a fresh endpoint from now on */
-	int fault_eio;		/* test hook: PCOLL_FAULT_WRITE_{EIO,RESET} (a job rank), or -1 */
-	uint64_t fault_eio_nth; /* its :N, 0 for "after a loss" */
-	int fault_reset;	/* 1: the hook fails the write as a reset connection */
+	int renew_on_loss;	  /* shm: a large write to a lost peer stalls the endpoint */
+	int stale;		  /* it may have: send from a fresh endpoint from now on */
+	int fault_write;	  /* test hook: PCOLL_FAULT_WRITE_{EIO,RESET} (a job rank), or -1 */
+	uint64_t fault_write_nth; /* its :N, 0 for "after a loss" */
+	int fault_reset;	  /* 1: the hook fails the write as a reset connection */
 	uint64_t rcntr_seen;
 	int fds[2], nfds;
 	pc_opctx_t *free_ctx;
@@ -278,7 +278,7 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 		return pc_error(PCOLL_ERR_NOMEM, "transport: out of memory");
 	tp->cfg = *cfg;
 	tp->inflight.next = tp->inflight.prev = &tp->inflight;
-	tp->fault_eio = -1;
+	tp->fault_write = -1;
 	int rc, notify = cfg->notify, ordered = 0;
 	struct fi_info *fi = NULL;
 	const char *pname = cfg->provider && *cfg->provider ? cfg->provider : "(any)";
@@ -466,16 +466,16 @@ int pc_tp_open(const pc_tp_cfg_t *cfg, pc_tp_t **out)
 	 * with a write to a live peer right after another peer's death;
 	 * PCOLL_FAULT_WRITE_RESET=R[:N] the same as a reset connection, as its
 	 * tcp now and then does during a shrink that a death interrupts. */
-	const char *eio = getenv("PCOLL_FAULT_WRITE_EIO");
+	const char *fault = getenv("PCOLL_FAULT_WRITE_EIO");
 	const char *reset = getenv("PCOLL_FAULT_WRITE_RESET");
 	if (reset && *reset) {
-		eio = reset;
+		fault = reset;
 		tp->fault_reset = 1;
 	}
-	if (eio && *eio) {
-		const char *n = strchr(eio, ':');
-		tp->fault_eio = atoi(eio);
-		tp->fault_eio_nth = n ? strtoull(n + 1, NULL, 10) : 0;
+	if (fault && *fault) {
+		const char *n = strchr(fault, ':');
+		tp->fault_write = atoi(fault);
+		tp->fault_write_nth = n ? strtoull(n + 1, NULL, 10) : 0;
 	}
 	if (fd_ok) {
 		int fd;
@@ -818,9 +818,10 @@ int pc_tp_progress(pc_tp_t *tp)
 				if (c->done)
 					(*c->done)++;
 				ctx_put(tp, c);
-				if (peer == tp->fault_eio && tp->cfg.lost_fn &&
-				    (tp->fault_eio_nth ? !--tp->fault_eio_nth : tp->nlost > 0)) {
-					tp->fault_eio = -1;
+				if (peer == tp->fault_write && tp->cfg.lost_fn &&
+				    (tp->fault_write_nth ? !--tp->fault_write_nth
+							 : tp->nlost > 0)) {
+					tp->fault_write = -1;
 					tp->cfg.lost_fn(
 					    tp->cfg.notify_arg, peer, tp->fault_reset,
 					    tp->fault_reset

@@ -17,7 +17,8 @@
  * peer; the survivors shrink again if the team they agreed on has it. -l L
  * makes job rank L a late learner: busy for -L ms (1500) at step N, so the
  * others start shrinking long before it notices the death. -U R (with -r -1
- * and PCOLL_FAULT_WRITE_EIO=R:N): a write to R fails while R is alive.
+ * and PCOLL_FAULT_WRITE_EIO=R:N or _RESET=R:N): a write to R fails while R is
+ * alive.
  *   mp_kill -r R -k N [-m mode] [-d ms] [-s SEC] [-S] [-b N] [-c N] [-K R2 [-F kind]]
  *           [-l L [-L ms]] [-U R]
  */
@@ -197,7 +198,7 @@ static void shrink_and_go_on(pcoll_ctx_t *ctx, const int *victims, size_t n, con
 	       me, want, t_shrink, shrinks, n * sizeof(int64_t));
 }
 
-/* -U R (with PCOLL_FAULT_WRITE_EIO=R:N and no victim): a write to R fails
+/* -U R (with PCOLL_FAULT_WRITE_EIO or _RESET=R:N, no victim): a write to R fails
  * while R runs on. A writer fails with PCOLL_ERR_FABRIC naming R as still
  * running; nobody counts R gone (the others learn that a writer is gone once
  * it has exited); everyone fails within 2 s, not at the timeout. */
