@@ -18,13 +18,19 @@ def named_rows(pattern, files, prog):
                 yield m, row
 
 
-def ratio_bars(ax, labels, groups, title, ylabel):
-    """One grey bar per label: the median of its group of ratios, with the
-    group's range as error bars, and a line at 1 (no change)."""
+def median_bars(ax, xs, groups, width=0.8, **kw):
+    """A bar at each x: the median of its group, the group's range as error
+    bars (an empty group draws nothing)."""
     med = [statistics.median(g) if g else 0 for g in groups]
     lo = [m - min(g) if g else 0 for m, g in zip(med, groups)]
     hi = [max(g) - m if g else 0 for m, g in zip(med, groups)]
-    ax.bar(range(len(labels)), med, yerr=[lo, hi], capsize=4, color="tab:gray")
+    ax.bar(xs, med, width, yerr=[lo, hi], capsize=kw.pop("capsize", 4), **kw)
+
+
+def ratio_bars(ax, labels, groups, title, ylabel):
+    """One grey bar per label: the median of its group of ratios, with the
+    group's range as error bars, and a line at 1 (no change)."""
+    median_bars(ax, range(len(labels)), groups, color="tab:gray")
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels(labels)
