@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Summarize results/run.sh base: measured / ideal at P = 8 (shm, 1 MiB) with
 20 ms of base compute, the same with a 10 us idle sleep, and 100 ms of base
-compute, so that the cost of moving the data is 1/5 of its share of a step.
+compute, where moving the data takes a fifth of the share of a step it takes
+at 20 ms.
 
     base_summary.py OUTDIR results/imbalance_p8_base_<cfg>_r<N>.csv ...
 
@@ -51,12 +52,14 @@ def main():
                         f"{min(v):.4f}", f"{max(v):.4f}"])
     for cfg in cfgs:
         cells = [(k, v) for k, v in ratios.items() if k[0] == cfg and k[1] != "sync"]
+        if not cells:
+            continue
         met = sum(statistics.median(v) >= 0.9 for _, v in cells)
         low = min(cells, key=lambda kv: statistics.median(kv[1]))
         sync = [statistics.median(v) for k, v in ratios.items() if k[0] == cfg and k[1] == "sync"]
         print(f"{LABEL.get(cfg, cfg)}: {met} of {len(cells)} partial cells >= 0.9 (median); "
-              f"lowest {low[0][1]} {low[0][2]} {statistics.median(low[1]):.3f}; "
-              f"sync {min(sync):.3f}-{max(sync):.3f}")
+              f"lowest {low[0][1]} {low[0][2]} {statistics.median(low[1]):.3f}"
+              + (f"; sync {min(sync):.3f}-{max(sync):.3f}" if sync else ""))
     import matplotlib
 
     matplotlib.use("Agg")

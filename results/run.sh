@@ -204,10 +204,11 @@ if has base; then
 		done
 	done
 	/usr/bin/python3 results/base_summary.py "$out" "$out"/imbalance_p8_base_b*_r*.csv
-	# The zero-cost ideal is not the limit of small costs: the patterns' compute
-	# times are multiples of the base, so steps end at the same instant again
-	# and again, and a tie resolves one way at zero cost and the other way at
-	# any cost. The same replay with every cost 1 ns (tools/pcoll_model,
+	# The zero-cost ideal is not the limit of small costs: at zero cost, rounds
+	# that become possible at one instant complete together and a step takes
+	# them all, and steps that end at one instant (the patterns' times are
+	# multiples of the base) resolve in the replay's order; any cost changes
+	# both. The same replay with every cost 1 ns (tools/pcoll_model,
 	# ideal_eps_p*.csv: model_over_ideal), the mean over 16 draws.
 	printf '%s\n' "provider,alpha_us,L_us,o_us,g_us,G_us_per_byte,gamma_us_per_byte,split,points,rms_rel_err,max_rel_err" \
 		"shm,0.002,0.001,0.0005,0.0005,0,0,0.500,1,0,0" >"$out/model_params_eps.csv"

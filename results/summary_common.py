@@ -20,7 +20,7 @@ def named_rows(pattern, files, prog):
 
 def median_bars(ax, xs, groups, width=0.8, **kw):
     """A bar at each x: the median of its group, the group's range as error
-    bars (an empty group draws nothing)."""
+    bars (an empty group: a bar of 0)."""
     med = [statistics.median(g) if g else 0 for g in groups]
     lo = [m - min(g) if g else 0 for m, g in zip(med, groups)]
     hi = [max(g) - m if g else 0 for m, g in zip(med, groups)]
